@@ -1,0 +1,28 @@
+// Version, assertions and small macros shared by every dyad header.
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+
+#define DYAD_VERSION_MAJOR 0
+#define DYAD_VERSION_MINOR 1
+#define DYAD_VERSION_PATCH 0
+#define DYAD_VERSION_STRING "0.1.0"
+
+// Internal invariants; errors a user can cause are exceptions instead.
+#ifndef DYAD_ASSERT
+#define DYAD_ASSERT(cond) assert(cond)
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DYAD_ALWAYS_INLINE inline __attribute__((always_inline))
+#define DYAD_RESTRICT __restrict__
+#else
+#define DYAD_ALWAYS_INLINE inline
+#define DYAD_RESTRICT
+#endif
+
+namespace dyad {
+// Saved activations and parameter buffers are aligned for AVX-512 loads.
+inline constexpr std::size_t kAlignment = 64;
+}  // namespace dyad

@@ -1,0 +1,106 @@
+// Charging segments with named columns and metadata, stored contiguously so that a
+// million segments cost one allocation and a mini-batch copies nothing.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dyad {
+
+// Metadata of one charging segment; the label belongs to the car (dyad-method §1).
+struct SegmentMeta {
+  std::string car;
+  std::int64_t segment = 0;
+  int label = 0;  // 0 normal, 1 faulty
+  double mileage = std::numeric_limits<double>::quiet_NaN();
+  double timestamp = std::numeric_limits<double>::quiet_NaN();
+};
+
+// Time steps of one segment: [length x columns], row-major (one row per time step).
+using SegmentValues = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+class Dataset {
+ public:
+  Dataset() = default;
+  explicit Dataset(std::vector<std::string> columns) : columns_(std::move(columns)) {
+    if (columns_.empty()) throw std::invalid_argument("dyad::Dataset: at least one column is needed");
+  }
+
+  const std::vector<std::string>& columns() const { return columns_; }
+  std::size_t num_columns() const { return columns_.size(); }
+  std::size_t size() const { return meta_.size(); }
+  bool empty() const { return meta_.empty(); }
+
+  // Index of a named column; the error lists what the dataset has.
+  std::size_t column_index(std::string_view name) const {
+    for (std::size_t i = 0; i < columns_.size(); ++i)
+      if (columns_[i] == name) return i;
+    std::string have;
+    for (const auto& c : columns_) have += (have.empty() ? "" : ", ") + c;
+    throw std::invalid_argument("dyad: no column '" + std::string(name) + "' in the data (columns: " + have + ")");
+  }
+  bool has_column(std::string_view name) const {
+    for (const auto& c : columns_)
+      if (c == name) return true;
+    return false;
+  }
+
+  void reserve(std::size_t segments, std::size_t steps_per_segment = 128) {
+    meta_.reserve(segments);
+    offsets_.reserve(segments + 1);
+    values_.reserve(segments * steps_per_segment * columns_.size());
+  }
+
+  // Appends a segment; `values` is row-major [length x num_columns()].
+  void add(SegmentMeta meta, std::span<const float> values) {
+    if (values.empty() || values.size() % columns_.size() != 0)
+      throw std::invalid_argument("dyad::Dataset::add: segment of car '" + meta.car + "' has " +
+                                  std::to_string(values.size()) + " values, not a positive multiple of " +
+                                  std::to_string(columns_.size()) + " columns");
+    if (offsets_.empty()) offsets_.push_back(0);
+    values_.insert(values_.end(), values.begin(), values.end());
+    offsets_.push_back(values_.size());
+    meta_.push_back(std::move(meta));
+  }
+
+  const SegmentMeta& meta(std::size_t i) const { return meta_.at(i); }
+  SegmentMeta& meta(std::size_t i) { return meta_.at(i); }
+  std::size_t length(std::size_t i) const { return (offsets_[i + 1] - offsets_[i]) / columns_.size(); }
+  std::size_t max_length() const {
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < size(); ++i) m = std::max(m, length(i));
+    return m;
+  }
+  SegmentValues values(std::size_t i) const {
+    return SegmentValues(values_.data() + offsets_.at(i), static_cast<Eigen::Index>(length(i)),
+                         static_cast<Eigen::Index>(columns_.size()));
+  }
+  // Mutable access, used to normalise in place.
+  std::span<float> raw_values() { return values_; }
+  std::span<const float> raw_values() const { return values_; }
+
+  // A new dataset holding the listed segments (in that order).
+  Dataset subset(std::span<const std::size_t> indices) const {
+    Dataset out(columns_);
+    for (std::size_t i : indices) {
+      const auto v = values(i);
+      out.add(meta_[i], std::span<const float>(v.data(), static_cast<std::size_t>(v.size())));
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<SegmentMeta> meta_;
+  std::vector<std::size_t> offsets_;  // into values_, size() + 1 entries once non-empty
+  std::vector<float> values_;
+};
+
+}  // namespace dyad
