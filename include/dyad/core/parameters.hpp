@@ -1,0 +1,96 @@
+// All trainable parameters in one flat, aligned buffer with a matching gradient buffer.
+// Each parameter is a named slice with PyTorch's name and shape, stored in PyTorch's
+// row-major order, so a checkpoint is just the list of slices.
+#pragma once
+
+#include "dyad/core/var.hpp"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dyad {
+
+struct ParameterSlice {
+  std::string name;
+  std::vector<std::int64_t> shape;  // PyTorch's shape, e.g. {3*H, I} for weight_ih_l0
+  Index offset = 0;
+  Index size = 0;
+};
+
+template <class T>
+class Parameters {
+ public:
+  // Slices start on 64-byte boundaries so every kernel sees aligned rows.
+  static constexpr Index kPad = 64 / sizeof(T);
+
+  // Registers a parameter; call before the first value()/var().
+  Index add(std::string name, std::vector<std::int64_t> shape) {
+    Index n = 1;
+    for (auto d : shape) n *= d;
+    for (const auto& s : slices_)
+      if (s.name == name) throw std::logic_error("dyad: parameter '" + name + "' registered twice");
+    slices_.push_back({std::move(name), std::move(shape), total_, n});
+    total_ += (n + kPad - 1) / kPad * kPad;
+    values_.setZero(total_);
+    grads_.setZero(total_);
+    return static_cast<Index>(slices_.size() - 1);
+  }
+
+  const std::vector<ParameterSlice>& slices() const { return slices_; }
+  Index count() const {
+    Index n = 0;
+    for (const auto& s : slices_) n += s.size;
+    return n;
+  }
+  Index find(const std::string& name) const {
+    for (std::size_t i = 0; i < slices_.size(); ++i)
+      if (slices_[i].name == name) return static_cast<Index>(i);
+    return -1;
+  }
+  const ParameterSlice& slice(Index i) const { return slices_.at(static_cast<std::size_t>(i)); }
+  const ParameterSlice& slice(const std::string& name) const {
+    const Index i = find(name);
+    if (i < 0) throw std::out_of_range("dyad: no parameter named '" + name + "'");
+    return slices_[static_cast<std::size_t>(i)];
+  }
+
+  // The whole buffers, as the optimiser sees them.
+  Vector<T>& values() { return values_; }
+  const Vector<T>& values() const { return values_; }
+  Vector<T>& grads() { return grads_; }
+  const Vector<T>& grads() const { return grads_; }
+  void zero_grad() { grads_.setZero(); }
+
+  // The parameter as a tape tensor. A PyTorch [out, in] row-major weight is the
+  // column-major [in x out] matrix, i.e. W^T; a 1-D [n] tensor is an n x 1 column.
+  Var<T> var(Index i) {
+    const auto& s = slices_.at(static_cast<std::size_t>(i));
+    const Index rows = s.shape.size() == 2 ? static_cast<Index>(s.shape[1]) : s.size;
+    const Index cols = s.shape.size() == 2 ? static_cast<Index>(s.shape[0]) : 1;
+    return Var<T>(values_.data() + s.offset, grads_.data() + s.offset, rows, cols);
+  }
+  Var<T> var(const std::string& name) { return var(find_or_throw(name)); }
+  Eigen::Map<Vector<T>> value(const std::string& name) {
+    const auto& s = slice(name);
+    return Eigen::Map<Vector<T>>(values_.data() + s.offset, s.size);
+  }
+  Eigen::Map<Vector<T>> grad(const std::string& name) {
+    const auto& s = slice(name);
+    return Eigen::Map<Vector<T>>(grads_.data() + s.offset, s.size);
+  }
+
+ private:
+  Index find_or_throw(const std::string& name) const {
+    const Index i = find(name);
+    if (i < 0) throw std::out_of_range("dyad: no parameter named '" + name + "'");
+    return i;
+  }
+  std::vector<ParameterSlice> slices_;
+  Index total_ = 0;
+  Vector<T> values_;
+  Vector<T> grads_;
+};
+
+}  // namespace dyad

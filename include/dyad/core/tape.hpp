@@ -1,0 +1,78 @@
+// The reverse-mode tape: a flat list of (backward function, node) pairs over whole-tensor
+// operations. Nodes and their saved activations live in the tape's arena; no virtual calls,
+// no std::function, no allocation per node once the entry list has grown to its size.
+#pragma once
+
+#include "dyad/core/arena.hpp"
+#include "dyad/core/var.hpp"
+
+#include <new>
+#include <type_traits>
+#include <vector>
+
+namespace dyad {
+
+enum class Mode { training, inference };
+
+template <class T>
+class Tape {
+ public:
+  explicit Tape(Mode mode = Mode::training, std::size_t arena_bytes = std::size_t{1} << 22)
+      : mode_(mode), arena_(arena_bytes) {
+    entries_.reserve(64);
+  }
+
+  bool recording() const { return mode_ == Mode::training; }
+  Mode mode() const { return mode_; }
+  Arena& arena() { return arena_; }
+
+  // A fresh tensor in the arena; its adjoint starts at zero when the tape records.
+  Var<T> variable(Index rows, Index cols) {
+    const auto n = static_cast<std::size_t>(rows * cols);
+    T* v = arena_.allocate<T>(n);
+    T* g = recording() ? arena_.allocate_zeroed<T>(n) : nullptr;
+    return Var<T>(v, g, rows, cols);
+  }
+  // Scratch memory that lives until reset().
+  T* scratch(std::size_t n) { return arena_.allocate<T>(n); }
+  // Wraps data owned elsewhere; no gradient flows into it.
+  static Var<T> constant(const T* data, Index rows, Index cols, Index ld = -1) {
+    return Var<T>(const_cast<T*>(data), nullptr, rows, cols, ld);
+  }
+
+  // Records a node whose `backward()` runs in reverse order. Node must be trivially destructible.
+  template <class Node, class... Args>
+  Node* record(Args&&... args) {
+    static_assert(std::is_trivially_destructible_v<Node>, "tape nodes live in the arena and are never destroyed");
+    if (!recording()) return nullptr;
+    void* p = arena_.allocate_bytes(sizeof(Node));
+    Node* node = ::new (p) Node{std::forward<Args>(args)...};
+    entries_.push_back({[](void* n) { static_cast<Node*>(n)->backward(); }, node});
+    return node;
+  }
+
+  // Seeds d(loss)/d(loss) = 1 and runs every node backward.
+  void backward(const Var<T>& loss) {
+    DYAD_ASSERT(recording() && loss.size() == 1 && loss.needs_grad());
+    loss.grad[0] += T(1);
+    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) it->backward(it->node);
+  }
+
+  // Forgets the recorded step; memory is kept for the next one.
+  void reset() {
+    entries_.clear();
+    arena_.rewind();
+  }
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    void (*backward)(void*);
+    void* node;
+  };
+  Mode mode_;
+  Arena arena_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace dyad

@@ -1,0 +1,93 @@
+// A stacked, optionally bidirectional GRU (PyTorch's nn.GRU) over parameters in the flat store.
+#pragma once
+
+#include "dyad/core/parameters.hpp"
+#include "dyad/core/random.hpp"
+#include "dyad/ops/gru.hpp"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace dyad {
+
+struct GruShape {
+  Index input = 0;
+  Index hidden = 0;
+  Index layers = 1;
+  bool bidirectional = false;
+
+  Index directions() const { return bidirectional ? 2 : 1; }
+  Index factor() const { return layers * directions(); }  // F: states in h_n
+};
+
+template <class T>
+class GruStack {
+ public:
+  GruStack() = default;
+
+  // Registers `<prefix>.weight_ih_l<k>[_reverse]` etc. with PyTorch's shapes.
+  GruStack(Parameters<T>& params, const std::string& prefix, GruShape shape) : shape_(shape) {
+    const auto H = static_cast<std::int64_t>(shape.hidden);
+    for (Index l = 0; l < shape.layers; ++l) {
+      const auto in = static_cast<std::int64_t>(l == 0 ? shape.input : shape.hidden * shape.directions());
+      for (Index d = 0; d < shape.directions(); ++d) {
+        const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
+        ids_.push_back({params.add(prefix + ".weight_ih" + suffix, {3 * H, in}),
+                        params.add(prefix + ".weight_hh" + suffix, {3 * H, H}),
+                        params.add(prefix + ".bias_ih" + suffix, {3 * H}),
+                        params.add(prefix + ".bias_hh" + suffix, {3 * H})});
+      }
+    }
+  }
+
+  const GruShape& shape() const { return shape_; }
+
+  // PyTorch's default: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)).
+  void init(Parameters<T>& params, Rng& rng) const {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(shape_.hidden));
+    for (const auto& id : ids_)
+      for (Index p : {id.w_ih, id.w_hh, id.b_ih, id.b_hh}) {
+        auto v = params.var(p);
+        for (Index i = 0; i < v.size(); ++i) v.val[i] = T(rng.uniform(-bound, bound));
+      }
+  }
+
+  struct Result {
+    Var<T> output;  // [D*H x T*B]: the last layer's states, directions stacked by rows
+    Var<T> h_n;     // [F*H x B]: final state of (layer l, direction d) in row block l*D + d
+  };
+
+  // x [I x T*B]; h0 [F*H x B] laid out like h_n, or an empty Var for zeros.
+  Result forward(Tape<T>& tape, Parameters<T>& params, const Var<T>& x, Var<T> h0, SequenceShape seq) const {
+    const Index H = shape_.hidden, D = shape_.directions(), B = seq.batch;
+    if (h0.val == nullptr) {
+      h0 = tape.variable(shape_.factor() * H, B);
+      h0.value().setZero();
+      h0 = h0.detached();
+    }
+    Var<T> h_n = tape.variable(shape_.factor() * H, B);
+    Var<T> input = x;
+    for (Index l = 0; l < shape_.layers; ++l) {
+      Var<T> out = tape.variable(D * H, seq.columns());
+      for (Index d = 0; d < D; ++d) {
+        const auto& id = ids_[static_cast<std::size_t>(l * D + d)];
+        const Index f = l * D + d;
+        gru_direction(tape, input, h0.block_rows(f * H, H), params.var(id.w_ih), params.var(id.w_hh),
+                      params.var(id.b_ih), params.var(id.b_hh), out.block_rows(d * H, H), h_n.block_rows(f * H, H),
+                      seq, d == 1);
+      }
+      input = out;
+    }
+    return {input, h_n};
+  }
+
+ private:
+  struct LayerIds {
+    Index w_ih, w_hh, b_ih, b_hh;
+  };
+  GruShape shape_;
+  std::vector<LayerIds> ids_;
+};
+
+}  // namespace dyad

@@ -1,0 +1,33 @@
+// y = x W^T + b over all columns at once (PyTorch's nn.Linear), one tape node.
+#pragma once
+
+#include "dyad/core/tape.hpp"
+
+namespace dyad {
+
+namespace detail {
+template <class T>
+struct LinearNode {
+  Var<T> x, w, b, y;
+  void backward() {
+    const auto dy = y.adjoint();
+    if (x.needs_grad()) x.adjoint().noalias() += w.value() * dy;
+    if (w.needs_grad()) w.adjoint().noalias() += x.value() * dy.transpose();
+    if (b.needs_grad()) b.adjoint() += dy.rowwise().sum();
+  }
+};
+}  // namespace detail
+
+// x [in x N]; w is PyTorch's weight [out, in] seen column-major, i.e. [in x out]; b [out x 1]
+// or empty (val == nullptr) for no bias. Returns y [out x N].
+template <class T>
+Var<T> linear(Tape<T>& tape, const Var<T>& x, const Var<T>& w, const Var<T>& b) {
+  DYAD_ASSERT(w.rows == x.rows && (b.val == nullptr || b.rows == w.cols));
+  Var<T> y = tape.variable(w.cols, x.cols);
+  y.value().noalias() = w.value().transpose() * x.value();
+  if (b.val) y.value().colwise() += b.value().col(0);
+  tape.template record<detail::LinearNode<T>>(x, w, b, y);
+  return y;
+}
+
+}  // namespace dyad

@@ -1,0 +1,74 @@
+// Central finite-difference checks of tape gradients.
+#pragma once
+
+#include <dyad/core/random.hpp>
+#include <dyad/core/tape.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace dyad::test {
+
+template <class T>
+Matrix<T> random_matrix(Rng& rng, Index rows, Index cols, double scale = 1.0) {
+  Matrix<T> m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = T(rng.uniform(-scale, scale));
+  return m;
+}
+
+// Step and tolerance per scalar: double is checked tightly, float loosely.
+template <class T>
+struct GradTolerance;
+template <>
+struct GradTolerance<double> {
+  static constexpr double step = 1e-5, tol = 1e-6, floor = 1e-3;
+};
+template <>
+struct GradTolerance<float> {
+  // float's rounding of the loss (~1e-7 relative) divided by the step dominates small gradients.
+  static constexpr double step = 1e-2, tol = 2e-2, floor = 1e-2;
+};
+
+// `build(tape, vars)` turns the inputs into a scalar loss. Returns the largest
+// |analytic - numeric| / max(|analytic|, |numeric|, floor) over every input element
+// (central differences are computed in double).
+template <class T, class Build>
+double max_gradient_error(std::vector<Matrix<T>>& inputs, Build&& build, double step = GradTolerance<T>::step) {
+  std::vector<Matrix<T>> grads;
+  for (auto& m : inputs) grads.push_back(Matrix<T>::Zero(m.rows(), m.cols()));
+  auto as_vars = [&](bool with_grad) {
+    std::vector<Var<T>> vars;
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      vars.emplace_back(inputs[i].data(), with_grad ? grads[i].data() : nullptr, inputs[i].rows(), inputs[i].cols());
+    return vars;
+  };
+  {
+    Tape<T> tape;
+    const Var<T> loss = build(tape, as_vars(true));
+    tape.backward(loss);
+  }
+  auto eval = [&] {
+    Tape<T> tape(Mode::inference);
+    return static_cast<double>(build(tape, as_vars(false)).scalar());
+  };
+  double worst = 0;
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    for (Index k = 0; k < inputs[i].size(); ++k) {
+      T& x = inputs[i].data()[k];
+      const T saved = x;
+      const T hi = T(saved + step), lo = T(saved - step);  // the steps float can represent
+      x = hi;
+      const double up = eval();
+      x = lo;
+      const double down = eval();
+      x = saved;
+      const double numeric = (up - down) / (static_cast<double>(hi) - static_cast<double>(lo));
+      const double analytic = grads[i].data()[k];
+      const double err = std::abs(analytic - numeric) / std::max({std::abs(analytic), std::abs(numeric), GradTolerance<T>::floor});
+      worst = std::max(worst, err);
+    }
+  return worst;
+}
+
+}  // namespace dyad::test

@@ -1,0 +1,160 @@
+// Every tape node against central finite differences, in double (tight) and float (loose).
+#include "gradcheck.hpp"
+
+#include <dyad/nn/gru.hpp>
+#include <dyad/ops/activation.hpp>
+#include <dyad/ops/gaussian.hpp>
+#include <dyad/ops/linear.hpp>
+#include <dyad/ops/losses.hpp>
+
+#include <doctest/doctest.h>
+
+using namespace dyad;
+using dyad::test::max_gradient_error;
+using dyad::test::random_matrix;
+
+namespace {
+// A loss that weighs every output entry differently: MSE against a fixed random target.
+template <class T>
+Var<T> probe(Tape<T>& tape, const Var<T>& y, const Matrix<T>& target) {
+  return mse(tape, y, Tape<T>::constant(target.data(), target.rows(), target.cols()));
+}
+template <class T>
+double tolerance() {
+  return dyad::test::GradTolerance<T>::tol;
+}
+}  // namespace
+
+TEST_CASE_TEMPLATE("linear: gradient of x, W and b", T, double, float) {
+  Rng rng(1);
+  std::vector<Matrix<T>> in{random_matrix<T>(rng, 4, 7), random_matrix<T>(rng, 4, 3), random_matrix<T>(rng, 3, 1)};
+  const Matrix<T> target = random_matrix<T>(rng, 3, 7);
+  const double err = max_gradient_error<T>(in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
+    return probe(tape, linear(tape, v[0], v[1], v[2]), target);
+  });
+  MESSAGE("max relative error " << err);
+  CHECK(err < tolerance<T>());
+}
+
+TEST_CASE_TEMPLATE("relu: gradient away from the kink", T, double, float) {
+  Rng rng(2);
+  Matrix<T> x = random_matrix<T>(rng, 5, 6);
+  for (Index i = 0; i < x.size(); ++i)  // keep entries off 0 by more than the FD step
+    if (std::abs(x.data()[i]) < T(0.05)) x.data()[i] = T(0.3);
+  std::vector<Matrix<T>> in{x};
+  const Matrix<T> target = random_matrix<T>(rng, 5, 6);
+  const double err = max_gradient_error<T>(
+      in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) { return probe(tape, relu(tape, v[0]), target); });
+  MESSAGE("max relative error " << err);
+  CHECK(err < tolerance<T>());
+}
+
+TEST_CASE_TEMPLATE("reparameterize and KL: gradients of mu and log_var", T, double, float) {
+  Rng rng(3);
+  std::vector<Matrix<T>> in{random_matrix<T>(rng, 3, 4), random_matrix<T>(rng, 3, 4)};
+  const Matrix<T> eps = random_matrix<T>(rng, 3, 4, 2.0), target = random_matrix<T>(rng, 3, 4);
+  const double err = max_gradient_error<T>(in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
+    const Var<T> z = reparameterize(tape, v[0], v[1], Tape<T>::constant(eps.data(), 3, 4), T(0.7));
+    return weighted_sum<T>(tape, {{T(1), probe(tape, z, target)}, {T(0.3), kl_divergence(tape, v[0], v[1])}});
+  });
+  MESSAGE("max relative error " << err);
+  CHECK(err < tolerance<T>());
+}
+
+TEST_CASE_TEMPLATE("smooth L1: both branches, with and without padding", T, double, float) {
+  Rng rng(4);
+  const Index T_ = 5, B = 3;
+  std::vector<Matrix<T>> in{random_matrix<T>(rng, 2, T_ * B, 3.0)};
+  Matrix<T> target = random_matrix<T>(rng, 2, T_ * B, 3.0);
+  for (Index i = 0; i < target.size(); ++i)  // keep |pred - target| off 1 (the kink)
+    if (std::abs(std::abs(in[0].data()[i] - target.data()[i]) - T(1)) < T(0.05)) target.data()[i] += T(0.3);
+  const int lengths[] = {5, 2, 4};
+  for (const bool padded : {false, true}) {
+    const SequenceShape seq{T_, B, padded ? lengths : nullptr};
+    const double err = max_gradient_error<T>(in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
+      return smooth_l1(tape, v[0], Tape<T>::constant(target.data(), 2, T_ * B), &seq);
+    });
+    MESSAGE("max relative error " << err);
+  CHECK(err < tolerance<T>());
+  }
+}
+
+TEST_CASE("smooth L1 value: quadratic below 1, linear above, padding left out") {
+  Tape<double> tape(Mode::inference);
+  Matrix<double> p(1, 4), t(1, 4);
+  p << 0.5, 3.0, -2.0, 100.0;
+  t << 0.0, 0.0, 0.0, 0.0;
+  const int lengths[] = {1, 1};  // T = 2, B = 2: the columns of step 1 are padding
+  const SequenceShape seq{2, 2, lengths};
+  CHECK(smooth_l1(tape, Tape<double>::constant(p.data(), 1, 4), Tape<double>::constant(t.data(), 1, 4), &seq)
+            .scalar() == doctest::Approx((0.125 + 2.5) / 2));
+  CHECK(smooth_l1(tape, Tape<double>::constant(p.data(), 1, 4), Tape<double>::constant(t.data(), 1, 4)).scalar() ==
+        doctest::Approx((0.125 + 2.5 + 1.5 + 99.5) / 4));
+}
+
+TEST_CASE_TEMPLATE("GRU direction: H=20, T=6, B=3, non-zero h0, forward and reverse, with and without padding", T, double,
+                   float) {
+  Rng rng(5);
+  const Index I = 3, H = 20, T_ = 6, B = 3;  // H = 20 runs the SIMD body and the scalar tail
+  const int lengths[] = {6, 3, 1};
+  for (const bool reverse : {false, true})
+    for (const bool padded : {false, true}) {
+      CAPTURE(reverse);
+      CAPTURE(padded);
+      std::vector<Matrix<T>> in{random_matrix<T>(rng, I, T_ * B),  random_matrix<T>(rng, H, B),
+                                random_matrix<T>(rng, I, 3 * H),   random_matrix<T>(rng, H, 3 * H),
+                                random_matrix<T>(rng, 3 * H, 1),   random_matrix<T>(rng, 3 * H, 1)};
+      const Matrix<T> t_out = random_matrix<T>(rng, H, T_ * B), t_hn = random_matrix<T>(rng, H, B);
+      const SequenceShape seq{T_, B, padded ? lengths : nullptr};
+      const double err = max_gradient_error<T>(in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
+        Var<T> out = tape.variable(H, T_ * B), h_n = tape.variable(H, B);
+        gru_direction(tape, v[0], v[1], v[2], v[3], v[4], v[5], out, h_n, seq, reverse);
+        return weighted_sum<T>(tape, {{T(1), probe(tape, out, t_out)}, {T(1), probe(tape, h_n, t_hn)}});
+      });
+      MESSAGE("max relative error " << err);
+  CHECK(err < tolerance<T>());
+    }
+}
+
+TEST_CASE_TEMPLATE("GRU stack: 2 layers, bidirectional, every parameter and h0", T, double, float) {
+  Rng rng(6);
+  const GruShape shape{3, 4, 2, true};
+  const Index T_ = 5, B = 3, F = shape.factor(), H = shape.hidden;
+  Parameters<T> params;
+  GruStack<T> gru(params, "rnn", shape);
+  gru.init(params, rng);
+  std::vector<Matrix<T>> in{random_matrix<T>(rng, 3, T_ * B), random_matrix<T>(rng, F * H, B)};
+  const Matrix<T> t_out = random_matrix<T>(rng, 2 * H, T_ * B), t_hn = random_matrix<T>(rng, F * H, B);
+  const SequenceShape seq{T_, B, nullptr};
+  // Parameter gradients land in the store, so this check perturbs the store directly.
+  Tape<T> tape;
+  Matrix<T> dx = Matrix<T>::Zero(3, T_ * B), dh0 = Matrix<T>::Zero(F * H, B);
+  auto loss_of = [&](Tape<T>& tp, Var<T> x, Var<T> h0) {
+    const auto r = gru.forward(tp, params, x, h0, seq);
+    return weighted_sum<T>(tp, {{T(1), probe(tp, r.output, t_out)}, {T(1), probe(tp, r.h_n, t_hn)}});
+  };
+  tape.backward(loss_of(tape, Var<T>(in[0].data(), dx.data(), 3, T_ * B), Var<T>(in[1].data(), dh0.data(), F * H, B)));
+  const Vector<T> analytic = params.grads();
+  const double step = dyad::test::GradTolerance<T>::step;
+  auto eval = [&] {
+    Tape<T> tp(Mode::inference);
+    return static_cast<double>(
+        loss_of(tp, Tape<T>::constant(in[0].data(), 3, T_ * B), Tape<T>::constant(in[1].data(), F * H, B)).scalar());
+  };
+  double worst = 0;
+  auto check = [&](T& x, double a) {
+    const T saved = x, hi = T(saved + step), lo = T(saved - step);
+    x = hi;
+    const double up = eval();
+    x = lo;
+    const double down = eval();
+    x = saved;
+    const double numeric = (up - down) / (double(hi) - double(lo));
+    worst = std::max(worst, std::abs(a - numeric) / std::max({std::abs(a), std::abs(numeric), dyad::test::GradTolerance<T>::floor}));
+  };
+  for (Index k = 0; k < params.values().size(); ++k) check(params.values()[k], analytic[k]);
+  for (Index k = 0; k < in[0].size(); ++k) check(in[0].data()[k], dx.data()[k]);
+  for (Index k = 0; k < in[1].size(); ++k) check(in[1].data()[k], dh0.data()[k]);
+  MESSAGE("max relative error " << worst);
+  CHECK(worst < tolerance<T>());
+}
