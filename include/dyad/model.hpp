@@ -48,6 +48,12 @@ struct Progress {
 };
 using ProgressCallback = std::function<void(const Progress&)>;
 
+struct FitOptions {
+  // Fit the normaliser on the training data (false keeps the current one, e.g. when
+  // fine-tuning a loaded model, whose weights expect its own input scaling).
+  bool refit_normalizer = true;
+};
+
 struct FitReport {
   std::size_t segments = 0;         // segments trained on
   std::size_t faulty_excluded = 0;  // segments labelled faulty, left out (one-class training)
@@ -134,7 +140,7 @@ class Model {
 
   // Trains on the normal segments of `data` (label 0); faulty ones are counted and left out.
   // Fits the normaliser and the mileage scale on the training segments first.
-  FitReport fit(const Dataset& data, const ProgressCallback& progress = {}) {
+  FitReport fit(const Dataset& data, const ProgressCallback& progress = {}, FitOptions options = {}) {
     config_.validate();
     const auto cols = resolve_columns(data);
     std::vector<std::size_t> train;
@@ -145,7 +151,10 @@ class Model {
     report.segments = train.size();
     if (train.empty()) throw std::invalid_argument("dyad::Model::fit: no normal (label 0) segments to train on");
 
-    normalizer_ = config_.normalize ? Normalizer::fit(data, train, config_.roles.encoder) : identity_normalizer();
+    if (!config_.normalize)
+      normalizer_ = identity_normalizer();
+    else if (options.refit_normalizer)
+      normalizer_ = Normalizer::fit(data, train, config_.roles.encoder);
     report.label_loss = fit_mileage(data, train);
 
     AdamW<T> opt({config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
@@ -215,7 +224,9 @@ class Model {
     LossParts p;
     p.nll = smooth_l1(tape, recon, x.block_rows(D, K), &seq);
     p.kl = kl_divergence(tape, e.mu, e.log_var);
-    if (label_loss_) {
+    bool use_label = config_.label_weight > 0;
+    for (std::size_t i : idx) use_label = use_label && !std::isnan(data.meta(i).mileage);
+    if (use_label) {
       Var<T> target = tape.variable(1, B).detached();
       for (Index b = 0; b < B; ++b)
         target.val[b] = T(mileage_.transform(data.meta(idx[static_cast<std::size_t>(b)]).mileage));
@@ -381,7 +392,8 @@ class Model {
     return x;
   }
 
-  // Mileage feeds the label loss when every training segment has it; none means no label loss.
+  // Mileage feeds the label loss when every training segment has it; none means no label loss
+  // (loss() leaves the term out for a batch without mileage).
   bool fit_mileage(const Dataset& data, std::span<const std::size_t> train) {
     std::size_t missing = 0;
     for (std::size_t i : train) missing += std::isnan(data.meta(i).mileage) ? 1 : 0;
@@ -391,9 +403,8 @@ class Model {
           throw std::invalid_argument("dyad::Model::fit: segment " + std::to_string(data.meta(i).segment) + " of car '" +
                                       data.meta(i).car + "' has no mileage while others do");
     }
-    label_loss_ = missing == 0 && config_.label_weight > 0;
     if (missing == 0) mileage_ = MinMax::fit_mileage(data, train);
-    return label_loss_;
+    return missing == 0 && config_.label_weight > 0;
   }
 
   // The latent scorer and the score combiner are fitted on the training segments' scores.
@@ -465,7 +476,6 @@ class Model {
   LinearIds hidden2mean_{}, hidden2log_v_{}, latent2hidden_{}, outputs2embedding_{}, head0_{}, head2_{};
   Normalizer normalizer_;
   MinMax mileage_;
-  bool label_loss_ = false;
   detect::LatentScorer latent_;
   detect::ScoreCombiner combiner_;
   bool latent_fitted_ = false;

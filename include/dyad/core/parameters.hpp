@@ -63,6 +63,27 @@ class Parameters {
   const Vector<T>& grads() const { return grads_; }
   void zero_grad() { grads_.setZero(); }
 
+  // Copies the values of a store with the same names and shapes (e.g. a float model's
+  // weights into a double model).
+  template <class U>
+  void assign(const Parameters<U>& other) {
+    for (const auto& s : slices_) {
+      const auto& o = other.slice(s.name);
+      if (o.shape != s.shape) throw std::invalid_argument("dyad: parameter '" + s.name + "' has another shape");
+      values_.segment(s.offset, s.size) = other.values().segment(o.offset, o.size).template cast<T>();
+    }
+  }
+  // The values (or gradients) without padding, slice after slice.
+  Vector<T> packed(bool gradients = false) const {
+    Vector<T> out(count());
+    Index at = 0;
+    for (const auto& s : slices_) {
+      out.segment(at, s.size) = (gradients ? grads_ : values_).segment(s.offset, s.size);
+      at += s.size;
+    }
+    return out;
+  }
+
   // The parameter as a tape tensor. A PyTorch [out, in] row-major weight is the
   // column-major [in x out] matrix, i.e. W^T; a 1-D [n] tensor is an n x 1 column.
   Var<T> var(Index i) {

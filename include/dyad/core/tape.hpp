@@ -55,6 +55,11 @@ class Tape {
   void backward(const Var<T>& loss) {
     DYAD_ASSERT(recording() && loss.size() == 1 && loss.needs_grad());
     loss.grad[0] += T(1);
+    backward_seeded();
+  }
+  // Runs every node backward from adjoints the caller has already seeded (vector-Jacobian
+  // products of several outputs at once).
+  void backward_seeded() {
     for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) it->backward(it->node);
   }
 

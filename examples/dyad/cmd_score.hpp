@@ -1,0 +1,52 @@
+// dyad score: per-segment scores of a long CSV under a trained model.
+#pragma once
+
+#include "common.hpp"
+
+#include <CLI/CLI.hpp>
+
+namespace dyad::cli {
+
+struct ScoreArgs {
+  std::string model, data, out, preset;
+  bool no_normalize = false;
+  std::optional<int> threads;
+  int batch_size = 256;
+};
+
+inline void add_score_options(CLI::App* cmd, ScoreArgs& a) {
+  cmd->add_option("--model", a.model, "Trained model (.safetensors, dyad's or a PyTorch state_dict)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--data", a.data, "Data to score, long CSV")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", a.out, "Where to write the scores (CSV, one row per segment)")->required();
+  cmd->add_option("--preset", a.preset, "Columns for a PyTorch state_dict without dyad metadata")
+      ->check(CLI::IsMember(preset_names()));
+  cmd->add_flag("--no-normalize", a.no_normalize, "Score the values as they are (data normalised beforehand)");
+  cmd->add_option("--threads", a.threads, "Worker threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", a.batch_size, "Segments per scoring batch")->check(CLI::PositiveNumber);
+}
+
+inline Model<float> load_for_scoring(const std::string& path, const std::string& preset_name) {
+  LoadOptions options;
+  if (!preset_name.empty()) options.config = preset(preset_name);
+  return Model<float>::load(path, options);
+}
+
+inline int run_score(const ScoreArgs& a) {
+  Model<float> model = load_for_scoring(a.model, a.preset);
+  if (a.threads) model.config().threads = *a.threads;
+  if (a.no_normalize) model.set_normalizer(Normalizer(model.config().roles.encoder,
+                                                      std::vector<double>(model.config().roles.encoder.size(), 0.0),
+                                                      std::vector<double>(model.config().roles.encoder.size(), 1.0)));
+  const Dataset data = read_model_data(a.data, model.config());
+  const auto start = std::chrono::steady_clock::now();
+  const Scores s = model.score(data, static_cast<std::size_t>(a.batch_size));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_scores_csv(a.out, data, s);
+  std::cerr << "dyad score: " << data.size() << " segments in " << clock(seconds) << " ("
+            << static_cast<long>(data.size() / std::max(seconds, 1e-9)) << " seg/s); wrote " << a.out << "\n";
+  return 0;
+}
+
+}  // namespace dyad::cli
