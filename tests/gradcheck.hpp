@@ -34,7 +34,8 @@ struct GradTolerance<float> {
 // |analytic - numeric| / max(|analytic|, |numeric|, floor) over every input element
 // (central differences are computed in double).
 template <class T, class Build>
-double max_gradient_error(std::vector<Matrix<T>>& inputs, Build&& build, double step = GradTolerance<T>::step) {
+double max_gradient_error(std::vector<Matrix<T>>& inputs, Build&& build, ThreadPool* pool = nullptr,
+                          double step = GradTolerance<T>::step) {
   std::vector<Matrix<T>> grads;
   for (auto& m : inputs) grads.push_back(Matrix<T>::Zero(m.rows(), m.cols()));
   auto as_vars = [&](bool with_grad) {
@@ -45,11 +46,13 @@ double max_gradient_error(std::vector<Matrix<T>>& inputs, Build&& build, double 
   };
   {
     Tape<T> tape;
+    tape.set_pool(pool);
     const Var<T> loss = build(tape, as_vars(true));
     tape.backward(loss);
   }
   auto eval = [&] {
     Tape<T> tape(Mode::inference);
+    tape.set_pool(pool);
     return static_cast<double>(build(tape, as_vars(false)).scalar());
   };
   double worst = 0;

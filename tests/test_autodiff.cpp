@@ -97,10 +97,13 @@ TEST_CASE_TEMPLATE("GRU direction: H=20, T=6, B=3, non-zero h0, forward and reve
   Rng rng(5);
   const Index I = 3, H = 20, T_ = 6, B = 3;  // H = 20 runs the SIMD body and the scalar tail
   const int lengths[] = {6, 3, 1};
+  ThreadPool two(2);  // a single direction on two threads splits the batch
+  for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two})
   for (const bool reverse : {false, true})
     for (const bool padded : {false, true}) {
       CAPTURE(reverse);
       CAPTURE(padded);
+      CAPTURE(pool != nullptr);
       std::vector<Matrix<T>> in{random_matrix<T>(rng, I, T_ * B),  random_matrix<T>(rng, H, B),
                                 random_matrix<T>(rng, I, 3 * H),   random_matrix<T>(rng, H, 3 * H),
                                 random_matrix<T>(rng, 3 * H, 1),   random_matrix<T>(rng, 3 * H, 1)};
@@ -110,13 +113,16 @@ TEST_CASE_TEMPLATE("GRU direction: H=20, T=6, B=3, non-zero h0, forward and reve
         Var<T> out = tape.variable(H, T_ * B), h_n = tape.variable(H, B);
         gru_direction(tape, v[0], v[1], v[2], v[3], v[4], v[5], out, h_n, seq, reverse);
         return weighted_sum<T>(tape, {{T(1), probe(tape, out, t_out)}, {T(1), probe(tape, h_n, t_hn)}});
-      });
+      }, pool);
       MESSAGE("max relative error " << err);
   CHECK(err < tolerance<T>());
     }
 }
 
-TEST_CASE_TEMPLATE("GRU stack: 2 layers, bidirectional, every parameter and h0", T, double, float) {
+TEST_CASE_TEMPLATE("GRU stack: 2 layers, bidirectional, every parameter and h0, on 1 and 2 threads", T, double, float) {
+  ThreadPool two(2);
+  for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+  CAPTURE(pool != nullptr);
   Rng rng(6);
   const GruShape shape{3, 4, 2, true};
   const Index T_ = 5, B = 3, F = shape.factor(), H = shape.hidden;
@@ -138,6 +144,7 @@ TEST_CASE_TEMPLATE("GRU stack: 2 layers, bidirectional, every parameter and h0",
   const double step = dyad::test::GradTolerance<T>::step;
   auto eval = [&] {
     Tape<T> tp(Mode::inference);
+    tp.set_pool(pool);
     return static_cast<double>(
         loss_of(tp, Tape<T>::constant(in[0].data(), 3, T_ * B), Tape<T>::constant(in[1].data(), F * H, B)).scalar());
   };
@@ -157,4 +164,5 @@ TEST_CASE_TEMPLATE("GRU stack: 2 layers, bidirectional, every parameter and h0",
   for (Index k = 0; k < in[1].size(); ++k) check(in[1].data()[k], dh0.data()[k]);
   MESSAGE("max relative error " << worst);
   CHECK(worst < tolerance<T>());
+}
 }

@@ -1,5 +1,10 @@
-// The dyad command line: train, score, and the fleet tools built on the library.
+// The dyad command line: train, score and the fleet tools built on the library.
+#include "cmd_cv.hpp"
+#include "cmd_demo.hpp"
+#include "cmd_evaluate.hpp"
+#include "cmd_report.hpp"
 #include "cmd_score.hpp"
+#include "cmd_simulate.hpp"
 #include "cmd_train.hpp"
 
 #include <CLI/CLI.hpp>
@@ -18,6 +23,16 @@ int main(int argc, char** argv) {
   add_train_options(app.add_subcommand("train", "Train a model on normal cars' charging segments"), train);
   ScoreArgs score;
   add_score_options(app.add_subcommand("score", "Score every segment of a data file"), score);
+  SimulateArgs simulate;
+  add_simulate_options(app.add_subcommand("simulate", "Write a synthetic fleet's charging telemetry"), simulate);
+  EvaluateArgs evaluate;
+  add_evaluate_options(app.add_subcommand("evaluate", "Car ranking and AUROC of a score file"), evaluate);
+  CvArgs cv;
+  add_cv_options(app.add_subcommand("cv", "The paper's car-grouped k-fold protocol"), cv);
+  ReportArgs report;
+  add_report_options(app.add_subcommand("report", "Write a self-contained HTML fleet report"), report);
+  DemoArgs demo;
+  add_demo_options(app.add_subcommand("demo", "Simulate a fleet, train, score, rank and report"), demo);
 
   try {
     app.parse(argc, argv);
@@ -27,6 +42,11 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("train")) return run_train(train);
     if (app.got_subcommand("score")) return run_score(score);
+    if (app.got_subcommand("simulate")) return run_simulate(simulate);
+    if (app.got_subcommand("evaluate")) return run_evaluate(evaluate);
+    if (app.got_subcommand("cv")) return run_cv(cv);
+    if (app.got_subcommand("report")) return run_report(report);
+    if (app.got_subcommand("demo")) return run_demo(demo);
   } catch (const std::exception& e) {
     std::cerr << "dyad: error: " << e.what() << "\n";
     return 1;

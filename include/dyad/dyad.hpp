@@ -10,6 +10,7 @@
 #include "dyad/data/dataset.hpp"
 #include "dyad/data/normalizer.hpp"
 #include "dyad/detect/car_score.hpp"
+#include "dyad/detect/evaluation.hpp"
 #include "dyad/detect/latent.hpp"
 #include "dyad/detect/protocol.hpp"
 #include "dyad/detect/roc.hpp"

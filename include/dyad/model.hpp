@@ -74,6 +74,13 @@ struct Scores {
   std::size_t size() const { return static_cast<std::size_t>(rec_error.size()); }
 };
 
+// One segment's targets and their reconstruction, in the data's original units.
+struct Reconstruction {
+  std::vector<std::string> targets;
+  Eigen::MatrixXd measured;       // [T x targets]
+  Eigen::MatrixXd reconstructed;  // [T x targets]
+};
+
 template <class T, int Hidden = Eigen::Dynamic, int Latent = Eigen::Dynamic>
 class Model {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "dyad::Model<T>: T is float or double");
@@ -160,6 +167,7 @@ class Model {
     AdamW<T> opt({config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
     Rng order_rng(config_.seed ^ 0x5EEDull), noise_rng(config_.seed ^ 0xE95ull);
     Tape<T> tape(Mode::training, arena_guess(static_cast<std::size_t>(config_.batch_size), data.max_length()));
+    tape.set_pool(pool());
     const auto B = static_cast<std::size_t>(config_.batch_size);
     const std::size_t batches = (train.size() + B - 1) / B;
     const auto start = std::chrono::steady_clock::now();
@@ -292,6 +300,31 @@ class Model {
       out.mu.row(row0 + b) = e.mu.value().col(b).transpose().template cast<double>();
       out.log_var.row(row0 + b) = e.log_var.value().col(b).transpose().template cast<double>();
     }
+  }
+
+  // The reconstruction of one segment (evaluation mode), mapped back to original units.
+  Reconstruction reconstruct(const Dataset& data, std::size_t segment) {
+    const auto cols = resolve_columns(data);
+    Tape<T>& tape = inference_tape();
+    tape.reset();
+    SequenceShape seq;
+    const std::size_t one[] = {segment};
+    const Var<T> x = gather(tape, data, cols, one, seq);
+    const Var<T> recon = decode(tape, x, encode(tape, x, seq).mu, seq);
+    const auto D = static_cast<Index>(config_.roles.condition), K = x.rows - D;
+    Reconstruction r;
+    r.targets = config_.roles.targets();
+    r.measured.resize(seq.steps, K);
+    r.reconstructed.resize(seq.steps, K);
+    const SegmentValues v = data.values(segment);
+    for (Index k = 0; k < K; ++k) {
+      const auto c = static_cast<std::size_t>(D + k);
+      for (Index t = 0; t < seq.steps; ++t) {
+        r.measured(t, k) = v(t, static_cast<Index>(cols[c]));
+        r.reconstructed(t, k) = double(recon.val[t * K + k]) * normalizer_.scale()[c] + normalizer_.mean()[c];
+      }
+    }
+    return r;
   }
 
   // Column indices of the encoder columns in `data`; the error names a missing column.
@@ -443,7 +476,15 @@ class Model {
 
   Tape<T>& inference_tape() {
     if (!inference_) inference_ = std::make_unique<Tape<T>>(Mode::inference);
+    inference_->set_pool(pool());
     return *inference_;
+  }
+
+  // The worker threads of config().threads, started once and kept for every step.
+  ThreadPool* pool() {
+    if (config_.threads <= 1) return nullptr;
+    if (!pool_ || pool_->size() != config_.threads) pool_ = std::make_unique<ThreadPool>(config_.threads);
+    return pool_.get();
   }
 
   static double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -480,6 +521,7 @@ class Model {
   detect::ScoreCombiner combiner_;
   bool latent_fitted_ = false;
   std::unique_ptr<Tape<T>> inference_;
+  std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace dyad

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "dyad/core/arena.hpp"
+#include "dyad/core/thread_pool.hpp"
 #include "dyad/core/var.hpp"
 
 #include <new>
@@ -25,6 +26,16 @@ class Tape {
   bool recording() const { return mode_ == Mode::training; }
   Mode mode() const { return mode_; }
   Arena& arena() { return arena_; }
+  // Worker threads the operations may use; none (the default) runs everything on the caller.
+  ThreadPool* pool() const { return pool_; }
+  void set_pool(ThreadPool* pool) { pool_ = pool; }
+  int threads() const { return pool_ ? pool_->size() : 1; }
+  // Runs f(i) for i in [0, tasks), in parallel when the tape has a pool.
+  template <class F>
+  void parallel(int tasks, F&& f) const {
+    if (pool_) pool_->run(tasks, f);
+    else for (int i = 0; i < tasks; ++i) f(i);
+  }
 
   // A fresh tensor in the arena; its adjoint starts at zero when the tape records.
   Var<T> variable(Index rows, Index cols) {
@@ -77,6 +88,7 @@ class Tape {
   };
   Mode mode_;
   Arena arena_;
+  ThreadPool* pool_ = nullptr;
   std::vector<Entry> entries_;
 };
 

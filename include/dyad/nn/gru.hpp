@@ -5,6 +5,7 @@
 #include "dyad/core/random.hpp"
 #include "dyad/ops/gru.hpp"
 
+#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -70,13 +71,14 @@ class GruStack {
     Var<T> input = x;
     for (Index l = 0; l < shape_.layers; ++l) {
       Var<T> out = tape.variable(D * H, seq.columns());
+      std::array<GruWeights<T>, 2> w;
       for (Index d = 0; d < D; ++d) {
         const auto& id = ids_[static_cast<std::size_t>(l * D + d)];
-        const Index f = l * D + d;
-        gru_direction(tape, input, h0.block_rows(f * H, H), params.var(id.w_ih), params.var(id.w_hh),
-                      params.var(id.b_ih), params.var(id.b_hh), out.block_rows(d * H, H), h_n.block_rows(f * H, H),
-                      seq, d == 1);
+        w[static_cast<std::size_t>(d)] = {params.var(id.w_ih), params.var(id.w_hh), params.var(id.b_ih),
+                                          params.var(id.b_hh), d == 1};
       }
+      gru_layer<T>(tape, input, std::span<const GruWeights<T>>(w.data(), static_cast<std::size_t>(D)),
+                   h0.block_rows(l * D * H, D * H), out, h_n.block_rows(l * D * H, D * H), seq);
       input = out;
     }
     return {input, h_n};

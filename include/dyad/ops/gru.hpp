@@ -1,17 +1,19 @@
-// One direction of a GRU layer over a whole sequence as a single tape node.
-// Forward: the input projection of every time step is one GEMM; only h_{t-1} W_hh^T stays
-// in the time loop, followed by the fused gate kernel. Backward (BPTT): only
+// A GRU layer (one or two directions) over a whole sequence as a single tape node.
+// Forward: the input projection of every time step is one GEMM; only h_{t-1} W_hh^T stays in
+// the time loop, followed by the fused gate kernel. Backward (BPTT): only
 // dh_{t-1} = dA_t W_hh is sequential; dW_ih, dW_hh, dx and the biases are single GEMMs over
-// all T*B columns.
+// all T*B columns. With a thread pool, the two directions (or, for one direction, halves of
+// the batch) run their time loops on different cores: one synchronisation per layer phase,
+// never one per time step.
 #pragma once
 
 #include "dyad/core/tape.hpp"
 #include "dyad/simd/gru_gates.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <span>
-#include <stdexcept>
 
 namespace dyad {
 
@@ -28,113 +30,202 @@ struct SequenceShape {
   bool active(Index t, Index b) const { return lengths == nullptr || t < lengths[b]; }
 };
 
+// One direction's parameters, PyTorch's seen column-major: w_ih = weight_ih^T [I x 3H],
+// w_hh = weight_hh^T [H x 3H]; biases [3H x 1].
+template <class T>
+struct GruWeights {
+  Var<T> w_ih, w_hh, b_ih, b_hh;
+  bool reverse = false;
+};
+
 namespace detail {
 
 template <class T>
-struct GruDirectionNode {
-  Var<T> x, h0, w_ih, w_hh, b_ih, b_hh, out, h_n;
-  T* act;  // [3H x T*B]: saved r, z, n; becomes dGi during backward
-  T* ghn;  // [H x T*B]: saved W_hn h + b_hn
+struct GruDirection {
+  GruWeights<T> w;
+  Var<T> h0, out, h_n;  // row blocks of the layer's tensors
+  T* act;               // [3H x N]: saved r, z, n; becomes dGi in backward
+  T* ghn;               // [H x N]: saved W_hn h + b_hn (training)
+  T* gh;                // [3H x B]: the recurrent product of one step
+  T* dgh;               // [3H x N]: gradient of the recurrent pre-activations (training)
+  T* dh;                // [H x B]
+  T* dh_direct;         // [H x B]
+};
+
+template <class T>
+struct GruLayerNode {
+  Var<T> x;
+  std::array<GruDirection<T>, 2> dir;
+  int directions;
+  int shards;  // batch shards per direction
   SequenceShape seq;
-  bool reverse;
-  Arena* arena;
+  const Tape<T>* tape;
 
-  Index step_time(Index k) const { return reverse ? seq.steps - 1 - k : k; }
+  Index H() const { return dir[0].h0.rows; }
+  // Columns [b0, b1) of the batch that task `task` owns, and its direction.
+  void task_range(int task, int& d, Index& b0, Index& b1) const {
+    d = task / shards;
+    const int s = task % shards;
+    b0 = seq.batch * s / shards;
+    b1 = seq.batch * (s + 1) / shards;
+  }
+  static Index time_of(const GruDirection<T>& g, Index k, Index steps) { return g.w.reverse ? steps - 1 - k : k; }
+  // The state before step t in processing order: h0, or the output of the previous step.
+  Var<T> previous(const GruDirection<T>& g, Index k, Index t) const {
+    return k == 0 ? g.h0 : g.out.block_cols((g.w.reverse ? t + 1 : t - 1) * seq.batch, seq.batch);
+  }
 
-  void backward() {
-    const Index H = h0.rows, G = 3 * H, B = seq.batch, N = seq.columns();
-    T* dgh = arena->allocate<T>(static_cast<std::size_t>(G * N));
-    T* dh = arena->allocate<T>(static_cast<std::size_t>(H * B));
-    T* dh_direct = arena->allocate<T>(static_cast<std::size_t>(H * B));
-    Eigen::Map<Matrix<T>> DH(dh, H, B), DHd(dh_direct, H, B);
-    if (h_n.needs_grad()) DH = h_n.adjoint(); else DH.setZero();
+  void forward_range(int d, Index b0, Index b1) {
+    GruDirection<T>& g = dir[static_cast<std::size_t>(d)];
+    const Index H = this->H(), G = 3 * H, B = seq.batch, nb = b1 - b0;
+    Eigen::Map<Matrix<T>> GH(g.gh + b0 * G, G, nb);
+    Index t = 0;
+    for (Index k = 0; k < seq.steps; ++k) {
+      t = time_of(g, k, seq.steps);
+      const Var<T> hp = previous(g, k, t);
+      GH.noalias() = g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
+      GH.colwise() += g.w.b_hh.value().col(0);
+      for (Index b = b0; b < b1; ++b) {
+        const Index c = t * B + b;
+        T* h = g.out.val + c * g.out.ld;
+        if (seq.active(t, b))
+          simd::gru_gates_forward(g.act + c * G, g.gh + b * G, hp.val + b * hp.ld, h, g.ghn ? g.ghn + c * H : nullptr,
+                                  static_cast<std::size_t>(H));
+        else
+          std::copy_n(hp.val + b * hp.ld, H, h);
+      }
+    }
+    g.h_n.value().middleCols(b0, nb) = g.out.value().middleCols(t * B + b0, nb);
+  }
+
+  void backward_range(int d, Index b0, Index b1) {
+    GruDirection<T>& g = dir[static_cast<std::size_t>(d)];
+    const Index H = this->H(), G = 3 * H, B = seq.batch, nb = b1 - b0;
+    Eigen::Map<Matrix<T>> DH(g.dh + b0 * H, H, nb), DHd(g.dh_direct + b0 * H, H, nb);
+    if (g.h_n.needs_grad()) DH = g.h_n.adjoint().middleCols(b0, nb); else DH.setZero();
     for (Index k = seq.steps - 1; k >= 0; --k) {
-      const Index t = step_time(k);
-      if (out.needs_grad()) DH += out.adjoint().middleCols(t * B, B);
-      const Var<T> hp = k == 0 ? h0 : out.block_cols((reverse ? t + 1 : t - 1) * B, B);
-      for (Index b = 0; b < B; ++b) {
+      const Index t = time_of(g, k, seq.steps);
+      if (g.out.needs_grad()) DH += g.out.adjoint().middleCols(t * B + b0, nb);
+      const Var<T> hp = previous(g, k, t);
+      for (Index b = b0; b < b1; ++b) {
         const Index c = t * B + b;
         if (seq.active(t, b)) {
-          simd::gru_gates_backward(act + c * G, ghn + c * H, hp.val + b * hp.ld, dh + b * H, dgh + c * G,
-                                   dh_direct + b * H, static_cast<std::size_t>(H));
+          simd::gru_gates_backward(g.act + c * G, g.ghn + c * H, hp.val + b * hp.ld, g.dh + b * H, g.dgh + c * G,
+                                   g.dh_direct + b * H, static_cast<std::size_t>(H));
         } else {
-          std::fill_n(act + c * G, G, T(0));
-          std::fill_n(dgh + c * G, G, T(0));
-          std::copy_n(dh + b * H, H, dh_direct + b * H);
+          std::fill_n(g.act + c * G, G, T(0));
+          std::fill_n(g.dgh + c * G, G, T(0));
+          std::copy_n(g.dh + b * H, H, g.dh_direct + b * H);
         }
       }
-      DH.noalias() = w_hh.value() * Eigen::Map<Matrix<T>>(dgh + t * B * G, G, B);
+      DH.noalias() = g.w.w_hh.value() * Eigen::Map<Matrix<T>>(g.dgh + (t * B + b0) * G, G, nb);
       DH += DHd;
     }
-    if (h0.needs_grad()) h0.adjoint() += DH;
+    if (g.h0.needs_grad()) g.h0.adjoint().middleCols(b0, nb) += DH;
+  }
 
-    const Eigen::Map<Matrix<T>> dGi(act, G, N), dGh(dgh, G, N);
-    if (w_ih.needs_grad()) w_ih.adjoint().noalias() += x.value() * dGi.transpose();
-    if (b_ih.needs_grad()) b_ih.adjoint() += dGi.rowwise().sum();
-    if (x.needs_grad()) x.adjoint().noalias() += w_ih.value() * dGi;
-    if (b_hh.needs_grad()) b_hh.adjoint() += dGh.rowwise().sum();
-    if (w_hh.needs_grad()) {
+  // Weight and bias gradients of one direction: single GEMMs over all T*B columns.
+  void weight_gradients(int d) {
+    GruDirection<T>& g = dir[static_cast<std::size_t>(d)];
+    const Index G = 3 * H(), B = seq.batch, N = seq.columns();
+    const Eigen::Map<Matrix<T>> dGi(g.act, G, N), dGh(g.dgh, G, N);
+    if (g.w.w_ih.needs_grad()) g.w.w_ih.adjoint().noalias() += x.value() * dGi.transpose();
+    if (g.w.b_ih.needs_grad()) g.w.b_ih.adjoint() += dGi.rowwise().sum();
+    if (g.w.b_hh.needs_grad()) g.w.b_hh.adjoint() += dGh.rowwise().sum();
+    if (g.w.w_hh.needs_grad()) {
       // dW_hh^T = sum_t h_{t-1} dGh_t^T, with h_{t-1} the previous state in processing order.
-      const Index first = reverse ? N - B : 0;  // column block whose previous state is h0
-      w_hh.adjoint().noalias() += h0.value() * dGh.middleCols(first, B).transpose();
+      const Index first = g.w.reverse ? N - B : 0;  // the column block whose previous state is h0
+      g.w.w_hh.adjoint().noalias() += g.h0.value() * dGh.middleCols(first, B).transpose();
       if (seq.steps > 1) {
-        const auto states = out.value();
-        if (reverse)
-          w_hh.adjoint().noalias() += states.rightCols(N - B) * dGh.leftCols(N - B).transpose();
+        const auto states = g.out.value();
+        if (g.w.reverse)
+          g.w.w_hh.adjoint().noalias() += states.rightCols(N - B) * dGh.leftCols(N - B).transpose();
         else
-          w_hh.adjoint().noalias() += states.leftCols(N - B) * dGh.rightCols(N - B).transpose();
+          g.w.w_hh.adjoint().noalias() += states.leftCols(N - B) * dGh.rightCols(N - B).transpose();
       }
     }
+  }
+
+  void backward() {
+    const int tasks = directions * shards;
+    tape->parallel(tasks, [&](int task) {
+      int d;
+      Index b0, b1;
+      task_range(task, d, b0, b1);
+      backward_range(d, b0, b1);
+    });
+    tape->parallel(directions, [&](int d) { weight_gradients(d); });
+    if (!x.needs_grad()) return;
+    // dx = sum_d W_ih,d dGi,d, split by column halves so threads never add into the same column.
+    const Index N = seq.columns(), G = 3 * H();
+    const int parts = tape->threads();
+    tape->parallel(parts, [&](int p) {
+      const Index c0 = N * p / parts, c1 = N * (p + 1) / parts;
+      for (int d = 0; d < directions; ++d) {
+        const auto& g = dir[static_cast<std::size_t>(d)];
+        x.adjoint().middleCols(c0, c1 - c0).noalias() +=
+            g.w.w_ih.value() * Eigen::Map<Matrix<T>>(g.act + c0 * G, G, c1 - c0);
+      }
+    });
   }
 };
 
 }  // namespace detail
 
-// Runs one GRU direction. Weights are PyTorch's seen column-major: w_ih = weight_ih^T
-// [I x 3H], w_hh = weight_hh^T [H x 3H]; biases [3H x 1]. x is [I x T*B], h0 [H x B].
-// Writes the states to `out` [H x T*B] (a row block of the layer output) and the final state
-// to `h_n` [H x B]; both are allocated by the caller so directions and layers share buffers.
+// Runs a GRU layer of one or two directions over x [I x T*B] from h0 [D*H x B] (direction d
+// in row block d), writing the states to out [D*H x T*B] and the final states to
+// h_n [D*H x B]. The caller allocates out and h_n so layers share buffers without copies.
 template <class T>
-void gru_direction(Tape<T>& tape, const Var<T>& x, const Var<T>& h0, const Var<T>& w_ih, const Var<T>& w_hh,
-                   const Var<T>& b_ih, const Var<T>& b_hh, const Var<T>& out, const Var<T>& h_n,
-                   SequenceShape seq, bool reverse) {
-  const Index H = h0.rows, G = 3 * H, B = seq.batch, N = seq.columns();
-  DYAD_ASSERT(x.cols == N && h0.cols == B && w_ih.rows == x.rows && w_ih.cols == G && w_hh.rows == H &&
-              w_hh.cols == G && b_ih.rows == G && b_hh.rows == G && out.rows == H && out.cols == N &&
-              h_n.rows == H && h_n.cols == B);
+void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> weights, const Var<T>& h0,
+               const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
+  const int D = static_cast<int>(weights.size());
+  const Index H = h0.rows / D, G = 3 * H, B = seq.batch, N = seq.columns();
+  DYAD_ASSERT((D == 1 || D == 2) && x.cols == N && h0.cols == B && out.rows == D * H && out.cols == N &&
+              h_n.rows == D * H && h_n.cols == B);
   Arena& arena = tape.arena();
+  const bool training = tape.recording();
   if (seq.lengths) {  // keep the lengths alive until backward
     int* copy = arena.allocate<int>(static_cast<std::size_t>(B));
     std::copy_n(seq.lengths, B, copy);
     seq.lengths = copy;
   }
-  T* act = arena.allocate<T>(static_cast<std::size_t>(G * N));
-  Eigen::Map<Matrix<T>> Gi(act, G, N);
-  Gi.noalias() = w_ih.value().transpose() * x.value();
-  Gi.colwise() += b_ih.value().col(0);
-
-  T* ghn = tape.recording() ? arena.allocate<T>(static_cast<std::size_t>(H * N)) : nullptr;
-  T* gh = arena.allocate<T>(static_cast<std::size_t>(G * B));
-  Eigen::Map<Matrix<T>> GH(gh, G, B);
-  Index t = 0;
-  for (Index k = 0; k < seq.steps; ++k) {
-    t = reverse ? seq.steps - 1 - k : k;
-    const Var<T> hp = k == 0 ? h0 : out.block_cols((reverse ? t + 1 : t - 1) * B, B);
-    GH.noalias() = w_hh.value().transpose() * hp.value();
-    GH.colwise() += b_hh.value().col(0);
-    for (Index b = 0; b < B; ++b) {
-      const Index c = t * B + b;
-      T* h = out.val + c * out.ld;
-      if (seq.active(t, b))
-        simd::gru_gates_forward(act + c * G, gh + b * G, hp.val + b * hp.ld, h, ghn ? ghn + c * H : nullptr,
-                                static_cast<std::size_t>(H));
-      else
-        std::copy_n(hp.val + b * hp.ld, H, h);
-    }
+  auto alloc = [&](Index n) { return arena.allocate<T>(static_cast<std::size_t>(n)); };
+  detail::GruLayerNode<T> node{x, {}, D, 1, seq, &tape};
+  // Directions first; spare threads split the batch (a unidirectional layer on two cores).
+  node.shards = static_cast<int>(std::clamp<Index>(tape.threads() / D, 1, B));
+  for (int d = 0; d < D; ++d) {
+    const auto& w = weights[static_cast<std::size_t>(d)];
+    DYAD_ASSERT(w.w_ih.rows == x.rows && w.w_ih.cols == G && w.w_hh.rows == H && w.w_hh.cols == G);
+    node.dir[static_cast<std::size_t>(d)] = {w, h0.block_rows(d * H, H), out.block_rows(d * H, H), h_n.block_rows(d * H, H),
+                                             alloc(G * N), training ? alloc(H * N) : nullptr, alloc(G * B),
+                                             training ? alloc(G * N) : nullptr, training ? alloc(H * B) : nullptr,
+                                             training ? alloc(H * B) : nullptr};
   }
-  h_n.value() = out.value().middleCols(t * B, B);
-  tape.template record<detail::GruDirectionNode<T>>(x, h0, w_ih, w_hh, b_ih, b_hh, out, h_n, act, ghn, seq, reverse,
-                                                    &arena);
+  // The hoisted input projections, split by direction and column halves.
+  const int halves = std::max(1, tape.threads() / D);
+  tape.parallel(D * halves, [&](int task) {
+    const auto& g = node.dir[static_cast<std::size_t>(task / halves)];
+    const Index c0 = N * (task % halves) / halves, c1 = N * (task % halves + 1) / halves;
+    Eigen::Map<Matrix<T>> Gi(g.act + c0 * G, G, c1 - c0);
+    Gi.noalias() = g.w.w_ih.value().transpose() * x.value().middleCols(c0, c1 - c0);
+    Gi.colwise() += g.w.b_ih.value().col(0);
+  });
+  tape.parallel(D * node.shards, [&](int task) {
+    int d;
+    Index b0, b1;
+    node.task_range(task, d, b0, b1);
+    node.forward_range(d, b0, b1);
+  });
+  tape.template record<detail::GruLayerNode<T>>(node);
+}
+
+// One direction of a GRU layer: x [I x T*B], h0 [H x B] -> out [H x T*B], h_n [H x B].
+template <class T>
+void gru_direction(Tape<T>& tape, const Var<T>& x, const Var<T>& h0, const Var<T>& w_ih, const Var<T>& w_hh,
+                   const Var<T>& b_ih, const Var<T>& b_hh, const Var<T>& out, const Var<T>& h_n, SequenceShape seq,
+                   bool reverse) {
+  const GruWeights<T> w[1] = {{w_ih, w_hh, b_ih, b_hh, reverse}};
+  gru_layer<T>(tape, x, w, h0, out, h_n, seq);
 }
 
 }  // namespace dyad

@@ -1,0 +1,88 @@
+// dyad evaluate: car-level ranking and AUROC of every score in a score file.
+#pragma once
+
+#include "common.hpp"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+namespace dyad::cli {
+
+struct EvaluateArgs {
+  std::string scores;
+  int top = 100;
+  bool json = false;
+};
+
+inline void add_evaluate_options(CLI::App* cmd, EvaluateArgs& a) {
+  cmd->add_option("--scores", a.scores, "Score file written by `dyad score`")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--top", a.top, "h: a car's score is the mean of its top h per mille segment scores")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_flag("--json", a.json, "Print one JSON object instead of tables");
+}
+
+// The scores present in a table, in a fixed order.
+inline std::vector<std::pair<std::string, std::vector<double>>> score_columns(const ScoreTable& t) {
+  std::vector<std::pair<std::string, std::vector<double>>> out;
+  for (const char* name : {"rec_error", "latent_score", "combined_score"})
+    if (t.has(name)) out.emplace_back(name, t.column(name));
+  return out;
+}
+
+inline std::string auroc_text(double a) {
+  if (std::isnan(a)) return "n/a";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.3f", a);
+  return buf;
+}
+
+// Prints the car ranking (by the last score, the strongest when present) and the AUROCs.
+inline void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int top, std::size_t max_rows = SIZE_MAX) {
+  const auto& key = ev.back();
+  std::vector<std::size_t> order(key.robust.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key.robust[a].score > key.robust[b].score; });
+  std::printf("%-4s %-14s %-7s %8s", "rank", "car", "label", "segments");
+  for (const auto& e : ev) std::printf(" %15s", e.name.c_str());
+  std::printf("\n");
+  for (std::size_t r = 0; r < std::min(max_rows, order.size()); ++r) {
+    const std::size_t i = order[r];
+    std::printf("%-4zu %-14s %-7s %8zu", r + 1, key.robust[i].car.c_str(), key.robust[i].label ? "FAULTY" : "normal",
+                key.robust[i].segments);
+    for (const auto& e : ev) std::printf(" %15.5g", e.robust[i].score);
+    std::printf("\n");
+  }
+  if (max_rows < order.size()) std::printf("... %zu more cars\n", order.size() - max_rows);
+  std::printf("\ncar-level AUROC (robust: mean of the top %d per mille segments; average: all segments)\n", top);
+  for (const auto& e : ev)
+    std::printf("  %-15s robust %s   average %s\n", e.name.c_str(), auroc_text(e.auroc_robust).c_str(),
+                auroc_text(e.auroc_average).c_str());
+}
+
+inline nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>& ev, int top) {
+  nlohmann::json j = {{"top_per_mille", top}, {"scores", nlohmann::json::object()}};
+  auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  for (const auto& e : ev) {
+    nlohmann::json cars = nlohmann::json::array();
+    for (std::size_t i = 0; i < e.robust.size(); ++i)
+      cars.push_back({{"car", e.robust[i].car}, {"label", e.robust[i].label}, {"segments", e.robust[i].segments},
+                      {"robust", e.robust[i].score}, {"average", e.average[i].score}});
+    j["scores"][e.name] = {{"auroc_robust", num(e.auroc_robust)}, {"auroc_average", num(e.auroc_average)}, {"cars", cars}};
+  }
+  return j;
+}
+
+inline int run_evaluate(const EvaluateArgs& a) {
+  const ScoreTable t = read_scores_csv(a.scores);
+  const auto ev = detect::evaluate_scores(t.cars, t.labels, score_columns(t), a.top);
+  if (a.json)
+    std::printf("%s\n", evaluation_json(ev, a.top).dump().c_str());
+  else
+    print_evaluation(ev, a.top);
+  return 0;
+}
+
+}  // namespace dyad::cli

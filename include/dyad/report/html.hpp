@@ -1,0 +1,683 @@
+// A self-contained HTML fleet report: ROC curves, the car ranking, the score distributions of
+// normal and faulty cars, and measured vs reconstructed signals of the most suspicious cars'
+// worst segments. One file with inline CSS and inline SVG: no JavaScript, nothing fetched.
+// Output is deterministic (no timestamps), so equal inputs give byte-identical files.
+#pragma once
+
+#include "dyad/detect/evaluation.hpp"
+#include "dyad/io/atomic_file.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dyad::report {
+
+// One target signal of a segment, in original units.
+struct SignalTrace {
+  std::string name;
+  std::vector<double> measured, reconstructed;
+};
+
+// One segment shown in detail: its car, index, label, segment score (of ReportData::ranking_score)
+// and sampling interval dt_s (seconds per time step; <= 0 plots against the step index).
+struct SegmentView {
+  std::string car;
+  std::int64_t segment = 0;
+  int label = 0;
+  double score = 0;
+  double dt_s = 10;
+  std::vector<SignalTrace> signals;
+};
+
+struct ReportData {
+  std::string title = "dyad fleet report";
+  std::vector<std::pair<std::string, std::string>> facts;  // key/value lines shown at the top
+  std::vector<detect::ScoreEvaluation> scores;             // one per score: car scores, AUROCs, ROC points
+  std::string ranking_score = "rec_error";                 // whose robust car scores order the ranking table
+  std::vector<SegmentView> worst_segments;                 // the worst segment of each of the most suspicious cars
+};
+
+namespace detail {
+
+// ---- text -----------------------------------------------------------------------------------
+
+inline void append_escaped(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+}
+
+inline std::string escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  append_escaped(out, s);
+  return out;
+}
+
+// Fixed-point with `decimals` digits, trailing zeros trimmed, never "-0": compact SVG coordinates.
+inline std::string fixed(double v, int decimals = 2) {
+  if (!std::isfinite(v)) return "0";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
+  std::string s(buf, r.ptr);
+  if (s.find('.') != std::string::npos) {
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
+// A number for people: `digits` significant digits, "n/a" for NaN.
+inline std::string general(double v, int digits = 4) {
+  if (std::isnan(v)) return "n/a";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, digits);
+  return std::string(buf, r.ptr);
+}
+
+inline std::string auroc_text(double a) {
+  if (std::isnan(a)) return "n/a";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, a, std::chars_format::fixed, 3);
+  return std::string(buf, r.ptr);
+}
+
+// ---- scales and ticks -----------------------------------------------------------------------
+
+struct Scale {
+  double d0 = 0, d1 = 1;  // domain
+  double r0 = 0, r1 = 1;  // range (pixels)
+  bool log = false;
+  double operator()(double v) const {
+    const double a = log ? std::log10(v) : v, b0 = log ? std::log10(d0) : d0, b1 = log ? std::log10(d1) : d1;
+    const double t = b1 == b0 ? 0.5 : (a - b0) / (b1 - b0);
+    return r0 + t * (r1 - r0);
+  }
+};
+
+struct Tick {
+  double value;
+  std::string label;
+};
+
+// 1, 2 or 5 times a power of ten, close to range / target.
+inline double nice_step(double range, int target) {
+  const double raw = range / std::max(target, 1);
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag;
+  return (f < 1.5 ? 1.0 : f < 3.0 ? 2.0 : f < 7.0 ? 5.0 : 10.0) * mag;
+}
+
+inline std::string tick_label(double v, double step) {
+  if (std::abs(v) < step * 1e-6) return "0";
+  if (std::abs(v) >= 1e6 || step < 1e-6) return general(v, 3);
+  const int decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
+  return std::string(buf, r.ptr);
+}
+
+inline std::vector<Tick> linear_ticks(double lo, double hi, int target) {
+  std::vector<Tick> ticks;
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) return ticks;
+  const double step = nice_step(hi - lo, target);
+  const auto k0 = static_cast<long long>(std::ceil(lo / step - 1e-9)), k1 = static_cast<long long>(std::floor(hi / step + 1e-9));
+  for (long long k = k0; k <= k1 && ticks.size() < 64; ++k) {
+    const double v = static_cast<double>(k) * step;
+    ticks.push_back({v, tick_label(v, step)});
+  }
+  return ticks;
+}
+
+// Powers of ten (with 2 and 5 in between when the domain spans few decades), inside [lo, hi].
+inline std::vector<Tick> log_ticks(double lo, double hi) {
+  std::vector<Tick> ticks;
+  if (!(lo > 0) || !(hi > lo)) return ticks;
+  const int e0 = static_cast<int>(std::floor(std::log10(lo))), e1 = static_cast<int>(std::ceil(std::log10(hi)));
+  const int decades = e1 - e0;
+  const int every = std::max(1, (decades + 5) / 6);
+  const std::vector<double> mult = decades <= 2 ? std::vector<double>{1, 2, 5} : std::vector<double>{1};
+  for (int e = e0; e <= e1; ++e) {
+    if ((e - e0) % every != 0) continue;
+    for (double m : mult) {
+      const double v = m * std::pow(10.0, e);
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) ticks.push_back({v, general(v, 3)});
+    }
+  }
+  return ticks;
+}
+
+// Domain of [lo, hi] padded by `pad` of its width (in log space for a log scale); degenerate
+// and non-finite inputs get a usable domain.
+inline std::pair<double, double> padded(double lo, double hi, double pad, bool log) {
+  if (!std::isfinite(lo) || !std::isfinite(hi)) return {0.0, 1.0};
+  if (log) {
+    const double a = std::log10(lo), b = std::log10(hi), w = std::max(b - a, 0.1);
+    return {std::pow(10.0, a - pad * w), std::pow(10.0, b + pad * w)};
+  }
+  if (hi == lo) {
+    const double w = lo == 0 ? 1.0 : std::abs(lo) * 0.1;
+    return {lo - w, hi + w};
+  }
+  const double w = hi - lo;
+  return {lo - pad * w, hi + pad * w};
+}
+
+// ---- palette --------------------------------------------------------------------------------
+
+inline constexpr const char* kNormal = "#0f766e";
+inline constexpr const char* kFaulty = "#dc2626";
+inline constexpr const char* kMeasured = "#334155";
+inline constexpr const char* kReconstructed = "#ea580c";
+inline const char* series_colour(std::size_t i) {
+  static constexpr const char* palette[] = {"#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d"};
+  return palette[i % (sizeof palette / sizeof palette[0])];
+}
+
+// ---- svg helpers ----------------------------------------------------------------------------
+
+inline void svg_open(std::string& o, const char* cls, double w, double h, std::string_view aria) {
+  o += "<svg class=\"";
+  o += cls;
+  o += "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fixed(w) + "\" height=\"" + fixed(h) + "\" viewBox=\"0 0 " +
+       fixed(w) + " " + fixed(h) + "\" role=\"img\" aria-label=\"";
+  append_escaped(o, aria);
+  o += "\">\n";
+}
+
+inline void svg_text(std::string& o, double x, double y, std::string_view text, const char* attrs = "") {
+  o += "<text x=\"" + fixed(x) + "\" y=\"" + fixed(y) + "\"";
+  if (*attrs) {
+    o += ' ';
+    o += attrs;
+  }
+  o += '>';
+  append_escaped(o, text);
+  o += "</text>";
+}
+
+// Vertical grid lines and labels below the plot for x ticks; horizontal ones and labels left of
+// the plot for y ticks. The plot is the rectangle [x0, x1] x [y0 (top), y1 (bottom)].
+inline void x_ticks(std::string& o, const Scale& x, const std::vector<Tick>& ticks, double y0, double y1, bool grid) {
+  o += "<g class=\"grid\">";
+  for (const Tick& t : ticks) {
+    const std::string px = fixed(x(t.value));
+    if (grid) o += "<line x1=\"" + px + "\" x2=\"" + px + "\" y1=\"" + fixed(y0) + "\" y2=\"" + fixed(y1) + "\"/>";
+  }
+  o += "</g><g class=\"ticks\">";
+  for (const Tick& t : ticks) {
+    const double px = x(t.value);
+    o += "<line x1=\"" + fixed(px) + "\" x2=\"" + fixed(px) + "\" y1=\"" + fixed(y1) + "\" y2=\"" + fixed(y1 + 4) + "\"/>";
+    svg_text(o, px, y1 + 15, t.label, "text-anchor=\"middle\"");
+  }
+  o += "</g>\n";
+}
+
+inline void y_ticks(std::string& o, const Scale& y, const std::vector<Tick>& ticks, double x0, double x1, bool grid) {
+  o += "<g class=\"grid\">";
+  for (const Tick& t : ticks) {
+    const std::string py = fixed(y(t.value));
+    if (grid) o += "<line x1=\"" + fixed(x0) + "\" x2=\"" + fixed(x1) + "\" y1=\"" + py + "\" y2=\"" + py + "\"/>";
+  }
+  o += "</g><g class=\"ticks\">";
+  for (const Tick& t : ticks) {
+    const double py = y(t.value);
+    o += "<line x1=\"" + fixed(x0 - 4) + "\" x2=\"" + fixed(x0) + "\" y1=\"" + fixed(py) + "\" y2=\"" + fixed(py) + "\"/>";
+    svg_text(o, x0 - 7, py + 3.5, t.label, "text-anchor=\"end\"");
+  }
+  o += "</g>\n";
+}
+
+inline void frame(std::string& o, double x0, double y0, double x1, double y1) {
+  o += "<rect class=\"frame\" x=\"" + fixed(x0) + "\" y=\"" + fixed(y0) + "\" width=\"" + fixed(x1 - x0) + "\" height=\"" +
+       fixed(y1 - y0) + "\"/>\n";
+}
+
+// Indices of the points to draw: all of them, or for long series the first, min, max and last
+// point of each of `buckets` runs (keeps peaks visible at a bounded file size).
+inline std::vector<std::size_t> decimate(const std::vector<double>& v, std::size_t buckets) {
+  std::vector<std::size_t> idx;
+  const std::size_t n = v.size();
+  if (n <= 4 * buckets) {
+    for (std::size_t i = 0; i < n; ++i) idx.push_back(i);
+    return idx;
+  }
+  for (std::size_t b = 0; b < buckets; ++b) {
+    const std::size_t lo = b * n / buckets, hi = (b + 1) * n / buckets;
+    std::size_t mn = lo, mx = lo;
+    for (std::size_t i = lo; i < hi; ++i) {
+      if (std::isnan(v[i])) continue;
+      if (std::isnan(v[mn]) || v[i] < v[mn]) mn = i;
+      if (std::isnan(v[mx]) || v[i] > v[mx]) mx = i;
+    }
+    std::size_t pick[4] = {lo, std::min(mn, mx), std::max(mn, mx), hi - 1};
+    for (std::size_t p : pick)
+      if (idx.empty() || idx.back() < p) idx.push_back(p);
+  }
+  return idx;
+}
+
+// Path data "M x,y x,y ..." of a series over time step index; NaN/inf values break the line.
+inline std::string series_path(const std::vector<double>& v, const Scale& x, const Scale& y, double step) {
+  std::string d;
+  bool pen_down = false;
+  for (std::size_t i : decimate(v, 400)) {
+    if (!std::isfinite(v[i])) {
+      pen_down = false;
+      continue;
+    }
+    d += pen_down ? " " : (d.empty() ? "M" : " M");
+    d += fixed(x(static_cast<double>(i) * step)) + "," + fixed(y(v[i]));
+    pen_down = true;
+  }
+  return d;
+}
+
+// ---- sections -------------------------------------------------------------------------------
+
+inline const detect::ScoreEvaluation* ranking_evaluation(const ReportData& r) {
+  for (const auto& e : r.scores)
+    if (e.name == r.ranking_score) return &e;
+  return r.scores.empty() ? nullptr : &r.scores.front();
+}
+
+// Ranking order: indices into the ranking evaluation's robust car scores, highest score first,
+// ties (and NaN, last) in car-id order.
+inline std::vector<std::size_t> ranking_order(const std::vector<detect::CarScore>& cars) {
+  std::vector<std::size_t> order(cars.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const double sa = cars[a].score, sb = cars[b].score;
+    if (std::isnan(sa) || std::isnan(sb)) return !std::isnan(sa) && std::isnan(sb);
+    if (sa != sb) return sa > sb;
+    return cars[a].car < cars[b].car;
+  });
+  return order;
+}
+
+inline void label_tag(std::string& o, int label) {
+  o += label == 1 ? "<span class=\"tag faulty\">faulty</span>" : "<span class=\"tag normal\">normal</span>";
+}
+
+inline void header_section(std::string& o, const ReportData& r) {
+  o += "<header id=\"summary\">\n<h1>";
+  append_escaped(o, r.title);
+  o += "</h1>\n<p class=\"sub\">";
+  if (const auto* e = ranking_evaluation(r)) {
+    std::size_t faulty = 0, segments = 0;
+    for (const auto& c : e->robust) faulty += c.label == 1 ? 1 : 0, segments += c.segments;
+    o += std::to_string(e->robust.size()) + " cars (" + std::to_string(e->robust.size() - faulty) + " normal, " +
+         std::to_string(faulty) + " faulty), " + std::to_string(segments) + " segments";
+    for (const auto& s : r.scores) {
+      o += " &middot; ";
+      append_escaped(o, s.name);
+      o += " AUROC <strong>" + auroc_text(s.auroc_robust) + "</strong>";
+    }
+  } else {
+    o += "No scores to report.";
+  }
+  o += "</p>\n";
+  if (!r.facts.empty()) {
+    o += "<dl class=\"facts\">\n";
+    for (const auto& [k, v] : r.facts) {
+      o += "<dt>";
+      append_escaped(o, k);
+      o += "</dt><dd>";
+      append_escaped(o, v);
+      o += "</dd>\n";
+    }
+    o += "</dl>\n";
+  }
+  o += "<nav><a href=\"#roc\">ROC</a><a href=\"#ranking\">Ranking</a><a href=\"#distributions\">Distributions</a>"
+       "<a href=\"#segments\">Worst segments</a></nav>\n</header>\n";
+}
+
+inline void roc_section(std::string& o, const ReportData& r) {
+  o += "<section id=\"roc\">\n<h2>ROC curves</h2>\n<p class=\"note\">Cars ranked by their robust car score "
+       "(mean of the car&#39;s worst segments); a car is flagged when its score is above the threshold.</p>\n"
+       "<div class=\"row\">\n";
+  const double L = 56, T = 14, W = 320, H = 320, R = 18, B = 50;
+  const double x0 = L, x1 = L + W, y0 = T, y1 = T + H;
+  svg_open(o, "chart roc", L + W + R, T + H + B, "ROC curves of the car scores");
+  const Scale x{0, 1, x0, x1}, y{0, 1, y1, y0};
+  const auto ticks = linear_ticks(0, 1, 5);
+  x_ticks(o, x, ticks, y0, y1, true);
+  y_ticks(o, y, ticks, x0, x1, true);
+  o += "<line class=\"diagonal\" x1=\"" + fixed(x0) + "\" y1=\"" + fixed(y1) + "\" x2=\"" + fixed(x1) + "\" y2=\"" +
+       fixed(y0) + "\"/>\n";
+  for (std::size_t i = 0; i < r.scores.size(); ++i) {
+    const auto& e = r.scores[i];
+    if (e.roc.empty()) continue;
+    std::string d = "M";
+    for (std::size_t k = 0; k < e.roc.size(); ++k)
+      d += (k ? " " : "") + fixed(x(e.roc[k].fpr)) + "," + fixed(y(e.roc[k].tpr));
+    o += "<path class=\"curve\" stroke=\"" + std::string(series_colour(i)) + "\" d=\"" + d + "\"/>\n";
+  }
+  frame(o, x0, y0, x1, y1);
+  svg_text(o, (x0 + x1) / 2, y1 + 36, "false positive rate (normal cars flagged)", "class=\"label\" text-anchor=\"middle\"");
+  svg_text(o, 0, 0, "true positive rate (faulty cars flagged)",
+           ("class=\"label\" text-anchor=\"middle\" transform=\"translate(14," + fixed((y0 + y1) / 2) + ") rotate(-90)\"").c_str());
+  // Legend, bottom right of the plot (below the diagonal, where curves rarely are).
+  o += "<g class=\"legend\">";
+  if (r.scores.empty()) {
+    svg_text(o, (x0 + x1) / 2, (y0 + y1) / 2, "no scores", "text-anchor=\"middle\"");
+  } else {
+    const double row = 18, lw = 206, lh = row * static_cast<double>(r.scores.size()) + 10;
+    const double lx = x1 - lw - 8, ly = y1 - lh - 8;
+    o += "<rect class=\"legend-box\" x=\"" + fixed(lx) + "\" y=\"" + fixed(ly) + "\" width=\"" + fixed(lw) + "\" height=\"" +
+         fixed(lh) + "\" rx=\"6\"/>";
+    for (std::size_t i = 0; i < r.scores.size(); ++i) {
+      const auto& e = r.scores[i];
+      const double cy = ly + 5 + row * (static_cast<double>(i) + 0.5);
+      o += "<line x1=\"" + fixed(lx + 8) + "\" x2=\"" + fixed(lx + 28) + "\" y1=\"" + fixed(cy) + "\" y2=\"" + fixed(cy) +
+           "\" stroke=\"" + std::string(e.roc.empty() ? "#cbd5e1" : series_colour(i)) + "\" stroke-width=\"3\"" +
+           (e.roc.empty() ? " stroke-dasharray=\"3 3\"" : "") + "/>";
+      o += "<text class=\"legend-text\" x=\"" + fixed(lx + 34) + "\" y=\"" + fixed(cy + 4) + "\">";
+      append_escaped(o, e.name);
+      o += "<tspan class=\"auroc\" dx=\"8\">AUROC " + auroc_text(e.auroc_robust) + "</tspan></text>";
+    }
+  }
+  o += "</g>\n</svg>\n";
+  // AUROC table next to the chart.
+  o += "<div class=\"side\">\n<table class=\"auroc\">\n<thead><tr><th>score</th><th class=\"num\">AUROC robust</th>"
+       "<th class=\"num\">AUROC average</th></tr></thead>\n<tbody>\n";
+  for (std::size_t i = 0; i < r.scores.size(); ++i) {
+    const auto& e = r.scores[i];
+    o += "<tr><td><span class=\"swatch\" style=\"background:" + std::string(series_colour(i)) + "\"></span>";
+    append_escaped(o, e.name);
+    o += "</td><td class=\"num\">" + auroc_text(e.auroc_robust) + "</td><td class=\"num\">" + auroc_text(e.auroc_average) +
+         "</td></tr>\n";
+  }
+  if (r.scores.empty()) o += "<tr><td colspan=\"3\">no scores</td></tr>\n";
+  o += "</tbody>\n</table>\n<p class=\"note\"><em>robust</em>: mean of each car&#39;s top-h segment scores; "
+       "<em>average</em>: mean of all its segments. 0.5 is chance, 1 a perfect ranking; n/a when the cars "
+       "are all of one class.</p>\n</div>\n</div>\n</section>\n";
+}
+
+inline void ranking_section(std::string& o, const ReportData& r) {
+  o += "<section id=\"ranking\">\n<h2>Car ranking</h2>\n";
+  const auto* rank_by = ranking_evaluation(r);
+  if (!rank_by || rank_by->robust.empty()) {
+    o += "<p class=\"empty\">No cars to rank.</p>\n</section>\n";
+    return;
+  }
+  o += "<p class=\"note\">Most suspicious first, by the robust car score of <strong>";
+  append_escaped(o, rank_by->name);
+  o += "</strong>. Faulty cars are highlighted.</p>\n<div class=\"scroll\">\n<table class=\"ranking\">\n<thead><tr>"
+       "<th class=\"num\">rank</th><th>car</th><th>label</th><th class=\"num\">segments</th>";
+  std::vector<std::map<std::string, double>> by_car(r.scores.size());
+  for (std::size_t i = 0; i < r.scores.size(); ++i) {
+    for (const auto& c : r.scores[i].robust) by_car[i][c.car] = c.score;
+    o += &r.scores[i] == rank_by ? "<th class=\"num key\">" : "<th class=\"num\">";
+    append_escaped(o, r.scores[i].name);
+    o += &r.scores[i] == rank_by ? " &#9662;</th>" : "</th>";
+  }
+  o += "</tr></thead>\n<tbody>\n";
+  const auto order = ranking_order(rank_by->robust);
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const auto& c = rank_by->robust[order[k]];
+    o += c.label == 1 ? "<tr class=\"faulty\">" : "<tr class=\"normal\">";
+    o += "<td class=\"num\">" + std::to_string(k + 1) + "</td><td class=\"car\">";
+    append_escaped(o, c.car);
+    o += "</td><td>";
+    label_tag(o, c.label);
+    o += "</td><td class=\"num\">" + std::to_string(c.segments) + "</td>";
+    for (std::size_t i = 0; i < r.scores.size(); ++i) {
+      const auto it = by_car[i].find(c.car);
+      o += &r.scores[i] == rank_by ? "<td class=\"num key\">" : "<td class=\"num\">";
+      o += it == by_car[i].end() ? "&ndash;" : escape(general(it->second));
+      o += "</td>";
+    }
+    o += "</tr>\n";
+  }
+  o += "</tbody>\n</table>\n</div>\n</section>\n";
+}
+
+// Strip plot of the robust car scores of one score: normal cars on one row, faulty cars on the
+// other, deterministic vertical jitter, a bar at each class median.
+inline void distribution_chart(std::string& o, const detect::ScoreEvaluation& e) {
+  const double L = 96, R = 16, T = 30, B = 42, W = 300, row = 44;
+  const double x0 = L, x1 = L + W, y0 = T, y1 = T + 2 * row;
+  svg_open(o, "chart dist", L + W + R, T + 2 * row + B, "Distribution of the " + e.name + " car scores");
+  svg_text(o, 4, 16, e.name, "class=\"title\"");
+  svg_text(o, L + W, 16, "AUROC " + auroc_text(e.auroc_robust), "class=\"subtitle\" text-anchor=\"end\"");
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  std::size_t counts[2] = {0, 0};
+  for (const auto& c : e.robust)
+    if (std::isfinite(c.score)) lo = std::min(lo, c.score), hi = std::max(hi, c.score), ++counts[c.label == 1 ? 1 : 0];
+  const bool log = lo > 0 && hi / lo >= 50;
+  const auto [d0, d1] = padded(lo, hi, 0.04, log);
+  const Scale x{d0, d1, x0, x1, log};
+  const auto ticks = log ? log_ticks(d0, d1) : linear_ticks(d0, d1, 5);
+  x_ticks(o, x, ticks, y0, y1, true);
+  o += "<line class=\"sep\" x1=\"" + fixed(x0) + "\" x2=\"" + fixed(x1) + "\" y1=\"" + fixed(y0 + row) + "\" y2=\"" +
+       fixed(y0 + row) + "\"/>\n";
+  frame(o, x0, y0, x1, y1);
+  svg_text(o, (x0 + x1) / 2, y1 + 34, log ? "robust car score (log scale)" : "robust car score",
+           "class=\"label\" text-anchor=\"middle\"");
+  const char* names[2] = {"normal", "faulty"};
+  const char* colours[2] = {kNormal, kFaulty};
+  o += "<g class=\"legend\">";
+  for (int cls = 0; cls < 2; ++cls) {
+    const double cy = y0 + row * (cls + 0.5);
+    o += "<circle cx=\"10\" cy=\"" + fixed(cy) + "\" r=\"4.5\" fill=\"" + colours[cls] + "\"/>";
+    svg_text(o, 20, cy + 4, std::string(names[cls]) + " (" + std::to_string(counts[cls]) + ")", "class=\"legend-text\"");
+  }
+  o += "</g>\n";
+  if (counts[0] + counts[1] == 0) svg_text(o, (x0 + x1) / 2, y0 + row + 4, "no cars", "text-anchor=\"middle\"");
+  for (int cls = 0; cls < 2; ++cls) {
+    const double cy = y0 + row * (cls + 0.5);
+    std::vector<double> values;
+    o += std::string("<g class=\"dots ") + names[cls] + "\" fill=\"" + colours[cls] + "\">";
+    std::size_t k = 0;
+    for (const auto& c : e.robust) {
+      if ((c.label == 1 ? 1 : 0) != cls || !std::isfinite(c.score)) continue;
+      values.push_back(c.score);
+      // Golden-ratio sequence: evenly spread, deterministic jitter in [-0.5, 0.5).
+      const double j = std::fmod(static_cast<double>(k++) * 0.6180339887498949, 1.0) - 0.5;
+      o += "<circle cx=\"" + fixed(x(c.score)) + "\" cy=\"" + fixed(cy + j * row * 0.62) + "\" r=\"3.5\"><title>";
+      append_escaped(o, c.car + ": " + general(c.score));
+      o += "</title></circle>";
+    }
+    o += "</g>\n";
+    if (!values.empty()) {
+      std::sort(values.begin(), values.end());
+      const std::size_t n = values.size();
+      const double median = n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+      const std::string px = fixed(x(median));
+      o += "<line class=\"median\" x1=\"" + px + "\" x2=\"" + px + "\" y1=\"" + fixed(cy - row * 0.42) + "\" y2=\"" +
+           fixed(cy + row * 0.42) + "\" stroke=\"" + colours[cls] + "\"><title>median " + escape(general(median)) +
+           "</title></line>\n";
+    }
+  }
+  o += "</svg>\n";
+}
+
+inline void distribution_section(std::string& o, const ReportData& r) {
+  o += "<section id=\"distributions\">\n<h2>Score distributions</h2>\n<p class=\"note\">Robust car score of every car, "
+       "normal and faulty separately; the bar marks each class&#39;s median. A good score separates the rows.</p>\n";
+  if (r.scores.empty()) {
+    o += "<p class=\"empty\">No scores.</p>\n</section>\n";
+    return;
+  }
+  o += "<div class=\"grid3\">\n";
+  for (const auto& e : r.scores) distribution_chart(o, e);
+  o += "</div>\n</section>\n";
+}
+
+inline void signal_chart(std::string& o, const SignalTrace& s, double dt_s) {
+  const double L = 54, R = 12, T = 24, B = 40, W = 250, H = 118;
+  const double x0 = L, x1 = L + W, y0 = T, y1 = T + H;
+  svg_open(o, "chart signal", L + W + R, T + H + B, s.name + ": measured and reconstructed");
+  const bool minutes = dt_s > 0 && std::isfinite(dt_s);
+  const double step = minutes ? dt_s / 60.0 : 1.0;
+  const std::size_t n = std::max(s.measured.size(), s.reconstructed.size());
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo, se = 0;
+  std::size_t pairs = 0;
+  for (const auto* v : {&s.measured, &s.reconstructed})
+    for (double a : *v)
+      if (std::isfinite(a)) lo = std::min(lo, a), hi = std::max(hi, a);
+  for (std::size_t i = 0; i < std::min(s.measured.size(), s.reconstructed.size()); ++i)
+    if (std::isfinite(s.measured[i]) && std::isfinite(s.reconstructed[i])) {
+      const double d = s.measured[i] - s.reconstructed[i];
+      se += d * d, ++pairs;
+    }
+  const auto [yd0, yd1] = padded(lo, hi, 0.08, false);
+  const double xmax = n > 1 ? static_cast<double>(n - 1) * step : 1.0;
+  const Scale x{0, xmax, x0, x1}, y{yd0, yd1, y1, y0};
+  x_ticks(o, x, linear_ticks(0, xmax, 5), y0, y1, true);
+  y_ticks(o, y, linear_ticks(yd0, yd1, 4), x0, x1, true);
+  frame(o, x0, y0, x1, y1);
+  svg_text(o, x0, 15, s.name, "class=\"title\"");
+  if (pairs) svg_text(o, x1, 15, "RMSE " + general(std::sqrt(se / static_cast<double>(pairs)), 3), "class=\"subtitle\" text-anchor=\"end\"");
+  svg_text(o, (x0 + x1) / 2, y1 + 33, minutes ? "time (min)" : "time step", "class=\"label\" text-anchor=\"middle\"");
+  svg_text(o, 0, 0, s.name,
+           ("class=\"label\" text-anchor=\"middle\" transform=\"translate(12," + fixed((y0 + y1) / 2) + ") rotate(-90)\"").c_str());
+  if (!std::isfinite(lo)) {
+    svg_text(o, (x0 + x1) / 2, (y0 + y1) / 2, "no data", "text-anchor=\"middle\"");
+  } else {
+    o += "<path class=\"measured\" stroke=\"" + std::string(kMeasured) + "\" d=\"" + series_path(s.measured, x, y, step) +
+         "\"/>\n";
+    o += "<path class=\"reconstructed\" stroke=\"" + std::string(kReconstructed) + "\" d=\"" +
+         series_path(s.reconstructed, x, y, step) + "\"/>\n";
+  }
+  o += "</svg>\n";
+}
+
+inline void segments_section(std::string& o, const ReportData& r) {
+  o += "<section id=\"segments\">\n<h2>Worst segments of the most suspicious cars</h2>\n";
+  if (r.worst_segments.empty()) {
+    o += "<p class=\"empty\">No segments to show.</p>\n</section>\n";
+    return;
+  }
+  o += std::string("<p class=\"note\">Each target signal in its original units: <span class=\"key-line\" style=\"border-color:") +
+       kMeasured + "\"></span> measured, <span class=\"key-line dashed\" style=\"border-color:" + kReconstructed +
+       "\"></span> reconstructed by the model. Where the two part, the pack behaves unlike the normal "
+       "packs the model learnt from.</p>\n";
+  for (const auto& v : r.worst_segments) {
+    o += std::string("<figure class=\"segment") + (v.label == 1 ? " faulty" : "") + "\">\n<figcaption><span class=\"car\">";
+    append_escaped(o, v.car);
+    o += "</span> segment " + std::to_string(v.segment) + " ";
+    label_tag(o, v.label);
+    o += " <span class=\"muted\">";
+    append_escaped(o, r.ranking_score + " " + general(v.score));
+    o += "</span></figcaption>\n<div class=\"charts\">\n";
+    if (v.signals.empty()) o += "<p class=\"empty\">No signals.</p>\n";
+    for (const auto& s : v.signals) signal_chart(o, s, v.dt_s);
+    o += "</div>\n</figure>\n";
+  }
+  o += "</section>\n";
+}
+
+inline constexpr const char* kStyle = R"CSS(
+:root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f6f7f9;--card:#fff;--head:#f1f5f9}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Liberation Sans",sans-serif}
+main{max-width:1220px;margin:0 auto;padding:28px 28px 56px}
+h1{font-size:26px;margin:0 0 2px;letter-spacing:-.01em}
+h2{font-size:18px;margin:0 0 6px}
+.sub{color:var(--muted);margin:0 0 12px}
+.sub strong{color:var(--ink)}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 18px;margin:0 0 14px;font-size:13px}
+.facts dt{color:var(--muted)}
+.facts dd{margin:0;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;overflow-wrap:anywhere}
+nav a{color:#2563eb;text-decoration:none;margin-right:18px;font-size:13px}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px 20px;margin-top:20px}
+.note{color:var(--muted);font-size:13px;margin:0 0 14px;max-width:80ch}
+.empty{color:var(--muted);font-style:italic}
+.row{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}
+.side{flex:1 1 320px;min-width:0;padding-top:14px}
+table{border-collapse:collapse;font-size:13px}
+th,td{padding:5px 12px;text-align:left;border-bottom:1px solid var(--line);white-space:nowrap}
+th{font-weight:600;color:#334155;background:var(--head)}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+td.car,.car{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:12.5px}
+th.key,td.key{font-weight:600}
+.scroll{max-height:640px;overflow:auto;border:1px solid var(--line);border-radius:6px}
+.ranking{width:100%}
+.ranking thead th{position:sticky;top:0;z-index:1}
+.ranking tr:last-child td{border-bottom:0}
+tr.faulty td{background:#fef2f2}
+tr.faulty td:first-child{box-shadow:inset 3px 0 0 #dc2626}
+.tag{display:inline-block;padding:0 8px;border-radius:9px;font-size:11.5px;font-weight:600;line-height:18px}
+.tag.normal{background:#ccfbf1;color:#115e59}
+.tag.faulty{background:#fee2e2;color:#991b1b}
+.swatch{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:8px;vertical-align:-1px}
+.muted{color:var(--muted)}
+.grid3{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:14px 22px}
+figure.segment{margin:16px 0 0;padding-top:12px;border-top:1px solid var(--line)}
+figcaption{font-size:14px;margin-bottom:6px}
+figcaption .car{font-weight:600}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(316px,1fr));gap:6px 14px}
+.key-line{display:inline-block;width:22px;border-top:2.5px solid;vertical-align:middle;margin:0 4px 0 2px}
+.key-line.dashed{border-top-style:dashed}
+svg{display:block;max-width:100%;height:auto;overflow:visible}
+svg text{font-family:inherit;font-size:11px;fill:#64748b}
+svg text.title{font-size:13px;font-weight:600;fill:#0f172a}
+svg text.subtitle{font-size:11.5px;fill:#334155}
+svg text.label{font-size:11.5px;fill:#475569}
+svg text.legend-text{font-size:12px;fill:#1e293b}
+svg tspan.auroc{fill:#64748b}
+svg .grid line{stroke:#eef1f5}
+svg .ticks line{stroke:#94a3b8}
+svg .frame{fill:none;stroke:#cbd5e1}
+svg .diagonal{stroke:#94a3b8;stroke-dasharray:4 4}
+svg .sep{stroke:#e2e8f0}
+svg .curve{fill:none;stroke-width:2.25;stroke-linejoin:round}
+svg .legend-box{fill:#fff;fill-opacity:.92;stroke:#e2e8f0}
+svg .dots circle{fill-opacity:.6;stroke:#fff;stroke-width:.6}
+svg .median{stroke-width:2.5}
+svg .measured{fill:none;stroke-width:1.7;stroke-linejoin:round}
+svg .reconstructed{fill:none;stroke-width:1.7;stroke-dasharray:5 3;stroke-linejoin:round}
+@media print{body{background:#fff}section{break-inside:avoid;border:0;padding:0}.scroll{max-height:none;overflow:visible}nav{display:none}}
+)CSS";
+
+}  // namespace detail
+
+// The whole report as one HTML document.
+inline std::string render_html(const ReportData& r) {
+  std::string o;
+  o.reserve(1 << 16);
+  o += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>";
+  detail::append_escaped(o, r.title);
+  o += "</title>\n<style>";
+  o += detail::kStyle;
+  o += "</style>\n</head>\n<body>\n<main>\n";
+  detail::header_section(o, r);
+  detail::roc_section(o, r);
+  detail::ranking_section(o, r);
+  detail::distribution_section(o, r);
+  detail::segments_section(o, r);
+  o += "<footer class=\"note\" style=\"margin-top:18px\">Written by dyad. Scores follow the DyAD method "
+       "(Zhang et al., Nature Communications 14, 5940, 2023).</footer>\n</main>\n</body>\n</html>\n";
+  return o;
+}
+
+// Renders the report and writes it atomically: `path` holds the old content or the whole new one.
+inline void write_report(const std::filesystem::path& path, const ReportData& r) {
+  const std::string html = render_html(r);
+  write_file_atomically(path, [&](std::ostream& os) { os.write(html.data(), static_cast<std::streamsize>(html.size())); });
+}
+
+}  // namespace dyad::report
