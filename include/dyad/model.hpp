@@ -290,12 +290,11 @@ class Model {
     const auto r = recon.value();
     for (Index b = 0; b < B; ++b) {
       const Index len = seq.lengths ? seq.lengths[b] : seq.steps;
-      Eigen::VectorXd per(K);
+      auto per = out.target_error.row(row0 + b);
       per.setZero();
       for (Index t = 0; t < len; ++t)
-        per += (r.col(t * B + b) - target.col(t * B + b)).template cast<double>().array().square().matrix();
+        per += (r.col(t * B + b) - target.col(t * B + b)).template cast<double>().array().square().matrix().transpose();
       per /= static_cast<double>(len);
-      out.target_error.row(row0 + b) = per.transpose();
       out.rec_error[row0 + b] = per.mean();
       out.mu.row(row0 + b) = e.mu.value().col(b).transpose().template cast<double>();
       out.log_var.row(row0 + b) = e.log_var.value().col(b).transpose().template cast<double>();

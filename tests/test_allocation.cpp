@@ -1,0 +1,92 @@
+// After warm-up, a training step and a scoring batch make no heap allocation.
+#include "toy_data.hpp"
+
+#include <dyad/model.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+// Counts every heap allocation in the process: operator new and Eigen's aligned_malloc both end in
+// these glibc entry points, which this file interposes.
+namespace {
+std::atomic<long> g_allocations{0};
+}
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void* malloc(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(n);
+}
+void* calloc(std::size_t n, std::size_t m) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_calloc(n, m);
+}
+void* realloc(void* p, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_realloc(p, n);
+}
+void* aligned_alloc(std::size_t a, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_memalign(a, n);
+}
+int posix_memalign(void** p, std::size_t a, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  *p = __libc_memalign(a, n);
+  return *p ? 0 : 12;
+}
+}
+
+using namespace dyad;
+
+TEST_CASE("a warmed-up training step and scoring batch allocate nothing, on 1 and 2 threads") {
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    ModelConfig c = preset("fivefold");  // real sizes: H 64, bidirectional, Z 32
+    c.threads = threads;
+    const Dataset d = dyad::test::toy_dataset(96, c.roles, 1, 100, 128);  // ragged, so padding paths run too
+    Model<float> m(c);
+    m.fit(d.subset(std::vector<std::size_t>{0, 1, 2, 3}));  // fits the normaliser; starts the pool
+    const auto cols = m.resolve_columns(d);
+    AdamW<float> opt({c.lr, 0.9, 0.999, 1e-8, c.weight_decay});
+    Tape<float> tape;
+    ThreadPool pool(threads);
+    tape.set_pool(&pool);
+    Rng noise(1);
+    std::vector<std::size_t> batch(64);
+    Scores out;
+    out.rec_error.resize(96);
+    out.target_error.resize(96, 4);
+    out.mu.resize(96, c.latent);
+    out.log_var.resize(96, c.latent);
+    auto step = [&](std::size_t first) {
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i] = (first + i) % d.size();
+      tape.reset();
+      m.parameters().zero_grad();
+      const auto parts = m.loss(tape, d, cols, batch, 0.05, &noise);
+      tape.backward(parts.loss);
+      opt.step(m.parameters().values(), m.parameters().grads());
+      m.score_batch(d, cols, std::span<const std::size_t>(batch.data(), 32), out, 0);
+    };
+    step(0);
+    step(7);
+    const long before = g_allocations.load();
+    for (std::size_t k = 1; k <= 3; ++k) step(11 * k);
+    CHECK(g_allocations.load() - before == 0);
+  }
+}
+
+TEST_CASE("the allocation counter sees operator new and Eigen's allocations") {
+  const long before = g_allocations.load();
+  auto* p = new std::vector<int>(10);
+  Eigen::VectorXf v(1000);
+  v.setZero();
+  CHECK(g_allocations.load() - before >= 3);
+  delete p;
+}
