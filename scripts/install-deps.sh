@@ -34,7 +34,8 @@ core=(build-essential cmake g++ libeigen3-dev libxsimd-dev doctest-dev libbenchm
 # Headless browser for the report tests; fonts so that rendered text is not blank boxes.
 chromium=(chromium fonts-liberation)
 # Reference implementation for the comparison benchmarks.
-torch=(python3-torch)
+# OpenBLAS: without it Debian's torch falls back to the reference BLAS and runs several times slower.
+torch=(python3-torch libopenblas0-pthread)
 
 wanted=("${core[@]}")
 [[ "$with_chromium" == 1 ]] && wanted+=("${chromium[@]}")

@@ -1,4 +1,5 @@
 // The dyad command line: train, score and the fleet tools built on the library.
+#include "cmd_bench.hpp"
 #include "cmd_cv.hpp"
 #include "cmd_demo.hpp"
 #include "cmd_evaluate.hpp"
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
   add_cv_options(app.add_subcommand("cv", "The paper's car-grouped k-fold protocol"), cv);
   ReportArgs report;
   add_report_options(app.add_subcommand("report", "Write a self-contained HTML fleet report"), report);
+  BenchArgs bench;
+  add_bench_options(app.add_subcommand("bench", "Time training, scoring and latency of a preset"), bench);
   DemoArgs demo;
   add_demo_options(app.add_subcommand("demo", "Simulate a fleet, train, score, rank and report"), demo);
 
@@ -47,6 +50,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("cv")) return run_cv(cv);
     if (app.got_subcommand("report")) return run_report(report);
     if (app.got_subcommand("demo")) return run_demo(demo);
+    if (app.got_subcommand("bench")) return run_bench(bench);
   } catch (const std::exception& e) {
     std::cerr << "dyad: error: " << e.what() << "\n";
     return 1;

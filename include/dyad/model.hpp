@@ -60,7 +60,8 @@ struct FitReport {
   long steps = 0;
   double seconds = 0;
   double final_loss = 0;
-  bool label_loss = false;  // false when the data has no mileage
+  bool label_loss = false;     // false when the data has no mileage
+  bool latent_scores = false;  // latent and combined scores fitted (needs a few segments)
 };
 
 // Per-segment results of score(), one row per segment in dataset order.
@@ -210,6 +211,7 @@ class Model {
     report.steps = step;
     report.seconds = seconds_since(start);
     fit_latent_scores(data, train);
+    report.latent_scores = latent_fitted_ && !combiner_.means().empty();
     return report;
   }
 
@@ -445,15 +447,25 @@ class Model {
     if (train.size() < 2) return;
     const Dataset subset = data.subset(train);
     Scores s = score(subset);
-    latent_ = detect::LatentScorer::fit(s.mu);
-    latent_fitted_ = true;
-    add_latent_scores(s);
-    combiner_ = detect::ScoreCombiner::fit(std::span<const double>(s.rec_error.data(), s.size()),
-                                           std::span<const double>(s.latent_score.data(), s.size()));
+    try {
+      latent_ = detect::LatentScorer::fit(s.mu);
+      latent_fitted_ = true;
+      add_latent_scores(s);
+      combiner_ = detect::ScoreCombiner::fit(std::span<const double>(s.rec_error.data(), s.size()),
+                                             std::span<const double>(s.latent_score.data(), s.size()));
+    } catch (const std::invalid_argument&) {
+      // Too few or degenerate training segments for latent statistics: no latent scores.
+      latent_fitted_ = false;
+      combiner_ = {};
+    }
   }
 
   void add_latent_scores(Scores& s) const {
-    if (!latent_fitted_) return;
+    if (!latent_fitted_) {
+      s.latent_score.resize(0);
+      s.combined_score.resize(0);
+      return;
+    }
     const std::vector<double> latent = latent_.score(s.mu);
     s.latent_score = Eigen::Map<const Eigen::VectorXd>(latent.data(), s.mu.rows());
     if (combiner_.means().empty()) return;

@@ -233,6 +233,21 @@ inline ModelConfig preset(std::string_view name) {
   throw std::invalid_argument("dyad: unknown preset '" + std::string(name) + "' (expected brand1, brand2, brand3 or fivefold)");
 }
 
+// Floating-point operations of one forward pass over a segment of `steps` time steps: per
+// time step, direction and GRU layer 2 * 3H * (I + H), plus the linear layers. A training
+// step costs about 3x this (backward is about twice the forward).
+inline double forward_flops(const ModelConfig& c, int steps) {
+  const double H = c.hidden, Z = c.latent, Dir = c.directions(), F = c.factor(), T = steps;
+  const double E = static_cast<double>(c.roles.encoder.size()), D = static_cast<double>(c.roles.condition);
+  double gru = 0;
+  for (int l = 0; l < c.layers; ++l) {
+    const double in_enc = l == 0 ? E : Dir * H, in_dec = l == 0 ? D : Dir * H;
+    gru += 2 * 3 * H * (in_enc + H) * Dir * T + 2 * 3 * H * (in_dec + H) * Dir * T;
+  }
+  const double linear = 2 * (2 * F * H * Z) + 2 * Z * F * H + 2 * Dir * H * (E - D) * T + 2 * (Z * H / 2 + H / 2);
+  return gru + linear;
+}
+
 inline std::vector<std::string> preset_names() { return {"brand1", "brand2", "brand3", "fivefold"}; }
 
 }  // namespace dyad

@@ -45,4 +45,11 @@ struct Var {
   Var detached() const { return Var(val, nullptr, rows, cols, ld); }
 };
 
+// dst += m.rowwise().sum(), column after column: Eigen's rowwise reduction of a column-major
+// matrix walks rows with a stride, which is several times slower for bias gradients.
+template <class T, class Dst, class M>
+void add_row_sums(Dst&& dst, const M& m) {
+  for (Index c = 0; c < m.cols(); ++c) dst += m.col(c);
+}
+
 }  // namespace dyad

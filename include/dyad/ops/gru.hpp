@@ -130,8 +130,8 @@ struct GruLayerNode {
     const Index G = 3 * H(), B = seq.batch, N = seq.columns();
     const Eigen::Map<Matrix<T>> dGi(g.act, G, N), dGh(g.dgh, G, N);
     if (g.w.w_ih.needs_grad()) g.w.w_ih.adjoint().noalias() += x.value() * dGi.transpose();
-    if (g.w.b_ih.needs_grad()) g.w.b_ih.adjoint() += dGi.rowwise().sum();
-    if (g.w.b_hh.needs_grad()) g.w.b_hh.adjoint() += dGh.rowwise().sum();
+    if (g.w.b_ih.needs_grad()) add_row_sums<T>(g.w.b_ih.adjoint().col(0), dGi);
+    if (g.w.b_hh.needs_grad()) add_row_sums<T>(g.w.b_hh.adjoint().col(0), dGh);
     if (g.w.w_hh.needs_grad()) {
       // dW_hh^T = sum_t h_{t-1} dGh_t^T, with h_{t-1} the previous state in processing order.
       const Index first = g.w.reverse ? N - B : 0;  // the column block whose previous state is h0

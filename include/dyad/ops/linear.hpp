@@ -13,7 +13,7 @@ struct LinearNode {
     const auto dy = y.adjoint();
     if (x.needs_grad()) x.adjoint().noalias() += w.value() * dy;
     if (w.needs_grad()) w.adjoint().noalias() += x.value() * dy.transpose();
-    if (b.needs_grad()) b.adjoint() += dy.rowwise().sum();
+    if (b.needs_grad()) add_row_sums<T>(b.adjoint().col(0), dy);
   }
 };
 }  // namespace detail

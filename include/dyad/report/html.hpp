@@ -154,9 +154,9 @@ inline std::vector<Tick> log_ticks(double lo, double hi) {
   std::vector<Tick> ticks;
   if (!(lo > 0) || !(hi > lo)) return ticks;
   const int e0 = static_cast<int>(std::floor(std::log10(lo))), e1 = static_cast<int>(std::ceil(std::log10(hi)));
-  const int decades = e1 - e0;
-  const int every = std::max(1, (decades + 5) / 6);
-  const std::vector<double> mult = decades <= 2 ? std::vector<double>{1, 2, 5} : std::vector<double>{1};
+  const double span = std::log10(hi / lo);
+  const int every = std::max(1, (e1 - e0 + 5) / 6);
+  const std::vector<double> mult = span <= 2.5 ? std::vector<double>{1, 2, 5} : span <= 4 ? std::vector<double>{1, 3} : std::vector<double>{1};
   for (int e = e0; e <= e1; ++e) {
     if ((e - e0) % every != 0) continue;
     for (double m : mult) {
@@ -194,64 +194,129 @@ inline const char* series_colour(std::size_t i) {
   return palette[i % (sizeof palette / sizeof palette[0])];
 }
 
+// ---- output helpers -------------------------------------------------------------------------
+
+// Appends every part to `o` (avoids `"literal" + std::string` temporaries, on which GCC 12 -O3
+// reports false -Wrestrict warnings).
+template <class... Parts>
+void add(std::string& o, const Parts&... parts) {
+  (o.append(std::string_view(parts)), ...);
+}
+
 // ---- svg helpers ----------------------------------------------------------------------------
 
-inline void svg_open(std::string& o, const char* cls, double w, double h, std::string_view aria) {
-  o += "<svg class=\"";
-  o += cls;
-  o += "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fixed(w) + "\" height=\"" + fixed(h) + "\" viewBox=\"0 0 " +
-       fixed(w) + " " + fixed(h) + "\" role=\"img\" aria-label=\"";
+inline void svg_open(std::string& o, std::string_view cls, double w, double h, std::string_view aria) {
+  const std::string ws = fixed(w), hs = fixed(h);
+  add(o, "<svg class=\"", cls, "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"", ws, "\" height=\"", hs,
+      "\" viewBox=\"0 0 ", ws, " ", hs, "\" role=\"img\" aria-label=\"");
   append_escaped(o, aria);
   o += "\">\n";
 }
 
-inline void svg_text(std::string& o, double x, double y, std::string_view text, const char* attrs = "") {
-  o += "<text x=\"" + fixed(x) + "\" y=\"" + fixed(y) + "\"";
-  if (*attrs) {
-    o += ' ';
-    o += attrs;
-  }
+inline void svg_text(std::string& o, double x, double y, std::string_view text, std::string_view attrs = {}) {
+  add(o, "<text x=\"", fixed(x), "\" y=\"", fixed(y), "\"");
+  if (!attrs.empty()) add(o, " ", attrs);
   o += '>';
   append_escaped(o, text);
   o += "</text>";
 }
 
+// A label rotated to run upwards, centred on (x, y): the y-axis title.
+inline void svg_vertical_label(std::string& o, double x, double y, std::string_view text) {
+  add(o, "<text class=\"label\" text-anchor=\"middle\" transform=\"translate(", fixed(x), ",", fixed(y), ") rotate(-90)\">");
+  append_escaped(o, text);
+  o += "</text>";
+}
+
+inline void svg_line(std::string& o, std::string_view cls, double x1, double y1, double x2, double y2, std::string_view extra = {}) {
+  add(o, "<line class=\"", cls, "\" x1=\"", fixed(x1), "\" y1=\"", fixed(y1), "\" x2=\"", fixed(x2), "\" y2=\"", fixed(y2), "\"");
+  if (!extra.empty()) add(o, " ", extra);
+}
+
 // Vertical grid lines and labels below the plot for x ticks; horizontal ones and labels left of
-// the plot for y ticks. The plot is the rectangle [x0, x1] x [y0 (top), y1 (bottom)].
-inline void x_ticks(std::string& o, const Scale& x, const std::vector<Tick>& ticks, double y0, double y1, bool grid) {
-  o += "<g class=\"grid\">";
+// the plot for y ticks. The plot is the rectangle [x0, x1] x [y0 (top), y1 (bottom)]. Grid lines
+// and tick marks are one path each, which keeps the file small.
+inline void x_ticks(std::string& o, const Scale& x, const std::vector<Tick>& ticks, double y0, double y1) {
+  if (ticks.empty()) return;
+  std::string g, m;
+  const std::string top = fixed(y0), bottom = fixed(y1);
   for (const Tick& t : ticks) {
     const std::string px = fixed(x(t.value));
-    if (grid) o += "<line x1=\"" + px + "\" x2=\"" + px + "\" y1=\"" + fixed(y0) + "\" y2=\"" + fixed(y1) + "\"/>";
+    add(g, "M", px, ",", top, "V", bottom);
+    add(m, "M", px, ",", bottom, "v4");
   }
-  o += "</g><g class=\"ticks\">";
-  for (const Tick& t : ticks) {
-    const double px = x(t.value);
-    o += "<line x1=\"" + fixed(px) + "\" x2=\"" + fixed(px) + "\" y1=\"" + fixed(y1) + "\" y2=\"" + fixed(y1 + 4) + "\"/>";
-    svg_text(o, px, y1 + 15, t.label, "text-anchor=\"middle\"");
-  }
+  add(o, "<path class=\"grid\" d=\"", g, "\"/><path class=\"tick\" d=\"", m,
+      "\"/><g class=\"tick-labels\" text-anchor=\"middle\">");
+  for (const Tick& t : ticks) svg_text(o, x(t.value), y1 + 15, t.label);
   o += "</g>\n";
 }
 
-inline void y_ticks(std::string& o, const Scale& y, const std::vector<Tick>& ticks, double x0, double x1, bool grid) {
-  o += "<g class=\"grid\">";
+inline void y_ticks(std::string& o, const Scale& y, const std::vector<Tick>& ticks, double x0, double x1) {
+  if (ticks.empty()) return;
+  std::string g, m;
+  const std::string left = fixed(x0), right = fixed(x1), outside = fixed(x0 - 4);
   for (const Tick& t : ticks) {
     const std::string py = fixed(y(t.value));
-    if (grid) o += "<line x1=\"" + fixed(x0) + "\" x2=\"" + fixed(x1) + "\" y1=\"" + py + "\" y2=\"" + py + "\"/>";
+    add(g, "M", left, ",", py, "H", right);
+    add(m, "M", outside, ",", py, "h4");
   }
-  o += "</g><g class=\"ticks\">";
-  for (const Tick& t : ticks) {
-    const double py = y(t.value);
-    o += "<line x1=\"" + fixed(x0 - 4) + "\" x2=\"" + fixed(x0) + "\" y1=\"" + fixed(py) + "\" y2=\"" + fixed(py) + "\"/>";
-    svg_text(o, x0 - 7, py + 3.5, t.label, "text-anchor=\"end\"");
-  }
+  add(o, "<path class=\"grid\" d=\"", g, "\"/><path class=\"tick\" d=\"", m, "\"/><g class=\"tick-labels\" text-anchor=\"end\">");
+  for (const Tick& t : ticks) svg_text(o, x0 - 7, y(t.value) + 3.5, t.label);
   o += "</g>\n";
 }
 
 inline void frame(std::string& o, double x0, double y0, double x1, double y1) {
-  o += "<rect class=\"frame\" x=\"" + fixed(x0) + "\" y=\"" + fixed(y0) + "\" width=\"" + fixed(x1 - x0) + "\" height=\"" +
-       fixed(y1 - y0) + "\"/>\n";
+  add(o, "<rect class=\"frame\" x=\"", fixed(x0), "\" y=\"", fixed(y0), "\" width=\"", fixed(x1 - x0), "\" height=\"",
+      fixed(y1 - y0), "\"/>\n");
 }
+
+// Path data on a grid of 10^-decimals pixels (1 or 2 decimals): "M" absolute to start a run, then
+// "l" steps between the rounded points, so no rounding error accumulates and the numbers stay short.
+class PathData {
+ public:
+  explicit PathData(int decimals = 2) : decimals_(decimals == 1 ? 1 : 2), unit_(decimals == 1 ? 10 : 100) {}
+  void move_to(double x, double y) {
+    px_ = round(x), py_ = round(y);
+    d_ += 'M';
+    put(px_);
+    d_ += ',';
+    put(py_);
+    drawing_ = false;
+  }
+  void line_to(double x, double y) {
+    const long long nx = round(x), ny = round(y);
+    d_ += drawing_ ? ' ' : 'l';
+    put(nx - px_);
+    d_ += ',';
+    put(ny - py_);
+    px_ = nx, py_ = ny, drawing_ = true;
+  }
+  const std::string& str() const { return d_; }
+
+ private:
+  long long round(double v) const { return std::isfinite(v) ? std::llround(v * static_cast<double>(unit_)) : 0; }
+  // v units of 10^-decimals as a decimal number, trailing zeros trimmed.
+  void put(long long v) {
+    const unsigned long long a = v < 0 ? 0ull - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+    if (v < 0) d_ += '-';
+    d_ += std::to_string(a / unit_);
+    if (auto frac = a % unit_) {
+      d_ += '.';
+      if (decimals_ == 2) {
+        d_ += static_cast<char>('0' + frac / 10);
+        frac %= 10;
+        if (frac) d_ += static_cast<char>('0' + frac);
+      } else {
+        d_ += static_cast<char>('0' + frac);
+      }
+    }
+  }
+  int decimals_;
+  unsigned long long unit_;
+  std::string d_;
+  long long px_ = 0, py_ = 0;
+  bool drawing_ = false;
+};
 
 // Indices of the points to draw: all of them, or for long series the first, min, max and last
 // point of each of `buckets` runs (keeps peaks visible at a bounded file size).
@@ -270,27 +335,29 @@ inline std::vector<std::size_t> decimate(const std::vector<double>& v, std::size
       if (std::isnan(v[mn]) || v[i] < v[mn]) mn = i;
       if (std::isnan(v[mx]) || v[i] > v[mx]) mx = i;
     }
-    std::size_t pick[4] = {lo, std::min(mn, mx), std::max(mn, mx), hi - 1};
+    const std::size_t pick[4] = {lo, std::min(mn, mx), std::max(mn, mx), hi - 1};
     for (std::size_t p : pick)
       if (idx.empty() || idx.back() < p) idx.push_back(p);
   }
   return idx;
 }
 
-// Path data "M x,y x,y ..." of a series over time step index; NaN/inf values break the line.
+// Path data of a series over time step index; NaN/inf values break the line. A tenth of a pixel
+// is finer than these small charts can show, and dense series are most of the file.
 inline std::string series_path(const std::vector<double>& v, const Scale& x, const Scale& y, double step) {
-  std::string d;
+  PathData d(1);
   bool pen_down = false;
   for (std::size_t i : decimate(v, 400)) {
     if (!std::isfinite(v[i])) {
       pen_down = false;
       continue;
     }
-    d += pen_down ? " " : (d.empty() ? "M" : " M");
-    d += fixed(x(static_cast<double>(i) * step)) + "," + fixed(y(v[i]));
+    const double px = x(static_cast<double>(i) * step), py = y(v[i]);
+    if (pen_down) d.line_to(px, py);
+    else d.move_to(px, py);
     pen_down = true;
   }
-  return d;
+  return d.str();
 }
 
 // ---- sections -------------------------------------------------------------------------------
@@ -302,7 +369,7 @@ inline const detect::ScoreEvaluation* ranking_evaluation(const ReportData& r) {
 }
 
 // Ranking order: indices into the ranking evaluation's robust car scores, highest score first,
-// ties (and NaN, last) in car-id order.
+// ties in car-id order, NaN last.
 inline std::vector<std::size_t> ranking_order(const std::vector<detect::CarScore>& cars) {
   std::vector<std::size_t> order(cars.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -326,12 +393,12 @@ inline void header_section(std::string& o, const ReportData& r) {
   if (const auto* e = ranking_evaluation(r)) {
     std::size_t faulty = 0, segments = 0;
     for (const auto& c : e->robust) faulty += c.label == 1 ? 1 : 0, segments += c.segments;
-    o += std::to_string(e->robust.size()) + " cars (" + std::to_string(e->robust.size() - faulty) + " normal, " +
-         std::to_string(faulty) + " faulty), " + std::to_string(segments) + " segments";
+    add(o, std::to_string(e->robust.size()), " cars (", std::to_string(e->robust.size() - faulty), " normal, ",
+        std::to_string(faulty), " faulty), ", std::to_string(segments), " segments");
     for (const auto& s : r.scores) {
       o += " &middot; ";
       append_escaped(o, s.name);
-      o += " AUROC <strong>" + auroc_text(s.auroc_robust) + "</strong>";
+      add(o, " AUROC <strong>", auroc_text(s.auroc_robust), "</strong>");
     }
   } else {
     o += "No scores to report.";
@@ -361,40 +428,41 @@ inline void roc_section(std::string& o, const ReportData& r) {
   svg_open(o, "chart roc", L + W + R, T + H + B, "ROC curves of the car scores");
   const Scale x{0, 1, x0, x1}, y{0, 1, y1, y0};
   const auto ticks = linear_ticks(0, 1, 5);
-  x_ticks(o, x, ticks, y0, y1, true);
-  y_ticks(o, y, ticks, x0, x1, true);
-  o += "<line class=\"diagonal\" x1=\"" + fixed(x0) + "\" y1=\"" + fixed(y1) + "\" x2=\"" + fixed(x1) + "\" y2=\"" +
-       fixed(y0) + "\"/>\n";
+  x_ticks(o, x, ticks, y0, y1);
+  y_ticks(o, y, ticks, x0, x1);
+  svg_line(o, "diagonal", x0, y1, x1, y0);
+  o += "/>\n";
   for (std::size_t i = 0; i < r.scores.size(); ++i) {
     const auto& e = r.scores[i];
     if (e.roc.empty()) continue;
-    std::string d = "M";
-    for (std::size_t k = 0; k < e.roc.size(); ++k)
-      d += (k ? " " : "") + fixed(x(e.roc[k].fpr)) + "," + fixed(y(e.roc[k].tpr));
-    o += "<path class=\"curve\" stroke=\"" + std::string(series_colour(i)) + "\" d=\"" + d + "\"/>\n";
+    PathData d;
+    d.move_to(x(e.roc.front().fpr), y(e.roc.front().tpr));
+    for (std::size_t k = 1; k < e.roc.size(); ++k) d.line_to(x(e.roc[k].fpr), y(e.roc[k].tpr));
+    add(o, "<path class=\"curve\" stroke=\"", series_colour(i), "\" d=\"", d.str(), "\"/>\n");
   }
   frame(o, x0, y0, x1, y1);
   svg_text(o, (x0 + x1) / 2, y1 + 36, "false positive rate (normal cars flagged)", "class=\"label\" text-anchor=\"middle\"");
-  svg_text(o, 0, 0, "true positive rate (faulty cars flagged)",
-           ("class=\"label\" text-anchor=\"middle\" transform=\"translate(14," + fixed((y0 + y1) / 2) + ") rotate(-90)\"").c_str());
+  svg_vertical_label(o, 14, (y0 + y1) / 2, "true positive rate (faulty cars flagged)");
   // Legend, bottom right of the plot (below the diagonal, where curves rarely are).
-  o += "<g class=\"legend\">";
+  o += "\n<g class=\"legend\">";
   if (r.scores.empty()) {
     svg_text(o, (x0 + x1) / 2, (y0 + y1) / 2, "no scores", "text-anchor=\"middle\"");
   } else {
-    const double row = 18, lw = 206, lh = row * static_cast<double>(r.scores.size()) + 10;
-    const double lx = x1 - lw - 8, ly = y1 - lh - 8;
-    o += "<rect class=\"legend-box\" x=\"" + fixed(lx) + "\" y=\"" + fixed(ly) + "\" width=\"" + fixed(lw) + "\" height=\"" +
-         fixed(lh) + "\" rx=\"6\"/>";
+    std::size_t longest = 0;
+    for (const auto& e : r.scores) longest = std::max(longest, e.name.size());
+    // Width from a generous 7 px per character of the 12 px legend font.
+    const double row = 18, lw = std::min(W - 16, 34 + 7.0 * static_cast<double>(longest) + 8 + 82);
+    const double lh = row * static_cast<double>(r.scores.size()) + 10, lx = x1 - lw - 8, ly = y1 - lh - 8;
+    add(o, "<rect class=\"legend-box\" x=\"", fixed(lx), "\" y=\"", fixed(ly), "\" width=\"", fixed(lw), "\" height=\"",
+        fixed(lh), "\" rx=\"6\"/>");
     for (std::size_t i = 0; i < r.scores.size(); ++i) {
       const auto& e = r.scores[i];
       const double cy = ly + 5 + row * (static_cast<double>(i) + 0.5);
-      o += "<line x1=\"" + fixed(lx + 8) + "\" x2=\"" + fixed(lx + 28) + "\" y1=\"" + fixed(cy) + "\" y2=\"" + fixed(cy) +
-           "\" stroke=\"" + std::string(e.roc.empty() ? "#cbd5e1" : series_colour(i)) + "\" stroke-width=\"3\"" +
-           (e.roc.empty() ? " stroke-dasharray=\"3 3\"" : "") + "/>";
-      o += "<text class=\"legend-text\" x=\"" + fixed(lx + 34) + "\" y=\"" + fixed(cy + 4) + "\">";
+      svg_line(o, "legend-line", lx + 8, cy, lx + 28, cy);
+      add(o, " stroke=\"", e.roc.empty() ? "#cbd5e1" : series_colour(i), e.roc.empty() ? "\" stroke-dasharray=\"3 3\"/>" : "\"/>");
+      add(o, "<text class=\"legend-text\" x=\"", fixed(lx + 34), "\" y=\"", fixed(cy + 4), "\">");
       append_escaped(o, e.name);
-      o += "<tspan class=\"auroc\" dx=\"8\">AUROC " + auroc_text(e.auroc_robust) + "</tspan></text>";
+      add(o, "<tspan class=\"auroc\" dx=\"8\">AUROC ", auroc_text(e.auroc_robust), "</tspan></text>");
     }
   }
   o += "</g>\n</svg>\n";
@@ -403,10 +471,10 @@ inline void roc_section(std::string& o, const ReportData& r) {
        "<th class=\"num\">AUROC average</th></tr></thead>\n<tbody>\n";
   for (std::size_t i = 0; i < r.scores.size(); ++i) {
     const auto& e = r.scores[i];
-    o += "<tr><td><span class=\"swatch\" style=\"background:" + std::string(series_colour(i)) + "\"></span>";
+    add(o, "<tr><td><span class=\"swatch\" style=\"background:", series_colour(i), "\"></span>");
     append_escaped(o, e.name);
-    o += "</td><td class=\"num\">" + auroc_text(e.auroc_robust) + "</td><td class=\"num\">" + auroc_text(e.auroc_average) +
-         "</td></tr>\n";
+    add(o, "</td><td class=\"num\">", auroc_text(e.auroc_robust), "</td><td class=\"num\">", auroc_text(e.auroc_average),
+        "</td></tr>\n");
   }
   if (r.scores.empty()) o += "<tr><td colspan=\"3\">no scores</td></tr>\n";
   o += "</tbody>\n</table>\n<p class=\"note\"><em>robust</em>: mean of each car&#39;s top-h segment scores; "
@@ -427,25 +495,27 @@ inline void ranking_section(std::string& o, const ReportData& r) {
        "<th class=\"num\">rank</th><th>car</th><th>label</th><th class=\"num\">segments</th>";
   std::vector<std::map<std::string, double>> by_car(r.scores.size());
   for (std::size_t i = 0; i < r.scores.size(); ++i) {
+    const bool key = &r.scores[i] == rank_by;
     for (const auto& c : r.scores[i].robust) by_car[i][c.car] = c.score;
-    o += &r.scores[i] == rank_by ? "<th class=\"num key\">" : "<th class=\"num\">";
+    o += key ? "<th class=\"num key\">" : "<th class=\"num\">";
     append_escaped(o, r.scores[i].name);
-    o += &r.scores[i] == rank_by ? " &#9662;</th>" : "</th>";
+    o += key ? " &#9662;</th>" : "</th>";
   }
   o += "</tr></thead>\n<tbody>\n";
   const auto order = ranking_order(rank_by->robust);
   for (std::size_t k = 0; k < order.size(); ++k) {
     const auto& c = rank_by->robust[order[k]];
-    o += c.label == 1 ? "<tr class=\"faulty\">" : "<tr class=\"normal\">";
-    o += "<td class=\"num\">" + std::to_string(k + 1) + "</td><td class=\"car\">";
+    add(o, c.label == 1 ? "<tr class=\"faulty\">" : "<tr class=\"normal\">", "<td class=\"num\">", std::to_string(k + 1),
+        "</td><td class=\"car\">");
     append_escaped(o, c.car);
     o += "</td><td>";
     label_tag(o, c.label);
-    o += "</td><td class=\"num\">" + std::to_string(c.segments) + "</td>";
+    add(o, "</td><td class=\"num\">", std::to_string(c.segments), "</td>");
     for (std::size_t i = 0; i < r.scores.size(); ++i) {
       const auto it = by_car[i].find(c.car);
       o += &r.scores[i] == rank_by ? "<td class=\"num key\">" : "<td class=\"num\">";
-      o += it == by_car[i].end() ? "&ndash;" : escape(general(it->second));
+      if (it == by_car[i].end()) o += "&ndash;";
+      else append_escaped(o, general(it->second));
       o += "</td>";
     }
     o += "</tr>\n";
@@ -454,13 +524,18 @@ inline void ranking_section(std::string& o, const ReportData& r) {
 }
 
 // Strip plot of the robust car scores of one score: normal cars on one row, faulty cars on the
-// other, deterministic vertical jitter, a bar at each class median.
+// other, deterministic vertical jitter, a bar at each class median. Wide positive ranges
+// (max / min >= 50) use a log axis.
 inline void distribution_chart(std::string& o, const detect::ScoreEvaluation& e) {
-  const double L = 96, R = 16, T = 30, B = 42, W = 300, row = 44;
+  const double L = 104, R = 14, T = 30, B = 42, W = 228, row = 44;
   const double x0 = L, x1 = L + W, y0 = T, y1 = T + 2 * row;
-  svg_open(o, "chart dist", L + W + R, T + 2 * row + B, "Distribution of the " + e.name + " car scores");
+  std::string aria = "Distribution of the ";
+  add(aria, e.name, " car scores");
+  svg_open(o, "chart dist", L + W + R, T + 2 * row + B, aria);
   svg_text(o, 4, 16, e.name, "class=\"title\"");
-  svg_text(o, L + W, 16, "AUROC " + auroc_text(e.auroc_robust), "class=\"subtitle\" text-anchor=\"end\"");
+  std::string auroc = "AUROC ";
+  add(auroc, auroc_text(e.auroc_robust));
+  svg_text(o, L + W, 16, auroc, "class=\"subtitle\" text-anchor=\"end\"");
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   std::size_t counts[2] = {0, 0};
   for (const auto& c : e.robust)
@@ -468,10 +543,9 @@ inline void distribution_chart(std::string& o, const detect::ScoreEvaluation& e)
   const bool log = lo > 0 && hi / lo >= 50;
   const auto [d0, d1] = padded(lo, hi, 0.04, log);
   const Scale x{d0, d1, x0, x1, log};
-  const auto ticks = log ? log_ticks(d0, d1) : linear_ticks(d0, d1, 5);
-  x_ticks(o, x, ticks, y0, y1, true);
-  o += "<line class=\"sep\" x1=\"" + fixed(x0) + "\" x2=\"" + fixed(x1) + "\" y1=\"" + fixed(y0 + row) + "\" y2=\"" +
-       fixed(y0 + row) + "\"/>\n";
+  x_ticks(o, x, log ? log_ticks(d0, d1) : linear_ticks(d0, d1, 5), y0, y1);
+  svg_line(o, "sep", x0, y0 + row, x1, y0 + row);
+  o += "/>\n";
   frame(o, x0, y0, x1, y1);
   svg_text(o, (x0 + x1) / 2, y1 + 34, log ? "robust car score (log scale)" : "robust car score",
            "class=\"label\" text-anchor=\"middle\"");
@@ -480,34 +554,36 @@ inline void distribution_chart(std::string& o, const detect::ScoreEvaluation& e)
   o += "<g class=\"legend\">";
   for (int cls = 0; cls < 2; ++cls) {
     const double cy = y0 + row * (cls + 0.5);
-    o += "<circle cx=\"10\" cy=\"" + fixed(cy) + "\" r=\"4.5\" fill=\"" + colours[cls] + "\"/>";
-    svg_text(o, 20, cy + 4, std::string(names[cls]) + " (" + std::to_string(counts[cls]) + ")", "class=\"legend-text\"");
+    add(o, "<circle cx=\"10\" cy=\"", fixed(cy), "\" r=\"4.5\" fill=\"", colours[cls], "\"/>");
+    std::string text = names[cls];
+    add(text, " (", std::to_string(counts[cls]), ")");
+    svg_text(o, 20, cy + 4, text, "class=\"legend-text\"");
   }
   o += "</g>\n";
   if (counts[0] + counts[1] == 0) svg_text(o, (x0 + x1) / 2, y0 + row + 4, "no cars", "text-anchor=\"middle\"");
   for (int cls = 0; cls < 2; ++cls) {
     const double cy = y0 + row * (cls + 0.5);
     std::vector<double> values;
-    o += std::string("<g class=\"dots ") + names[cls] + "\" fill=\"" + colours[cls] + "\">";
+    add(o, "<g class=\"dots ", names[cls], "\" fill=\"", colours[cls], "\">");
     std::size_t k = 0;
     for (const auto& c : e.robust) {
       if ((c.label == 1 ? 1 : 0) != cls || !std::isfinite(c.score)) continue;
       values.push_back(c.score);
       // Golden-ratio sequence: evenly spread, deterministic jitter in [-0.5, 0.5).
       const double j = std::fmod(static_cast<double>(k++) * 0.6180339887498949, 1.0) - 0.5;
-      o += "<circle cx=\"" + fixed(x(c.score)) + "\" cy=\"" + fixed(cy + j * row * 0.62) + "\" r=\"3.5\"><title>";
-      append_escaped(o, c.car + ": " + general(c.score));
-      o += "</title></circle>";
+      add(o, "<circle cx=\"", fixed(x(c.score)), "\" cy=\"", fixed(cy + j * row * 0.62), "\" r=\"3.5\"><title>");
+      append_escaped(o, c.car);
+      add(o, ": ", general(c.score), "</title></circle>");
     }
     o += "</g>\n";
     if (!values.empty()) {
       std::sort(values.begin(), values.end());
       const std::size_t n = values.size();
       const double median = n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-      const std::string px = fixed(x(median));
-      o += "<line class=\"median\" x1=\"" + px + "\" x2=\"" + px + "\" y1=\"" + fixed(cy - row * 0.42) + "\" y2=\"" +
-           fixed(cy + row * 0.42) + "\" stroke=\"" + colours[cls] + "\"><title>median " + escape(general(median)) +
-           "</title></line>\n";
+      std::string stroke = "stroke=\"";
+      add(stroke, colours[cls], "\"");
+      svg_line(o, "median", x(median), cy - row * 0.42, x(median), cy + row * 0.42, stroke);
+      add(o, "><title>median ", general(median), "</title></line>\n");
     }
   }
   o += "</svg>\n";
@@ -525,10 +601,13 @@ inline void distribution_section(std::string& o, const ReportData& r) {
   o += "</div>\n</section>\n";
 }
 
+// Measured and reconstructed values of one signal over time (minutes when dt_s > 0, else steps).
 inline void signal_chart(std::string& o, const SignalTrace& s, double dt_s) {
-  const double L = 54, R = 12, T = 24, B = 40, W = 250, H = 118;
+  const double L = 52, R = 10, T = 24, B = 40, W = 196, H = 118;
   const double x0 = L, x1 = L + W, y0 = T, y1 = T + H;
-  svg_open(o, "chart signal", L + W + R, T + H + B, s.name + ": measured and reconstructed");
+  std::string aria = s.name;
+  aria += ": measured and reconstructed";
+  svg_open(o, "chart signal", L + W + R, T + H + B, aria);
   const bool minutes = dt_s > 0 && std::isfinite(dt_s);
   const double step = minutes ? dt_s / 60.0 : 1.0;
   const std::size_t n = std::max(s.measured.size(), s.reconstructed.size());
@@ -545,21 +624,23 @@ inline void signal_chart(std::string& o, const SignalTrace& s, double dt_s) {
   const auto [yd0, yd1] = padded(lo, hi, 0.08, false);
   const double xmax = n > 1 ? static_cast<double>(n - 1) * step : 1.0;
   const Scale x{0, xmax, x0, x1}, y{yd0, yd1, y1, y0};
-  x_ticks(o, x, linear_ticks(0, xmax, 5), y0, y1, true);
-  y_ticks(o, y, linear_ticks(yd0, yd1, 4), x0, x1, true);
+  x_ticks(o, x, linear_ticks(0, xmax, 5), y0, y1);
+  y_ticks(o, y, linear_ticks(yd0, yd1, 4), x0, x1);
   frame(o, x0, y0, x1, y1);
-  svg_text(o, x0, 15, s.name, "class=\"title\"");
-  if (pairs) svg_text(o, x1, 15, "RMSE " + general(std::sqrt(se / static_cast<double>(pairs)), 3), "class=\"subtitle\" text-anchor=\"end\"");
+  // Title: the signal and the root mean squared reconstruction error in its units.
+  add(o, "<text class=\"title\" x=\"", fixed(x0), "\" y=\"15\">");
+  append_escaped(o, s.name);
+  if (pairs) add(o, "<tspan class=\"rmse\" dx=\"8\">RMSE ", general(std::sqrt(se / static_cast<double>(pairs)), 3), "</tspan>");
+  o += "</text>";
   svg_text(o, (x0 + x1) / 2, y1 + 33, minutes ? "time (min)" : "time step", "class=\"label\" text-anchor=\"middle\"");
-  svg_text(o, 0, 0, s.name,
-           ("class=\"label\" text-anchor=\"middle\" transform=\"translate(12," + fixed((y0 + y1) / 2) + ") rotate(-90)\"").c_str());
+  svg_vertical_label(o, 12, (y0 + y1) / 2, s.name);
+  o += '\n';
   if (!std::isfinite(lo)) {
     svg_text(o, (x0 + x1) / 2, (y0 + y1) / 2, "no data", "text-anchor=\"middle\"");
   } else {
-    o += "<path class=\"measured\" stroke=\"" + std::string(kMeasured) + "\" d=\"" + series_path(s.measured, x, y, step) +
-         "\"/>\n";
-    o += "<path class=\"reconstructed\" stroke=\"" + std::string(kReconstructed) + "\" d=\"" +
-         series_path(s.reconstructed, x, y, step) + "\"/>\n";
+    add(o, "<path class=\"measured\" stroke=\"", kMeasured, "\" d=\"", series_path(s.measured, x, y, step), "\"/>\n");
+    add(o, "<path class=\"reconstructed\" stroke=\"", kReconstructed, "\" d=\"", series_path(s.reconstructed, x, y, step),
+        "\"/>\n");
   }
   o += "</svg>\n";
 }
@@ -570,18 +651,18 @@ inline void segments_section(std::string& o, const ReportData& r) {
     o += "<p class=\"empty\">No segments to show.</p>\n</section>\n";
     return;
   }
-  o += std::string("<p class=\"note\">Each target signal in its original units: <span class=\"key-line\" style=\"border-color:") +
-       kMeasured + "\"></span> measured, <span class=\"key-line dashed\" style=\"border-color:" + kReconstructed +
-       "\"></span> reconstructed by the model. Where the two part, the pack behaves unlike the normal "
-       "packs the model learnt from.</p>\n";
+  add(o, "<p class=\"note\">Each target signal in its original units: <span class=\"key-line\" style=\"border-color:", kMeasured,
+      "\"></span> measured, <span class=\"key-line dashed\" style=\"border-color:", kReconstructed,
+      "\"></span> reconstructed by the model. Where the two part, the pack behaves unlike the normal "
+      "packs the model learnt from.</p>\n");
   for (const auto& v : r.worst_segments) {
-    o += std::string("<figure class=\"segment") + (v.label == 1 ? " faulty" : "") + "\">\n<figcaption><span class=\"car\">";
+    add(o, v.label == 1 ? "<figure class=\"segment faulty\">" : "<figure class=\"segment\">", "\n<figcaption><span class=\"car\">");
     append_escaped(o, v.car);
-    o += "</span> segment " + std::to_string(v.segment) + " ";
+    add(o, "</span> segment ", std::to_string(v.segment), " ");
     label_tag(o, v.label);
     o += " <span class=\"muted\">";
-    append_escaped(o, r.ranking_score + " " + general(v.score));
-    o += "</span></figcaption>\n<div class=\"charts\">\n";
+    append_escaped(o, r.ranking_score);
+    add(o, " ", general(v.score), "</span></figcaption>\n<div class=\"charts\">\n");
     if (v.signals.empty()) o += "<p class=\"empty\">No signals.</p>\n";
     for (const auto& s : v.signals) signal_chart(o, s, v.dt_s);
     o += "</div>\n</figure>\n";
@@ -624,11 +705,11 @@ tr.faulty td:first-child{box-shadow:inset 3px 0 0 #dc2626}
 .tag.faulty{background:#fee2e2;color:#991b1b}
 .swatch{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:8px;vertical-align:-1px}
 .muted{color:var(--muted)}
-.grid3{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:14px 22px}
+.grid3{display:grid;grid-template-columns:repeat(auto-fill,minmax(346px,1fr));gap:14px 22px}
 figure.segment{margin:16px 0 0;padding-top:12px;border-top:1px solid var(--line)}
 figcaption{font-size:14px;margin-bottom:6px}
 figcaption .car{font-weight:600}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(316px,1fr));gap:6px 14px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(258px,1fr));gap:6px 14px}
 .key-line{display:inline-block;width:22px;border-top:2.5px solid;vertical-align:middle;margin:0 4px 0 2px}
 .key-line.dashed{border-top-style:dashed}
 svg{display:block;max-width:100%;height:auto;overflow:visible}
@@ -637,12 +718,13 @@ svg text.title{font-size:13px;font-weight:600;fill:#0f172a}
 svg text.subtitle{font-size:11.5px;fill:#334155}
 svg text.label{font-size:11.5px;fill:#475569}
 svg text.legend-text{font-size:12px;fill:#1e293b}
-svg tspan.auroc{fill:#64748b}
-svg .grid line{stroke:#eef1f5}
-svg .ticks line{stroke:#94a3b8}
+svg tspan.auroc,svg tspan.rmse{fill:#64748b;font-weight:400;font-size:11.5px}
+svg .grid{stroke:#eef1f5;fill:none}
+svg .tick{stroke:#94a3b8;fill:none}
 svg .frame{fill:none;stroke:#cbd5e1}
 svg .diagonal{stroke:#94a3b8;stroke-dasharray:4 4}
 svg .sep{stroke:#e2e8f0}
+svg .legend-line{stroke-width:3}
 svg .curve{fill:none;stroke-width:2.25;stroke-linejoin:round}
 svg .legend-box{fill:#fff;fill-opacity:.92;stroke:#e2e8f0}
 svg .dots circle{fill-opacity:.6;stroke:#fff;stroke-width:.6}
