@@ -63,10 +63,15 @@ def parse_args(argv=None):
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1, help="threads of each side (default 1)")
     ap.add_argument("--top", type=int, default=100, help="h, per mille, of the robust car score")
+    ap.add_argument("--train-seeds", type=int, default=1, metavar="K",
+                    help="models trained per fleet and side, with training seeds X, X+1000, ..., "
+                         "X+1000*(K-1); the table shows their mean AUROC (default 1)")
     ap.add_argument("--dyad", default=DEFAULT_DYAD, help="path of the dyad CLI")
     ap.add_argument("--keep", metavar="DIR", help="keep the fleets, models and scores in DIR")
     ap.add_argument("--skip-torch", action="store_true", help="run dyad only")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="print the tables of a saved --json result instead of running")
     ap.add_argument("-v", "--verbose", action="store_true", help="per-epoch losses of both sides")
     a = ap.parse_args(argv)
     a.seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
@@ -194,8 +199,9 @@ def car_auroc(seg_scores, cars, car_label, top):
 # --------------------------------------------------------------------------------------------
 
 def run_dyad(a, seed, d, car_label):
-    model, scores = os.path.join(d, "dyad_model.safetensors"), os.path.join(d, "dyad_scores.csv")
-    loss_log = os.path.join(d, "dyad_train_log.jsonl")
+    model = os.path.join(d, f"dyad_model_s{seed}.safetensors")
+    scores = os.path.join(d, f"dyad_scores_s{seed}.csv")
+    loss_log = os.path.join(d, f"dyad_train_log_s{seed}.jsonl")
     t0 = time.perf_counter()
     run([a.dyad, "train", "--data", os.path.join(d, "train.csv"), "--preset", PRESET,
          "--epochs", str(a.epochs), "--seed", str(seed), "--threads", str(a.threads),
@@ -238,7 +244,7 @@ def run_dyad(a, seed, d, car_label):
                 acc[k] = acc.get(k, 0.0) + r[k]
             acc["kl"] = acc.get("kl", 0.0) + r["kl"] / bsize
             acc["n"] = acc.get("n", 0) + 1
-    res.update(train_seconds=t_train, score_seconds=t_score, epochs=epochs)
+    res.update(train_seed=seed, train_seconds=t_train, score_seconds=t_score, epochs=epochs)
     return res
 
 
@@ -265,7 +271,7 @@ def run_torch(a, seed, d, car_label):
     (m1, s1), (m2, s2) = zfit(rec_tr.double().numpy()), zfit(lat_tr)
     comb = 0.5 * ((rec.double().numpy() - m1) / s1 + (lat_te - m2) / s2)
     rec_l = rec.double().tolist()
-    res = dict(rec_error=car_auroc(rec_l, te["cars"], car_label, a.top),
+    res = dict(train_seed=seed, rec_error=car_auroc(rec_l, te["cars"], car_label, a.top),
                latent_score=car_auroc(lat_te.tolist(), te["cars"], car_label, a.top),
                combined_score=car_auroc(comb.tolist(), te["cars"], car_label, a.top),
                segment_rec_error_mean=float(np.mean(rec_l)),
@@ -287,19 +293,46 @@ def one_seed(a, seed, d):
                test_faulty=n_test_faulty)
     log(f"seed {seed}: {len(train_cars)} train cars, {len(test_cars)} test cars "
         f"({n_test_faulty} faulty); dyad ...")
-    out["dyad"] = run_dyad(a, seed, d, car_label)
-    log(f"seed {seed}: dyad rec_error AUROC {out['dyad']['rec_error']:.4f} "
-        f"({out['dyad']['train_seconds']:.1f} s train)")
-    if not a.skip_torch:
-        log(f"seed {seed}: torch ...")
-        out["torch"] = run_torch(a, seed, d, car_label)
-        log(f"seed {seed}: torch rec_error AUROC {out['torch']['rec_error']:.4f} "
-            f"({out['torch']['train_seconds']:.1f} s train)")
+    sides = [("dyad", run_dyad)] + ([] if a.skip_torch else [("torch", run_torch)])
+    for side, fn in sides:
+        runs = []
+        for k in range(a.train_seeds):
+            ts = seed + 1000 * k
+            r = fn(a, ts, d, car_label)
+            log(f"seed {seed}: {side} (training seed {ts}) rec_error AUROC {r['rec_error']:.4f} "
+                f"({r['train_seconds']:.1f} s train)")
+            runs.append(r)
+        out[side] = merge_runs(runs)
+    return out
+
+
+AUROC_KEYS = ("rec_error", "latent_score", "combined_score")
+
+
+def merge_runs(runs):
+    """One side's result on one fleet: mean AUROC over the training seeds (and their spread),
+    summed times, every run kept under "runs"."""
+    if len(runs) == 1:
+        return runs[0]
+    out = {k: statistics.fmean(r[k] for r in runs) for k in AUROC_KEYS}
+    out.update({f"{k}_sd": statistics.stdev(r[k] for r in runs) for k in AUROC_KEYS})
+    out["segment_rec_error_mean"] = statistics.fmean(r["segment_rec_error_mean"] for r in runs)
+    out["train_seconds"] = sum(r["train_seconds"] for r in runs)
+    out["score_seconds"] = sum(r["score_seconds"] for r in runs)
+    out["epochs"] = runs[0]["epochs"]
+    out["runs"] = runs
     return out
 
 
 def fmt(v):
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+def cell(side_result, key):
+    """AUROC of one side on one fleet, with the spread over training seeds if there are several."""
+    v = fmt(side_result[key])
+    sd = side_result.get(f"{key}_sd")
+    return v if sd is None else f"{v} ± {sd:.3f}"
 
 
 def mean_of(rows, side, key):
@@ -310,13 +343,15 @@ def mean_of(rows, side, key):
 def print_markdown(a, rows, summary):
     print(f"Car-level AUROC (robust, top {a.top} per mille), preset {PRESET}, {a.cars} cars "
           f"({a.faulty} faulty) x {a.segments} segments, {a.epochs} epochs, "
-          f"{a.threads} thread(s) per side\n")
+          f"{a.threads} thread(s) per side"
+          + (f", mean of {a.train_seeds} training seeds per fleet" if a.train_seeds > 1 else "")
+          + "\n")
     print("| seed | dyad rec_error | dyad latent | dyad combined | torch rec_error |")
     print("|---|---|---|---|---|")
     for r in rows:
-        t = r.get("torch", {}).get("rec_error")
-        print(f"| {r['seed']} | {fmt(r['dyad']['rec_error'])} | {fmt(r['dyad']['latent_score'])} "
-              f"| {fmt(r['dyad']['combined_score'])} | {fmt(t)} |")
+        t = cell(r["torch"], "rec_error") if "torch" in r else "n/a"
+        print(f"| {r['seed']} | {cell(r['dyad'], 'rec_error')} | {cell(r['dyad'], 'latent_score')} "
+              f"| {cell(r['dyad'], 'combined_score')} | {t} |")
     m = summary["mean"]
     print(f"| **mean** | **{fmt(m['dyad_rec_error'])}** | **{fmt(m['dyad_latent_score'])}** "
           f"| **{fmt(m['dyad_combined_score'])}** | **{fmt(m.get('torch_rec_error'))}** |")
@@ -325,8 +360,8 @@ def print_markdown(a, rows, summary):
         print("| seed | torch latent | torch combined |")
         print("|---|---|---|")
         for r in rows:
-            print(f"| {r['seed']} | {fmt(r['torch']['latent_score'])} "
-                  f"| {fmt(r['torch']['combined_score'])} |")
+            print(f"| {r['seed']} | {cell(r['torch'], 'latent_score')} "
+                  f"| {cell(r['torch'], 'combined_score')} |")
         print(f"| **mean** | **{fmt(m['torch_latent_score'])}** "
               f"| **{fmt(m['torch_combined_score'])}** |")
     print("\nWall time (s, train + score, all seeds): "
@@ -336,7 +371,8 @@ def print_markdown(a, rows, summary):
             for side in ("dyad", "torch"):
                 if side not in r:
                     continue
-                print(f"\nseed {r['seed']} {side} per epoch (loss / nll / kl per segment / label):")
+                print(f"\nseed {r['seed']} {side} (training seed {r['seed']}) "
+                      "per epoch (loss / nll / kl per segment / label):")
                 for e in r[side]["epochs"]:
                     print(f"  {e['epoch']:3d}  {e['loss']:.5f}  {e['nll']:.5f}  {e['kl']:.4f}  "
                           f"{e['label']:.5f}")
@@ -346,6 +382,15 @@ def print_markdown(a, rows, summary):
 
 
 def main(a):
+    if a.from_json:
+        with open(a.from_json) as f:
+            saved = json.load(f)
+        c = saved["config"]
+        for k in ("cars", "faulty", "segments", "epochs", "threads"):
+            setattr(a, k, c[k])
+        a.top, a.train_seeds = c["top_per_mille"], c.get("train_seeds", 1)
+        print_markdown(a, saved["seeds"], saved["summary"])
+        return
     if not os.path.exists(a.dyad):
         sys.exit(f"{a.dyad} not found; build it: cmake --build build -j2 --target dyad_cli")
     torch.set_num_threads(a.threads)
@@ -371,7 +416,7 @@ def main(a):
                    dyad_rec_ge_torch=(None if a.skip_torch
                                       else bool(mean["dyad_rec_error"] >= mean["torch_rec_error"])),
                    combined_gt_rec=bool(mean["dyad_combined_score"] > mean["dyad_rec_error"]))
-    config = dict(preset=PRESET, seeds=a.seeds, cars=a.cars, faulty=a.faulty, segments=a.segments,
+    config = dict(preset=PRESET, seeds=a.seeds, train_seeds=a.train_seeds, cars=a.cars, faulty=a.faulty, segments=a.segments,
                   epochs=a.epochs, threads=a.threads, top_per_mille=a.top,
                   train_fraction=TRAIN_FRACTION, torch=torch.__version__, dtype="float32")
     if a.json:

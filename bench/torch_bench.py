@@ -3,7 +3,8 @@
     /usr/bin/python3 bench/torch_bench.py [--preset fivefold,brand1] [--threads 1,2] [--json]
 
 For every preset and thread count a fresh worker process is started with
-OPENBLAS_NUM_THREADS=1 in its environment (set before torch is imported) and
+OPENBLAS_NUM_THREADS=1 and OMP_WAIT_POLICY=PASSIVE in its environment (set before torch is
+imported) and
 torch.set_num_threads(n); it measures, on random data with T = 128:
 
 * training: segments/s of a full step (forward, loss, backward, AdamW) at the preset's batch;
@@ -188,6 +189,10 @@ def preset_info(preset):
 
 def run_worker_process(preset, threads, a):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    # Debian's torch uses libgomp: with its default active waiting, two threads on two shared
+    # cores make every elementwise op ~40x slower (tanh of 384x128: 6 ms instead of 0.1 ms).
+    # Passive waiting is torch's best two-thread setting here.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if a.blas_dir:
         env["LD_LIBRARY_PATH"] = a.blas_dir + (
             ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")

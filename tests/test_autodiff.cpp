@@ -9,6 +9,8 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
+
 using namespace dyad;
 using dyad::test::max_gradient_error;
 using dyad::test::random_matrix;
@@ -165,4 +167,22 @@ TEST_CASE_TEMPLATE("GRU stack: 2 layers, bidirectional, every parameter and h0, 
   MESSAGE("max relative error " << worst);
   CHECK(worst < tolerance<T>());
 }
+}
+
+TEST_CASE_TEMPLATE("vectorised gate activations agree with std::tanh", T, double, float) {
+  using B = xsimd::batch<T>;
+  double worst_tanh = 0, worst_sigmoid = 0;
+  for (int i = -4000; i <= 4000; ++i) {
+    const T x = T(i) / T(200);  // [-20, 20]
+    alignas(64) T in[B::size], th[B::size], sg[B::size];
+    for (std::size_t k = 0; k < B::size; ++k) in[k] = x;
+    xsimd::tanh(B::load_aligned(in)).store_aligned(th);
+    simd::sigmoid(B::load_aligned(in)).store_aligned(sg);
+    worst_tanh = std::max(worst_tanh, std::abs(double(th[0]) - std::tanh(double(x))));
+    worst_sigmoid = std::max(worst_sigmoid, std::abs(double(sg[0]) - 1.0 / (1.0 + std::exp(-double(x)))));
+  }
+  MESSAGE("max abs error: tanh " << worst_tanh << ", sigmoid " << worst_sigmoid << " (" << B::size << " lanes)");
+  const double eps = std::numeric_limits<T>::epsilon();
+  CHECK(worst_tanh < 4 * eps);
+  CHECK(worst_sigmoid < 4 * eps);
 }

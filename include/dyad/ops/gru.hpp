@@ -83,8 +83,9 @@ struct GruLayerNode {
     for (Index k = 0; k < seq.steps; ++k) {
       t = time_of(g, k, seq.steps);
       const Var<T> hp = previous(g, k, t);
-      GH.noalias() = g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
-      GH.colwise() += g.w.b_hh.value().col(0);
+      // Bias first, product accumulated: Eigen would otherwise zero the buffer before the GEMM.
+      GH.colwise() = g.w.b_hh.value().col(0);
+      GH.noalias() += g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
       for (Index b = b0; b < b1; ++b) {
         const Index c = t * B + b;
         T* h = g.out.val + c * g.out.ld;
@@ -118,8 +119,8 @@ struct GruLayerNode {
           std::copy_n(g.dh + b * H, H, g.dh_direct + b * H);
         }
       }
-      DH.noalias() = g.w.w_hh.value() * Eigen::Map<Matrix<T>>(g.dgh + (t * B + b0) * G, G, nb);
-      DH += DHd;
+      DH = DHd;
+      DH.noalias() += g.w.w_hh.value() * Eigen::Map<Matrix<T>>(g.dgh + (t * B + b0) * G, G, nb);
     }
     if (g.h0.needs_grad()) g.h0.adjoint().middleCols(b0, nb) += DH;
   }
@@ -207,8 +208,8 @@ void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> we
     const auto& g = node.dir[static_cast<std::size_t>(task / halves)];
     const Index c0 = N * (task % halves) / halves, c1 = N * (task % halves + 1) / halves;
     Eigen::Map<Matrix<T>> Gi(g.act + c0 * G, G, c1 - c0);
-    Gi.noalias() = g.w.w_ih.value().transpose() * x.value().middleCols(c0, c1 - c0);
-    Gi.colwise() += g.w.b_ih.value().col(0);
+    Gi.colwise() = g.w.b_ih.value().col(0);
+    Gi.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(c0, c1 - c0);
   });
   tape.parallel(D * node.shards, [&](int task) {
     int d;

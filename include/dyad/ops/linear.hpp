@@ -24,8 +24,13 @@ template <class T>
 Var<T> linear(Tape<T>& tape, const Var<T>& x, const Var<T>& w, const Var<T>& b) {
   DYAD_ASSERT(w.rows == x.rows && (b.val == nullptr || b.rows == w.cols));
   Var<T> y = tape.variable(w.cols, x.cols);
-  y.value().noalias() = w.value().transpose() * x.value();
-  if (b.val) y.value().colwise() += b.value().col(0);
+  // Bias first, product accumulated: a plain `=` makes Eigen zero y before the GEMM.
+  if (b.val) {
+    y.value().colwise() = b.value().col(0);
+    y.value().noalias() += w.value().transpose() * x.value();
+  } else {
+    y.value().noalias() = w.value().transpose() * x.value();
+  }
   tape.template record<detail::LinearNode<T>>(x, w, b, y);
   return y;
 }

@@ -12,8 +12,9 @@
 
 namespace dyad::simd {
 
-// Forward for one sample. Overwrites gi with the saved activations (r, z, n) and stores gh_n
-// in saved_ghn when it is not null (training); writes the new state to h.
+// Forward for one sample; writes the new state to h. When training (saved_ghn not null) it
+// overwrites gi with the saved activations (r, z, n) and stores gh_n in saved_ghn; scoring
+// skips those stores.
 template <class T>
 inline void gru_gates_forward(T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT gh, const T* DYAD_RESTRICT h_prev,
                               T* DYAD_RESTRICT h, T* DYAD_RESTRICT saved_ghn, std::size_t H) {
@@ -32,20 +33,24 @@ inline void gru_gates_forward(T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT gh, co
     const B n = xsimd::tanh(xsimd::fma(r, ghn, B::load_unaligned(gn + j)));
     const B hp = B::load_unaligned(h_prev + j);
     xsimd::fma(z, hp - n, n).store_unaligned(h + j);
-    r.store_unaligned(gr + j);
-    z.store_unaligned(gz + j);
-    n.store_unaligned(gn + j);
-    if (saved_ghn) ghn.store_unaligned(saved_ghn + j);
+    if (saved_ghn) {
+      r.store_unaligned(gr + j);
+      z.store_unaligned(gz + j);
+      n.store_unaligned(gn + j);
+      ghn.store_unaligned(saved_ghn + j);
+    }
   }
   for (; j < H; ++j) {
     const T r = sigmoid(gr[j] + hr[j]);
     const T z = sigmoid(gz[j] + hz[j]);
     const T n = std::tanh(gn[j] + r * hn[j]);
     h[j] = n + z * (h_prev[j] - n);
-    gr[j] = r;
-    gz[j] = z;
-    gn[j] = n;
-    if (saved_ghn) saved_ghn[j] = hn[j];
+    if (saved_ghn) {
+      gr[j] = r;
+      gz[j] = z;
+      gn[j] = n;
+      saved_ghn[j] = hn[j];
+    }
   }
 }
 
