@@ -2,7 +2,8 @@
 """Car-level AUROC of dyad versus the PyTorch reference model on simulated fleets.
 
     /usr/bin/python3 bench/compare_auroc.py [--seeds 1,2,3] [--cars 100] [--faulty 10]
-        [--segments 40] [--epochs 10] [--threads 1] [--top 100] [--json] [--keep DIR]
+        [--segments 40] [--epochs 10] [--threads 1] [--top 100] [--train-seeds 1]
+        [--json] [--keep DIR] [--from-json FILE]
 
 Question answered: on fleets from `dyad simulate` (several seeds, a car-level train/test
 split, the `fivefold` preset), is dyad's car-level AUROC with the reconstruction score at least
@@ -26,7 +27,14 @@ Per seed X:
     (Mahalanobis distance of mu to the training mu's, covariance ridge 1e-3 * trace / Z; mean
     of the two z-scores fitted on the training segments) are computed for the torch model too.
  5. A markdown table (seed | dyad rec_error | dyad latent | dyad combined | torch rec_error)
-    with a mean row; --json prints one JSON object instead (with per-epoch losses and times).
+    with a mean row; --json prints one JSON object instead (with per-epoch losses and times);
+    --from-json FILE prints the tables of a saved JSON result.
+
+One training run per side and fleet is a noisy estimate: the two sides draw their initial
+weights, mini-batch order and latent noise from different generators, and on these small
+fleets the AUROC of one model moves by about +-0.03 with the training seed alone.
+--train-seeds K trains K models per fleet and side (training seeds X, X+1000, ...) and reports
+the mean and standard deviation of their AUROCs.
 
 Threads: both sides use --threads (default 1): dyad through --threads, torch through
 torch.set_num_threads and OPENBLAS_NUM_THREADS / OMP_NUM_THREADS set before torch is imported.

@@ -5,6 +5,7 @@
 // tensor shapes, the columns from a configuration the caller names.
 #pragma once
 
+#include "dyad/config.hpp"
 #include "dyad/data/normalizer.hpp"
 #include "dyad/detect/latent.hpp"
 #include "dyad/io/safetensors.hpp"

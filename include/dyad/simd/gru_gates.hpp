@@ -12,46 +12,22 @@
 
 namespace dyad::simd {
 
-// Forward for one sample; writes the new state to h. When training (saved_ghn not null) it
-// overwrites gi with the saved activations (r, z, n) and stores gh_n in saved_ghn; scoring
-// skips those stores.
+// Forward for one sample; writes the new state to h, leaves (r, z, n) in gi and, when
+// training (saved_ghn not null), stores gh_n for backward.
 template <class T>
 inline void gru_gates_forward(T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT gh, const T* DYAD_RESTRICT h_prev,
                               T* DYAD_RESTRICT h, T* DYAD_RESTRICT saved_ghn, std::size_t H) {
-  using B = xsimd::batch<T>;
-  T* gr = gi;
-  T* gz = gi + H;
-  T* gn = gi + 2 * H;
-  const T* hr = gh;
-  const T* hz = gh + H;
-  const T* hn = gh + 2 * H;
-  std::size_t j = 0;
-  for (; j + B::size <= H; j += B::size) {
-    const B r = sigmoid(B::load_unaligned(gr + j) + B::load_unaligned(hr + j));
-    const B z = sigmoid(B::load_unaligned(gz + j) + B::load_unaligned(hz + j));
-    const B ghn = B::load_unaligned(hn + j);
-    const B n = xsimd::tanh(xsimd::fma(r, ghn, B::load_unaligned(gn + j)));
-    const B hp = B::load_unaligned(h_prev + j);
-    xsimd::fma(z, hp - n, n).store_unaligned(h + j);
-    if (saved_ghn) {
-      r.store_unaligned(gr + j);
-      z.store_unaligned(gz + j);
-      n.store_unaligned(gn + j);
-      ghn.store_unaligned(saved_ghn + j);
-    }
-  }
-  for (; j < H; ++j) {
-    const T r = sigmoid(gr[j] + hr[j]);
-    const T z = sigmoid(gz[j] + hz[j]);
-    const T n = std::tanh(gn[j] + r * hn[j]);
-    h[j] = n + z * (h_prev[j] - n);
-    if (saved_ghn) {
-      gr[j] = r;
-      gz[j] = z;
-      gn[j] = n;
-      saved_ghn[j] = hn[j];
-    }
-  }
+  using Array = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  using ConstArray = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+  const auto n_ = static_cast<Eigen::Index>(H);
+  Array r(gi, n_), z(gi + H, n_), n(gi + 2 * H, n_), out(h, n_);
+  const ConstArray hr(gh, n_), hz(gh + H, n_), hn(gh + 2 * H, n_), hp(h_prev, n_);
+  // r, z and n overwrite their pre-activations in place: the saved activations for backward.
+  r = sigmoid(r + hr);
+  z = sigmoid(z + hz);
+  n = (n + r * hn).tanh();
+  out = n + z * (hp - n);
+  if (saved_ghn) Array(saved_ghn, n_) = hn;
 }
 
 // Backward for one sample. `act` holds the saved (r, z, n) and is overwritten with the
