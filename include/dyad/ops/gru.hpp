@@ -44,7 +44,7 @@ template <class T>
 struct GruDirection {
   GruWeights<T> w;
   Var<T> h0, out, h_n;  // row blocks of the layer's tensors
-  T* act;               // [3H x N]: saved r, z, n; becomes dGi in backward
+  T* act;               // [3H x N]: saved r, z, n, dGi in backward ([3H x B] unless hoisted)
   T* ghn;               // [H x N]: saved W_hn h + b_hn (training)
   T* gh;                // [3H x B]: the recurrent product of one step
   T* dgh;               // [3H x N]: gradient of the recurrent pre-activations (training)
@@ -58,6 +58,10 @@ struct GruLayerNode {
   std::array<GruDirection<T>, 2> dir;
   int directions;
   int shards;  // batch shards per direction
+  // The input projection of all steps is one GEMM up front when training (act is saved for
+  // backward) or when it fits in cache; large scoring batches project step by step instead,
+  // so the [3H x B] buffer stays in cache.
+  bool hoisted;
   SequenceShape seq;
   const Tape<T>* tape;
 
@@ -79,10 +83,16 @@ struct GruLayerNode {
     GruDirection<T>& g = dir[static_cast<std::size_t>(d)];
     const Index H = this->H(), G = 3 * H, B = seq.batch, nb = b1 - b0;
     Eigen::Map<Matrix<T>> GH(g.gh + b0 * G, G, nb);
+    const bool training = g.ghn != nullptr;
     Index t = 0;
     for (Index k = 0; k < seq.steps; ++k) {
       t = time_of(g, k, seq.steps);
       const Var<T> hp = previous(g, k, t);
+      if (!hoisted) {
+        Eigen::Map<Matrix<T>> GI(g.act + b0 * G, G, nb);
+        GI.colwise() = g.w.b_ih.value().col(0);
+        GI.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(t * B + b0, nb);
+      }
       // Bias first, product accumulated: Eigen would otherwise zero the buffer before the GEMM.
       GH.colwise() = g.w.b_hh.value().col(0);
       GH.noalias() += g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
@@ -90,8 +100,8 @@ struct GruLayerNode {
         const Index c = t * B + b;
         T* h = g.out.val + c * g.out.ld;
         if (seq.active(t, b))
-          simd::gru_gates_forward(g.act + c * G, g.gh + b * G, hp.val + b * hp.ld, h, g.ghn ? g.ghn + c * H : nullptr,
-                                  static_cast<std::size_t>(H));
+          simd::gru_gates_forward(g.act + (hoisted ? c : b) * G, g.gh + b * G, hp.val + b * hp.ld, h,
+                                  training ? g.ghn + c * H : nullptr, static_cast<std::size_t>(H));
         else
           std::copy_n(hp.val + b * hp.ld, H, h);
       }
@@ -191,20 +201,21 @@ void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> we
     seq.lengths = copy;
   }
   auto alloc = [&](Index n) { return arena.allocate<T>(static_cast<std::size_t>(n)); };
-  detail::GruLayerNode<T> node{x, {}, D, 1, seq, &tape};
+  const bool hoisted = training || G * N * static_cast<Index>(sizeof(T)) <= (Index{1} << 20);
+  detail::GruLayerNode<T> node{x, {}, D, 1, hoisted, seq, &tape};
   // Directions first; spare threads split the batch (a unidirectional layer on two cores).
   node.shards = static_cast<int>(std::clamp<Index>(tape.threads() / D, 1, B));
   for (int d = 0; d < D; ++d) {
     const auto& w = weights[static_cast<std::size_t>(d)];
     DYAD_ASSERT(w.w_ih.rows == x.rows && w.w_ih.cols == G && w.w_hh.rows == H && w.w_hh.cols == G);
     node.dir[static_cast<std::size_t>(d)] = {w, h0.block_rows(d * H, H), out.block_rows(d * H, H), h_n.block_rows(d * H, H),
-                                             alloc(G * N), training ? alloc(H * N) : nullptr, alloc(G * B),
+                                             alloc(G * (hoisted ? N : B)), training ? alloc(H * N) : nullptr, alloc(G * B),
                                              training ? alloc(G * N) : nullptr, training ? alloc(H * B) : nullptr,
                                              training ? alloc(H * B) : nullptr};
   }
   // The hoisted input projections, split by direction and column halves.
   const int halves = std::max(1, tape.threads() / D);
-  tape.parallel(D * halves, [&](int task) {
+  if (hoisted) tape.parallel(D * halves, [&](int task) {
     const auto& g = node.dir[static_cast<std::size_t>(task / halves)];
     const Index c0 = N * (task % halves) / halves, c1 = N * (task % halves + 1) / halves;
     Eigen::Map<Matrix<T>> Gi(g.act + c0 * G, G, c1 - c0);
