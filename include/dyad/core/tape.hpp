@@ -4,6 +4,7 @@
 #pragma once
 
 #include "dyad/core/arena.hpp"
+#include "dyad/core/denormals.hpp"
 #include "dyad/core/thread_pool.hpp"
 #include "dyad/core/var.hpp"
 
@@ -71,6 +72,7 @@ class Tape {
   // Runs every node backward from adjoints the caller has already seeded (vector-Jacobian
   // products of several outputs at once).
   void backward_seeded() {
+    const FlushDenormals ftz;
     for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) it->backward(it->node);
   }
 

@@ -3,6 +3,8 @@
 // nothing; workers spin briefly before sleeping so back-to-back regions stay cheap.
 #pragma once
 
+#include "dyad/core/denormals.hpp"
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -68,6 +70,7 @@ class ThreadPool {
   }
 
   void work() {
+    const FlushDenormals ftz;  // workers only ever run dyad's kernels
     std::uint64_t seen = 0;
     for (;;) {
       // Spin a little: the next parallel region usually follows within microseconds.

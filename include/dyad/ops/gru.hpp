@@ -189,6 +189,7 @@ struct GruLayerNode {
 template <class T>
 void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> weights, const Var<T>& h0,
                const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
+  const FlushDenormals ftz;
   const int D = static_cast<int>(weights.size());
   const Index H = h0.rows / D, G = 3 * H, B = seq.batch, N = seq.columns();
   DYAD_ASSERT((D == 1 || D == 2) && x.cols == N && h0.cols == B && out.rows == D * H && out.cols == N &&

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""dyad against the PyTorch reference on the same machine, in one run.
+
+    /usr/bin/python3 bench/compare_speed.py [--dyad build/examples/dyad] [--preset fivefold,brand1]
+                                            [--threads 1,2] [--seconds 3] [--json]
+
+For each preset it runs `dyad bench --preset P --threads N --json` and bench/torch_bench.py
+(same model, batch, T = 128, float32; torch with OPENBLAS_NUM_THREADS=1 and passive OpenMP
+waiting, its best setting here) at every thread count, takes each side's best, and prints
+segments/s, latency and the ratios. Needs python3-torch and libopenblas0-pthread
+(`make deps TORCH=1`).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def dyad_bench(exe, preset, threads, seconds):
+    out = subprocess.run([exe, "bench", "--preset", preset, "--threads", str(threads), "--seconds", str(seconds),
+                          "--json"], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def torch_bench(preset, threads):
+    out = subprocess.run([sys.executable, os.path.join(HERE, "torch_bench.py"), "--preset", preset, "--threads",
+                          ",".join(map(str, threads)), "--json"], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dyad", default=os.path.join(HERE, "..", "build", "examples", "dyad"))
+    p.add_argument("--preset", default="fivefold,brand1")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--seconds", type=float, default=3)
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    threads = [int(t) for t in a.threads.split(",")]
+    rows = []
+    for preset in a.preset.split(","):
+        runs = [dyad_bench(a.dyad, preset, t, a.seconds) for t in threads]
+        best = lambda key, f=max: f(r[key] for r in runs)
+        t = torch_bench(preset, threads)
+        tb = t["best"]
+        row = {
+            "preset": preset,
+            "dyad": {"train_segments_per_s": best("train_segments_per_s"),
+                     "score_segments_per_s": best("score_segments_per_s"),
+                     "latency_ms_batch1": best("latency_ms_batch1", min),
+                     "train_gflops": best("train_gflops"), "gemm_peak_gflops": best("gemm_peak_gflops"),
+                     "peak_rss_mib": best("peak_rss_mib", min), "runs": runs},
+            "torch": {"train_segments_per_s": tb["train_seg_per_s"],
+                      "score_segments_per_s": tb["score_seg_per_s"],
+                      "latency_ms_batch1": tb["latency_ms"], "peak_rss_mib": tb["peak_rss_mb"],
+                      "blas": t["runs"][0].get("blas"), "raw": t},
+        }
+        row["ratio"] = {
+            "train": row["dyad"]["train_segments_per_s"] / row["torch"]["train_segments_per_s"],
+            "score": row["dyad"]["score_segments_per_s"] / row["torch"]["score_segments_per_s"],
+            "latency": row["torch"]["latency_ms_batch1"] / row["dyad"]["latency_ms_batch1"],
+        }
+        rows.append(row)
+    if a.json:
+        print(json.dumps(rows))
+        return
+    print("| preset | | dyad | PyTorch | ratio |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        d, t, q = r["dyad"], r["torch"], r["ratio"]
+        print(f"| {r['preset']} | training segments/s | {d['train_segments_per_s']:.0f} | {t['train_segments_per_s']:.0f} | {q['train']:.1f}x |")
+        print(f"| | scoring segments/s (batch 256) | {d['score_segments_per_s']:.0f} | {t['score_segments_per_s']:.0f} | {q['score']:.1f}x |")
+        print(f"| | latency, batch 1 (ms) | {d['latency_ms_batch1']:.3f} | {t['latency_ms_batch1']:.2f} | {q['latency']:.1f}x lower |")
+        print(f"| | training GFLOP/s (GEMM peak) | {d['train_gflops']:.0f} ({d['gemm_peak_gflops']:.0f}) | | |")
+        print(f"| | peak RSS (MiB) | {d['peak_rss_mib']:.0f} | {t['peak_rss_mib']:.0f} | |")
+
+
+if __name__ == "__main__":
+    main()
