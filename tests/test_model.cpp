@@ -188,6 +188,12 @@ TEST_CASE("fit: one-class training, progress, bit-identical repeats, finite loss
   CHECK(r.label_loss);
   b.fit(d);
   CHECK(a.parameters().values() == b.parameters().values());  // bit-identical
+  auto two = config;  // bit-identical on two threads as well
+  two.threads = 2;
+  Model<float> t1(two), t2(two);
+  t1.fit(d);
+  t2.fit(d);
+  CHECK(t1.parameters().values() == t2.parameters().values());
   config.seed = 12;
   Model<float> c(config);
   c.fit(d);

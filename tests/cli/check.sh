@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end checks of the `dyad` command line on a tiny simulated fleet: every subcommand runs
 # and writes what it promises; bad input names the file, line and column and leaves no output.
-#   check.sh PATH/TO/dyad WORKDIR
+#   check.sh PATH/TO/dyad WORKDIR PATH/TO/quickstart PATH/TO/import_pytorch FIXTURES_DIR
 set -euo pipefail
 dyad=$1
 work=$2
+quickstart=$3
+import_pytorch=$4
+fixtures=$5
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -65,4 +68,10 @@ grep -q -- "--out" flag.err || fail "error names the missing flag: $(cat flag.er
 if "$dyad" score --model fleet.csv --data fleet.csv --out x.csv 2> model.err; then fail "a CSV accepted as a model"; fi
 grep -q "fleet.csv" model.err || fail "bad model error names the file: $(cat model.err)"
 [ ! -e x.csv ] || fail "a failed score left an output file"
-echo "dyad CLI: all checks passed"
+# The examples: quickstart (fit, score, save, load) and importing a PyTorch state_dict.
+"$quickstart" > quickstart.out
+grep -q "reloaded model scores identically: true" quickstart.out || fail "quickstart: $(tail -3 quickstart.out)"
+"$import_pytorch" "$fixtures/torch_state_dict_fivefold.safetensors" fleet.csv fivefold > import.out
+grep -q "loaded .*H 64, layers 1, bidirectional, Z 32" import.out || fail "import_pytorch: $(head -2 import.out)"
+[ "$(grep -c rec_error import.out)" -eq 10 ] || fail "import_pytorch scores segments"
+echo "dyad CLI and examples: all checks passed"
