@@ -220,7 +220,8 @@ def run_dyad(a, seed, d, car_label):
          "--out", scores, "--threads", str(a.threads)])
     t_score = time.perf_counter() - t0
     ev = json.loads(run([a.dyad, "evaluate", "--scores", scores, "--top", str(a.top), "--json"]))
-    res = {k: ev["scores"][k]["auroc_robust"] for k in ("rec_error", "latent_score", "combined_score")}
+    res = {k: ev["scores"][k]["auroc_robust"] for k in ("rec_error", "latent_score", "pattern_score", "combined_score")
+           if k in ev["scores"]}
     # Cross-check the rec_error AUROC with the reference helpers.
     cars, rec = [], []
     with open(scores) as f:

@@ -258,6 +258,13 @@ TEST_CASE("checkpoints: save and load round trip, sizes from the file, plain sta
   const Scores after = loaded.score(d);
   CHECK(after.rec_error == before.rec_error);
   CHECK(after.combined_score == before.combined_score);
+  CHECK(after.pattern_score == before.pattern_score);
+  CHECK(after.latent_score == before.latent_score);
+  REQUIRE(before.pattern_score.size() == Index(d.size()));
+  // combined = mean of rec_error and pattern_score, each z-scored on the training segments
+  const auto& c = m.score_combiner();
+  CHECK(before.combined_score[3] == doctest::Approx(0.5 * ((before.rec_error[3] - c.means()[0]) / c.stds()[0] +
+                                                           (before.pattern_score[3] - c.means()[1]) / c.stds()[1])));
   // The same file loads as double.
   auto as_double = Model<double>::load(dir / "m.safetensors");
   CHECK(as_double.score(d).rec_error.isApprox(before.rec_error, 1e-4));

@@ -38,6 +38,7 @@ inline std::vector<std::pair<std::string, std::vector<double>>> scores_of(const 
   };
   put("rec_error", s.rec_error);
   put("latent_score", s.latent_score);
+  put("pattern_score", s.pattern_score);
   put("combined_score", s.combined_score);
   return out;
 }
@@ -83,7 +84,12 @@ inline int run_cv(const CvArgs& a) {
                                 std::to_string(cars.faulty.size()));
   nlohmann::json folds = nlohmann::json::array();
   std::map<std::string, double> sum;
-  if (!a.json) std::printf("%-5s %6s %6s %5s %10s %13s %15s\n", "fold", "train", "test", "h", "rec_error", "latent_score", "combined_score");
+  static constexpr const char* kScores[] = {"rec_error", "latent_score", "pattern_score", "combined_score"};
+  if (!a.json) {
+    std::printf("%-5s %6s %6s %5s", "fold", "train", "test", "h");
+    for (const char* n : kScores) std::printf(" %15s", n);
+    std::printf("\n");
+  }
   for (std::size_t k = 0; k < a.folds; ++k) {
     const auto fc = detect::fold_cars(cars.normal, cars.faulty, a.folds, k, a.seed);
     const auto train = detect::segments_of(cars.per_segment, fc.train_normal);
@@ -101,7 +107,7 @@ inline int run_cv(const CvArgs& a) {
     for (const auto& e : ev) {
       f[e.name] = e.auroc_robust;
       sum[e.name] += e.auroc_robust;
-      if (!a.json) std::printf(" %*s", e.name == "rec_error" ? 10 : (e.name == "latent_score" ? 13 : 15), auroc_text(e.auroc_robust).c_str());
+      if (!a.json) std::printf(" %15s", auroc_text(e.auroc_robust).c_str());
     }
     if (!a.json) std::printf("\n");
     folds.push_back(f);
@@ -112,9 +118,8 @@ inline int run_cv(const CvArgs& a) {
     std::printf("%s\n", nlohmann::json{{"folds", folds}, {"mean", mean}}.dump().c_str());
   } else {
     std::printf("%-5s %6s %6s %5s", "mean", "", "", "");
-    for (const char* n : {"rec_error", "latent_score", "combined_score"})
-      if (mean.contains(n)) std::printf(" %*s", std::string(n) == "rec_error" ? 10 : (std::string(n) == "latent_score" ? 13 : 15),
-                                        auroc_text(mean[n].get<double>()).c_str());
+    for (const char* n : kScores)
+      if (mean.contains(n)) std::printf(" %15s", auroc_text(mean[n].get<double>()).c_str());
     std::printf("\n(test AUROC of the robust car score; h chosen per fold on the validation cars by rec_error)\n");
   }
   return 0;

@@ -27,7 +27,7 @@ inline void add_evaluate_options(CLI::App* cmd, EvaluateArgs& a) {
 // The scores present in a table, in a fixed order.
 inline std::vector<std::pair<std::string, std::vector<double>>> score_columns(const ScoreTable& t) {
   std::vector<std::pair<std::string, std::vector<double>>> out;
-  for (const char* name : {"rec_error", "latent_score", "combined_score"})
+  for (const char* name : {"rec_error", "latent_score", "pattern_score", "combined_score"})
     if (t.has(name)) out.emplace_back(name, t.column(name));
   return out;
 }

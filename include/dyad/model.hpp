@@ -61,7 +61,7 @@ struct FitReport {
   double seconds = 0;
   double final_loss = 0;
   bool label_loss = false;     // false when the data has no mileage
-  bool latent_scores = false;  // latent and combined scores fitted (needs a few segments)
+  bool latent_scores = false;  // latent, pattern and combined scores fitted (needs a few segments)
 };
 
 // Per-segment results of score(), one row per segment in dataset order.
@@ -71,7 +71,8 @@ struct Scores {
   Eigen::MatrixXd target_error;      // [n x targets]: MSE of each target column over T
   Eigen::MatrixXd mu, log_var;       // [n x Z]
   Eigen::VectorXd latent_score;      // Mahalanobis distance of mu to the training latents
-  Eigen::VectorXd combined_score;    // mean of the z-scored rec_error and latent_score
+  Eigen::VectorXd pattern_score;     // Mahalanobis distance of the log per-target errors to training's
+  Eigen::VectorXd combined_score;    // mean of the z-scored rec_error and pattern_score
   std::size_t size() const { return static_cast<std::size_t>(rec_error.size()); }
 };
 
@@ -126,11 +127,16 @@ class Model {
   }
   const MinMax& mileage_scale() const { return mileage_; }
   void set_mileage_scale(MinMax m) { mileage_ = m; }
-  void set_latent_scores(detect::LatentScorer scorer, detect::ScoreCombiner combiner) {
-    if (scorer.dim() != static_cast<std::size_t>(config_.latent))
-      throw std::invalid_argument("dyad::Model: latent scorer has " + std::to_string(scorer.dim()) + " dimensions, the model " +
-                                  std::to_string(config_.latent));
-    latent_ = std::move(scorer);
+  // The scorers fit() fits after training (restored from checkpoints): latent (on mu),
+  // pattern (on the log per-target errors) and the combiner of rec_error and pattern_score.
+  void set_latent_scores(detect::LatentScorer latent, detect::LatentScorer pattern, detect::ScoreCombiner combiner) {
+    const auto targets = config_.roles.encoder.size() - config_.roles.condition;
+    if (latent.dim() != static_cast<std::size_t>(config_.latent) || pattern.dim() != targets)
+      throw std::invalid_argument("dyad::Model: latent / pattern scorers have " + std::to_string(latent.dim()) + " / " +
+                                  std::to_string(pattern.dim()) + " dimensions, the model " +
+                                  std::to_string(config_.latent) + " / " + std::to_string(targets));
+    latent_ = std::move(latent);
+    pattern_ = std::move(pattern);
     combiner_ = std::move(combiner);
     latent_fitted_ = true;
   }
@@ -142,6 +148,7 @@ class Model {
   }
   bool has_latent_scorer() const { return latent_fitted_; }
   const detect::LatentScorer& latent_scorer() const { return latent_; }
+  const detect::LatentScorer& pattern_scorer() const { return pattern_; }
   const detect::ScoreCombiner& score_combiner() const { return combiner_; }
 
   // ---- Training ---------------------------------------------------------------------------
@@ -449,10 +456,12 @@ class Model {
     Scores s = score(subset);
     try {
       latent_ = detect::LatentScorer::fit(s.mu);
+      pattern_ = detect::LatentScorer::fit(log_errors(s.target_error));
+      combiner_ = {};
       latent_fitted_ = true;
       add_latent_scores(s);
       combiner_ = detect::ScoreCombiner::fit(std::span<const double>(s.rec_error.data(), s.size()),
-                                             std::span<const double>(s.latent_score.data(), s.size()));
+                                             std::span<const double>(s.pattern_score.data(), s.size()));
     } catch (const std::invalid_argument&) {
       // Too few or degenerate training segments for latent statistics: no latent scores.
       latent_fitted_ = false;
@@ -461,17 +470,23 @@ class Model {
   }
 
   void add_latent_scores(Scores& s) const {
-    if (!latent_fitted_) {
-      s.latent_score.resize(0);
-      s.combined_score.resize(0);
-      return;
-    }
-    const std::vector<double> latent = latent_.score(s.mu);
+    s.latent_score.resize(0);
+    s.pattern_score.resize(0);
+    s.combined_score.resize(0);
+    if (!latent_fitted_) return;
+    const std::vector<double> latent = latent_.score(s.mu), pattern = pattern_.score(log_errors(s.target_error));
     s.latent_score = Eigen::Map<const Eigen::VectorXd>(latent.data(), s.mu.rows());
+    s.pattern_score = Eigen::Map<const Eigen::VectorXd>(pattern.data(), s.mu.rows());
     if (combiner_.means().empty()) return;
     const std::vector<double> combined =
-        combiner_.combine(std::span<const double>(s.rec_error.data(), s.size()), latent);
+        combiner_.combine(std::span<const double>(s.rec_error.data(), s.size()), pattern);
     s.combined_score = Eigen::Map<const Eigen::VectorXd>(combined.data(), s.mu.rows());
+  }
+
+  // Which signals a segment gets wrong, on a log scale (errors span decades; +1e-12 keeps a
+  // perfectly reconstructed signal finite). A fault shows as an unusual pattern across them.
+  static Eigen::MatrixXd log_errors(const Eigen::MatrixXd& target_error) {
+    return (target_error.array() + 1e-12).log().matrix();
   }
 
   Normalizer identity_normalizer() const {
@@ -528,7 +543,7 @@ class Model {
   LinearIds hidden2mean_{}, hidden2log_v_{}, latent2hidden_{}, outputs2embedding_{}, head0_{}, head2_{};
   Normalizer normalizer_;
   MinMax mileage_;
-  detect::LatentScorer latent_;
+  detect::LatentScorer latent_, pattern_;
   detect::ScoreCombiner combiner_;
   bool latent_fitted_ = false;
   std::unique_ptr<Tape<T>> inference_;

@@ -26,7 +26,7 @@ grep -q "faulty segments left out" train.err || fail "train reports the faulty s
 [ "$(grep -c '"epoch_end":true' log.jsonl)" -eq 2 ] || fail "--log-json has one line per epoch end"
 
 "$dyad" score --model model.safetensors --data fleet.csv --out scores.csv
-head -1 scores.csv | grep -q "^car,segment,label,rec_error,max_temp_error,max_single_volt_error,min_single_volt_error,volt_error,latent_score,combined_score$" \
+head -1 scores.csv | grep -q "^car,segment,label,rec_error,max_temp_error,max_single_volt_error,min_single_volt_error,volt_error,latent_score,pattern_score,combined_score$" \
   || fail "score columns: $(head -1 scores.csv)"
 [ "$(wc -l < scores.csv)" -eq $((12 * 6 + 1)) ] || fail "score writes one row per segment"
 
@@ -34,7 +34,7 @@ head -1 scores.csv | grep -q "^car,segment,label,rec_error,max_temp_error,max_si
 python3 - eval.json <<'PY' || fail "evaluate --json"
 import json, sys
 j = json.load(open(sys.argv[1]))
-for name in ("rec_error", "latent_score", "combined_score"):
+for name in ("rec_error", "latent_score", "pattern_score", "combined_score"):
     s = j["scores"][name]
     assert 0.0 <= s["auroc_robust"] <= 1.0, s
     assert len(s["cars"]) == 12

@@ -90,9 +90,14 @@ void save_checkpoint(const M& model, const std::filesystem::path& path) {
       nlohmann::json{{"min", model.mileage_scale().min()}, {"max", model.mileage_scale().max()}}.dump();
   if (model.has_latent_scorer()) {
     const auto& l = model.latent_scorer();
+    const auto& p = model.pattern_scorer();
     const auto& c = model.score_combiner();
-    st.metadata["dyad.latent"] = nlohmann::json{{"mean", l.mean()}, {"covariance", l.covariance()},
-                                                {"combiner_means", c.means()}, {"combiner_stds", c.stds()}}
+    st.metadata["dyad.latent"] = nlohmann::json{{"mean", l.mean()},
+                                                {"covariance", l.covariance()},
+                                                {"pattern_mean", p.mean()},
+                                                {"pattern_covariance", p.covariance()},
+                                                {"combiner_means", c.means()},
+                                                {"combiner_stds", c.stds()}}
                                      .dump();
   }
   st.save(path);
@@ -136,6 +141,8 @@ M load_checkpoint(const std::filesystem::path& path, const LoadOptions& options 
         const auto l = detail::parse_meta(st, "dyad.latent");
         model.set_latent_scores(
             detect::LatentScorer(l.at("mean").get<std::vector<double>>(), l.at("covariance").get<std::vector<double>>()),
+            detect::LatentScorer(l.at("pattern_mean").get<std::vector<double>>(),
+                                 l.at("pattern_covariance").get<std::vector<double>>()),
             detect::ScoreCombiner(l.at("combiner_means").get<std::vector<double>>(),
                                   l.at("combiner_stds").get<std::vector<double>>()));
       }

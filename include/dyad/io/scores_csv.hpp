@@ -1,5 +1,5 @@
 // The per-segment score table that `dyad score` writes and `dyad evaluate` / `dyad report`
-// read: car,segment,label,rec_error,<target>_error...,latent_score,combined_score.
+// read: car,segment,label,rec_error,<target>_error...,latent_score,pattern_score,combined_score.
 #pragma once
 
 #include "dyad/data/csv.hpp"
@@ -44,6 +44,7 @@ inline ScoreTable to_score_table(const Dataset& data, const Scores& s) {
   for (Eigen::Index k = 0; k < s.target_error.cols(); ++k)
     put(s.targets[static_cast<std::size_t>(k)] + "_error", s.target_error.col(k));
   put("latent_score", s.latent_score);
+  put("pattern_score", s.pattern_score);
   put("combined_score", s.combined_score);
   return t;
 }
@@ -55,8 +56,10 @@ inline void write_scores_csv(const std::filesystem::path& path, const Dataset& d
     std::string out = "car,segment,label,rec_error";
     for (const auto& t : s.targets) out += "," + t + "_error";
     const bool latent = s.latent_score.size() == s.rec_error.size();
+    const bool pattern = s.pattern_score.size() == s.rec_error.size();
     const bool combined = s.combined_score.size() == s.rec_error.size();
     if (latent) out += ",latent_score";
+    if (pattern) out += ",pattern_score";
     if (combined) out += ",combined_score";
     out += '\n';
     char num[32];
@@ -71,6 +74,7 @@ inline void write_scores_csv(const std::filesystem::path& path, const Dataset& d
       put(s.rec_error[r]);
       for (Eigen::Index k = 0; k < s.target_error.cols(); ++k) put(s.target_error(r, k));
       if (latent) put(s.latent_score[r]);
+      if (pattern) put(s.pattern_score[r]);
       if (combined) put(s.combined_score[r]);
       out += '\n';
       if (out.size() > (1 << 20)) {
