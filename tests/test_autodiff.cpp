@@ -9,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <limits>
 
 using namespace dyad;
@@ -183,4 +184,24 @@ TEST_CASE_TEMPLATE("vectorised gate activations agree with std::tanh", T, double
   const double eps = std::numeric_limits<T>::epsilon();
   CHECK(worst_tanh < 4 * eps);
   CHECK(worst_sigmoid < 4 * eps);
+}
+
+TEST_CASE("arena: 64-byte alignment, growth, and one right-sized block after rewind") {
+  Arena arena(1024);
+  std::size_t after_first_step = 0;
+  for (int step = 0; step < 3; ++step) {
+    for (int i = 0; i < 10; ++i) {
+      float* p = arena.allocate<float>(100 + 37 * std::size_t(i));  // 400 B .. 1.7 KiB each
+      CHECK(reinterpret_cast<std::uintptr_t>(p) % kAlignment == 0);
+      p[0] = 1.f;
+    }
+    arena.rewind();
+    if (step == 0) after_first_step = arena.system_allocations();
+  }
+  // 10 allocations rounded to 64 bytes: the most a step asked for.
+  std::size_t want = 0;
+  for (int i = 0; i < 10; ++i) want += (sizeof(float) * (100 + 37 * std::size_t(i)) + 63) / 64 * 64;
+  CHECK(arena.high_water_bytes() == want);
+  CHECK(arena.capacity_bytes() == want);  // merged into exactly one block of that size
+  CHECK(arena.system_allocations() == after_first_step);  // later steps fit in it
 }

@@ -32,6 +32,8 @@ class Arena {
 
   void* allocate_bytes(std::size_t bytes) {
     bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    requested_ += bytes;
+    high_water_ = std::max(high_water_, requested_);
     if (used_ + bytes > blocks_[current_].size) {
       // Move on to a later block that fits, or add one; rewind() merges them.
       while (++current_ < blocks_.size() && bytes > blocks_[current_].size) {}
@@ -40,23 +42,22 @@ class Arena {
     }
     void* p = blocks_[current_].data + used_;
     used_ += bytes;
-    high_water_ = std::max(high_water_, offset());
     return p;
   }
 
-  // Frees nothing; if a step outgrew the first block, replace all blocks by one big enough.
+  // Frees nothing; if a step outgrew the first block, replace all blocks by one that holds
+  // the most any step has asked for (not the sum of the blocks, which can be 3x that).
   void rewind() {
     if (blocks_.size() > 1) {
-      std::size_t total = 0;
-      for (const auto& b : blocks_) total += b.size;
       release();
-      add_block(total);
+      add_block(high_water_);
     }
     current_ = 0;
     used_ = 0;
+    requested_ = 0;
   }
 
-  // Bytes in use across blocks, and the most ever used: the step's saved-activation memory.
+  // Bytes in use across blocks, and the most a step has asked for: its saved-activation memory.
   std::size_t offset() const {
     std::size_t o = used_;
     for (std::size_t i = 0; i < current_; ++i) o += blocks_[i].size;
@@ -90,6 +91,7 @@ class Arena {
   std::vector<Block> blocks_;
   std::size_t current_ = 0;
   std::size_t used_ = 0;
+  std::size_t requested_ = 0;  // since the last rewind
   std::size_t high_water_ = 0;
   std::size_t system_allocations_ = 0;
 };
