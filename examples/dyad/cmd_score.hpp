@@ -36,9 +36,7 @@ inline Model<float> load_for_scoring(const std::string& path, const std::string&
 inline int run_score(const ScoreArgs& a) {
   Model<float> model = load_for_scoring(a.model, a.preset);
   if (a.threads) model.config().threads = *a.threads;
-  if (a.no_normalize) model.set_normalizer(Normalizer(model.config().roles.encoder,
-                                                      std::vector<double>(model.config().roles.encoder.size(), 0.0),
-                                                      std::vector<double>(model.config().roles.encoder.size(), 1.0)));
+  if (a.no_normalize) model.set_normalizer(Normalizer::identity(model.config().roles.encoder));
   const Dataset data = read_model_data(a.data, model.config());
   const auto start = std::chrono::steady_clock::now();
   const Scores s = model.score(data, static_cast<std::size_t>(a.batch_size));

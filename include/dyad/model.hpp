@@ -262,24 +262,27 @@ class Model {
   // Scores every segment in evaluation mode (z = mu), `batch` segments at a time, recording
   // no tape. A segment's result does not depend on the other segments of its batch.
   Scores score(const Dataset& data, std::size_t batch = 256) {
+    std::vector<std::size_t> all(data.size());
+    std::iota(all.begin(), all.end(), std::size_t{0});
+    return score(data, all, batch);
+  }
+
+  // The same for the listed segments only (row i of the result is segments[i]), without
+  // copying them out of the dataset.
+  Scores score(const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) {
     const auto cols = resolve_columns(data);
-    const auto n = data.size();
-    const auto roles = config_.roles;
-    const auto K = static_cast<Index>(roles.encoder.size() - roles.condition);
-    const Index Z = config_.latent;
+    const auto n = static_cast<Index>(segments.size());
+    const auto& roles = config_.roles;
     Scores s;
     s.targets = roles.targets();
-    s.rec_error.resize(static_cast<Index>(n));
-    s.target_error.resize(static_cast<Index>(n), K);
-    s.mu.resize(static_cast<Index>(n), Z);
-    s.log_var.resize(static_cast<Index>(n), Z);
+    s.rec_error.resize(n);
+    s.target_error.resize(n, static_cast<Index>(s.targets.size()));
+    s.mu.resize(n, config_.latent);
+    s.log_var.resize(n, config_.latent);
     batch = std::max<std::size_t>(batch, 1);
-    std::vector<std::size_t> idx;
-    for (std::size_t first = 0; first < n; first += batch) {
-      idx.resize(std::min(batch, n - first));
-      std::iota(idx.begin(), idx.end(), first);
-      score_batch(data, cols, idx, s, static_cast<Index>(first));
-    }
+    for (std::size_t first = 0; first < segments.size(); first += batch)
+      score_batch(data, cols, segments.subspan(first, std::min(batch, segments.size() - first)), s,
+                  static_cast<Index>(first));
     add_latent_scores(s);
     return s;
   }
@@ -452,8 +455,7 @@ class Model {
   void fit_latent_scores(const Dataset& data, std::span<const std::size_t> train) {
     latent_fitted_ = false;
     if (train.size() < 2) return;
-    const Dataset subset = data.subset(train);
-    Scores s = score(subset);
+    Scores s = score(data, train);
     try {
       latent_ = detect::LatentScorer::fit(s.mu);
       pattern_ = detect::LatentScorer::fit(log_errors(s.target_error));
@@ -489,10 +491,7 @@ class Model {
     return (target_error.array() + 1e-12).log().matrix();
   }
 
-  Normalizer identity_normalizer() const {
-    const auto n = config_.roles.encoder.size();
-    return Normalizer(config_.roles.encoder, std::vector<double>(n, 0.0), std::vector<double>(n, 1.0));
-  }
+  Normalizer identity_normalizer() const { return Normalizer::identity(config_.roles.encoder); }
 
   // Saved activations per segment: about (12 H F + a few E) values per time step.
   std::size_t arena_guess(std::size_t batch, std::size_t steps) const {

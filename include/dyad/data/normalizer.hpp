@@ -34,6 +34,11 @@ class Normalizer {
     }
   }
 
+  // Leaves the listed columns as they are (mean 0, scale 1): for data normalised beforehand.
+  static Normalizer identity(const std::vector<std::string>& columns) {
+    return Normalizer(columns, std::vector<double>(columns.size(), 0.0), std::vector<double>(columns.size(), 1.0));
+  }
+
   // mean_c = mean over segments of the segment mean; std_c = mean over segments of the segment's
   // population std (ddof 0); range_c = max - min over all values;
   // scale_c = max(max(1e-4, std_c), 0.1 * range_c).
