@@ -9,7 +9,8 @@
 #define DYAD_VERSION_PATCH 0
 #define DYAD_VERSION_STRING "0.1.0"
 
-// Internal invariants; errors a user can cause are exceptions instead.
+// Internal invariants of the kernels (checked in debug builds only). Errors a user can cause,
+// such as mismatched operand shapes, are std::invalid_argument in every build type.
 #ifndef DYAD_ASSERT
 #define DYAD_ASSERT(cond) assert(cond)
 #endif
@@ -17,9 +18,12 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define DYAD_ALWAYS_INLINE inline __attribute__((always_inline))
 #define DYAD_RESTRICT __restrict__
+// Error paths: kept out of line so a check costs its callers a compare and a branch.
+#define DYAD_COLD __attribute__((cold, noinline))
 #else
 #define DYAD_ALWAYS_INLINE inline
 #define DYAD_RESTRICT
+#define DYAD_COLD
 #endif
 
 namespace dyad {

@@ -3,7 +3,13 @@
 // is itself a Var without copying.
 #pragma once
 
+#include "dyad/config.hpp"
+
 #include <Eigen/Core>
+
+#include <concepts>
+#include <stdexcept>
+#include <string>
 
 namespace dyad {
 
@@ -44,6 +50,57 @@ struct Var {
   // The same value, cut off from gradient flow.
   Var detached() const { return Var(val, nullptr, rows, cols, ld); }
 };
+
+// ---- Operand checks of the public operations ----------------------------------------------
+// Every check runs in every build type (DYAD_ASSERT vanishes under NDEBUG). A check is a compare
+// and a branch; the message is built only when it throws, so the success path allocates nothing.
+namespace detail {
+
+inline void append_part(std::string& s, const char* p) { s += p; }
+inline void append_part(std::string& s, const std::string& p) { s += p; }
+template <std::integral I>
+void append_part(std::string& s, I i) {
+  s += std::to_string(i);
+}
+// A tensor prints as its shape, "[rows x cols]".
+template <class T>
+void append_part(std::string& s, const Var<T>& v) {
+  s += '[';
+  s += std::to_string(v.rows);
+  s += " x ";
+  s += std::to_string(v.cols);
+  s += ']';
+}
+
+// Throws std::invalid_argument("dyad::<op>: <parts...>").
+template <class... Parts>
+[[noreturn]] DYAD_COLD void shape_error(const char* op, const Parts&... parts) {
+  std::string message = "dyad::";
+  message += op;
+  message += ": ";
+  (append_part(message, parts), ...);
+  throw std::invalid_argument(message);
+}
+
+// A usable operand: non-negative sizes, data behind every element, columns that do not overlap.
+template <class T>
+void check_operand(const char* op, const char* name, const Var<T>& v) {
+  if (v.rows < 0 || v.cols < 0) [[unlikely]]
+    shape_error(op, name, " is ", v, " (negative size)");
+  if (v.val == nullptr && v.size() > 0) [[unlikely]]
+    shape_error(op, name, " is ", v, " with no data (null value pointer)");
+  if (v.ld < v.rows && v.cols > 1) [[unlikely]]
+    shape_error(op, name, " is ", v, " with column stride ", v.ld, " (expected stride >= rows)");
+}
+
+// Two operands of one elementwise operation.
+template <class T>
+void check_same_shape(const char* op, const char* a_name, const Var<T>& a, const char* b_name, const Var<T>& b) {
+  if (a.rows != b.rows || a.cols != b.cols) [[unlikely]]
+    shape_error(op, a_name, " is ", a, " but ", b_name, " is ", b, " (expected the same shape)");
+}
+
+}  // namespace detail
 
 // dst += m.rowwise().sum(), column after column: Eigen's rowwise reduction of a column-major
 // matrix walks rows with a stride, which is several times slower for bias gradients.

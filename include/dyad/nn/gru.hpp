@@ -59,8 +59,10 @@ class GruStack {
     Var<T> h_n;     // [F*H x B]: final state of (layer l, direction d) in row block l*D + d
   };
 
-  // x [I x T*B]; h0 [F*H x B] laid out like h_n, or an empty Var for zeros.
+  // x [I x T*B]; h0 [F*H x B] laid out like h_n, or an empty Var for zeros. Mismatched shapes
+  // throw std::invalid_argument before anything is put on the tape.
   Result forward(Tape<T>& tape, Parameters<T>& params, const Var<T>& x, Var<T> h0, SequenceShape seq) const {
+    check_forward(params, x, h0, seq);
     const Index H = shape_.hidden, D = shape_.directions(), B = seq.batch;
     if (h0.val == nullptr) {
       h0 = tape.variable(shape_.factor() * H, B);
@@ -88,6 +90,29 @@ class GruStack {
   struct LayerIds {
     Index w_ih, w_hh, b_ih, b_hh;
   };
+
+  // The stack-level operands; each layer's weights are checked again by gru_layer.
+  void check_forward(const Parameters<T>& params, const Var<T>& x, const Var<T>& h0, const SequenceShape& seq) const {
+    constexpr const char* op = "GruStack::forward";
+    if (ids_.empty() || shape_.hidden < 1) [[unlikely]]
+      detail::shape_error(op, "the stack has no parameters (default-constructed, or hidden size ", shape_.hidden, ")");
+    if (static_cast<std::size_t>(ids_.back().b_hh) >= params.slices().size()) [[unlikely]]
+      detail::shape_error(op, "params holds ", params.slices().size(), " parameters but the stack's last is number ",
+                          ids_.back().b_hh, " (pass the Parameters the GruStack was registered in)");
+    detail::check_operand(op, "x", x);
+    detail::check_sequence(op, "x", x.cols, seq);
+    if (x.rows != shape_.input) [[unlikely]]
+      detail::shape_error(op, "x is ", x, " but the stack's input size is ", shape_.input, " (expected x rows = input size)");
+    const Index rows = shape_.factor() * shape_.hidden;
+    if (h0.val != nullptr) {
+      detail::check_operand(op, "h0", h0);
+      if (h0.rows != rows || h0.cols != seq.batch) [[unlikely]]
+        detail::shape_error(op, "h0 is ", h0, " but the stack holds ", shape_.factor(), " states of hidden size ",
+                            shape_.hidden, " and seq.batch is ", seq.batch, " (expected h0 [", rows, " x ", seq.batch,
+                            "] = [layers * directions * hidden x batch], or an empty Var for zeros)");
+    }
+  }
+
   GruShape shape_;
   std::vector<LayerIds> ids_;
 };

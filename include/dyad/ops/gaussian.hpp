@@ -31,10 +31,15 @@ struct KlNode {
 }  // namespace detail
 
 // z = mu + noise_scale * exp(0.5 log_var) * eps, with eps given (standard normal draws, or
-// zero). All [Z x B].
+// zero). All [Z x B]; other shapes throw std::invalid_argument.
 template <class T>
 Var<T> reparameterize(Tape<T>& tape, const Var<T>& mu, const Var<T>& log_var, const Var<T>& eps, T noise_scale) {
-  DYAD_ASSERT(mu.rows == log_var.rows && mu.cols == log_var.cols && eps.rows == mu.rows && eps.cols == mu.cols);
+  constexpr const char* op = "reparameterize";
+  detail::check_operand(op, "mu", mu);
+  detail::check_operand(op, "log_var", log_var);
+  detail::check_operand(op, "eps", eps);
+  detail::check_same_shape(op, "mu", mu, "log_var", log_var);
+  detail::check_same_shape(op, "mu", mu, "eps", eps);
   Var<T> z = tape.variable(mu.rows, mu.cols);
   z.value().array() =
       mu.value().array() + noise_scale * (T(0.5) * log_var.value().array()).exp() * eps.value().array();
@@ -45,6 +50,9 @@ Var<T> reparameterize(Tape<T>& tape, const Var<T>& mu, const Var<T>& log_var, co
 // kl = -0.5 * sum(1 + log_var - mu^2 - exp(log_var)) over all Z x B entries (not averaged).
 template <class T>
 Var<T> kl_divergence(Tape<T>& tape, const Var<T>& mu, const Var<T>& log_var) {
+  detail::check_operand("kl_divergence", "mu", mu);
+  detail::check_operand("kl_divergence", "log_var", log_var);
+  detail::check_same_shape("kl_divergence", "mu", mu, "log_var", log_var);
   Var<T> kl = tape.variable(1, 1);
   kl.val[0] = T(-0.5) * (T(1) + log_var.value().array() - mu.value().array().square() - log_var.value().array().exp())
                             .sum();

@@ -30,6 +30,24 @@ struct SequenceShape {
   bool active(Index t, Index b) const { return lengths == nullptr || t < lengths[b]; }
 };
 
+namespace detail {
+
+// `seq` describes a tensor `name` with `cols` columns: at least one step and one sample, steps *
+// batch columns, and every length in [1, steps]. O(batch), once per operation.
+inline void check_sequence(const char* op, const char* name, Index cols, const SequenceShape& seq) {
+  if (seq.steps < 1 || seq.batch < 1) [[unlikely]]
+    shape_error(op, "seq is ", seq.steps, " steps x ", seq.batch, " samples (expected at least 1 of each)");
+  if (cols != seq.steps * seq.batch) [[unlikely]]
+    shape_error(op, name, " has ", cols, " columns but seq is ", seq.steps, " steps x ", seq.batch,
+                " samples = ", seq.steps * seq.batch, " (expected ", name, " columns = steps * batch)");
+  if (seq.lengths)
+    for (Index b = 0; b < seq.batch; ++b)
+      if (seq.lengths[b] < 1 || seq.lengths[b] > seq.steps) [[unlikely]]
+        shape_error(op, "seq.lengths[", b, "] is ", seq.lengths[b], " (expected 1 to ", seq.steps, " = seq.steps)");
+}
+
+}  // namespace detail
+
 // One direction's parameters, PyTorch's seen column-major: w_ih = weight_ih^T [I x 3H],
 // w_hh = weight_hh^T [H x 3H]; biases [3H x 1].
 template <class T>
@@ -181,19 +199,66 @@ struct GruLayerNode {
   }
 };
 
-}  // namespace detail
-
-// Runs a GRU layer of one or two directions over x [I x T*B] from h0 [D*H x B] (direction d
-// in row block d), writing the states to out [D*H x T*B] and the final states to
-// h_n [D*H x B]. The caller allocates out and h_n so layers share buffers without copies.
+// The operands of gru_layer / gru_direction (`op`). The hidden size H is the first direction's
+// w_hh rows ([H x 3H]); every other operand is checked against it, x and seq. gru_layer names
+// the weights "weights[d].w_ih", gru_direction (one set) plain "w_ih".
 template <class T>
-void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> weights, const Var<T>& h0,
-               const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
+void check_gru_layer(const char* op, bool one_set, const Var<T>& x, std::span<const GruWeights<T>> weights,
+                     const Var<T>& h0, const Var<T>& out, const Var<T>& h_n, const SequenceShape& seq) {
+  if (weights.size() != 1 && weights.size() != 2) [[unlikely]]
+    shape_error(op, weights.size(), " weight sets (expected 1 or 2 directions)");
+  check_operand(op, "x", x);
+  check_sequence(op, "x", x.cols, seq);
+  static constexpr const char* kPlain[4] = {"w_ih", "w_hh", "b_ih", "b_hh"};
+  static constexpr const char* kIndexed[2][4] = {
+      {"weights[0].w_ih", "weights[0].w_hh", "weights[0].b_ih", "weights[0].b_hh"},
+      {"weights[1].w_ih", "weights[1].w_hh", "weights[1].b_ih", "weights[1].b_hh"}};
+  const Var<T>& w_hh0 = weights[0].w_hh;
+  const char* const w_hh0_name = one_set ? kPlain[1] : kIndexed[0][1];
+  const Index H = w_hh0.rows, G = 3 * H;
+  for (std::size_t d = 0; d < weights.size(); ++d) {
+    const GruWeights<T>& w = weights[d];
+    const char* const* name = one_set ? kPlain : kIndexed[d];
+    check_operand(op, name[0], w.w_ih);
+    check_operand(op, name[1], w.w_hh);
+    check_operand(op, name[2], w.b_ih);
+    check_operand(op, name[3], w.b_hh);
+    if (d == 0 && (H < 1 || w.w_hh.cols != G)) [[unlikely]]
+      shape_error(op, name[1], " is ", w.w_hh, " (expected [hidden x 3 * hidden] with hidden >= 1)");
+    if (d > 0 && (w.w_hh.rows != H || w.w_hh.cols != G)) [[unlikely]]
+      shape_error(op, name[1], " is ", w.w_hh, " but ", w_hh0_name, " is ", w_hh0, " (expected the same shape)");
+    if (w.w_ih.rows != x.rows) [[unlikely]]
+      shape_error(op, "x is ", x, " but ", name[0], " is ", w.w_ih, " (expected w_ih rows = x rows)");
+    if (w.w_ih.cols != G) [[unlikely]]
+      shape_error(op, name[0], " is ", w.w_ih, " but ", name[1], " is ", w.w_hh, " (expected w_ih cols = w_hh cols)");
+    if (w.b_ih.rows != G || w.b_ih.cols != 1) [[unlikely]]
+      shape_error(op, name[2], " is ", w.b_ih, " but ", name[1], " is ", w.w_hh, " (expected b_ih [w_hh cols x 1])");
+    if (w.b_hh.rows != G || w.b_hh.cols != 1) [[unlikely]]
+      shape_error(op, name[3], " is ", w.b_hh, " but ", name[1], " is ", w.w_hh, " (expected b_hh [w_hh cols x 1])");
+  }
+  const Index DH = static_cast<Index>(weights.size()) * H, B = seq.batch, N = seq.columns();
+  const char* const state_rows = one_set ? "hidden" : "directions * hidden";
+  check_operand(op, "h0", h0);
+  check_operand(op, "out", out);
+  check_operand(op, "h_n", h_n);
+  if (h0.rows != DH || h0.cols != B) [[unlikely]]
+    shape_error(op, "h0 is ", h0, " but ", w_hh0_name, " is ", w_hh0, " and seq.batch is ", B, " (expected h0 [", DH,
+                " x ", B, "] = [", state_rows, " x batch])");
+  if (out.rows != DH || out.cols != N) [[unlikely]]
+    shape_error(op, "out is ", out, " but x is ", x, " and ", w_hh0_name, " is ", w_hh0, " (expected out [", DH, " x ",
+                N, "] = [", state_rows, " x steps * batch])");
+  if (h_n.rows != DH || h_n.cols != B) [[unlikely]]
+    shape_error(op, "h_n is ", h_n, " but ", w_hh0_name, " is ", w_hh0, " and seq.batch is ", B, " (expected h_n [", DH,
+                " x ", B, "] = [", state_rows, " x batch])");
+}
+
+// gru_layer after its operands were checked.
+template <class T>
+void run_gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> weights, const Var<T>& h0,
+                   const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
   const FlushDenormals ftz;
   const int D = static_cast<int>(weights.size());
-  const Index H = h0.rows / D, G = 3 * H, B = seq.batch, N = seq.columns();
-  DYAD_ASSERT((D == 1 || D == 2) && x.cols == N && h0.cols == B && out.rows == D * H && out.cols == N &&
-              h_n.rows == D * H && h_n.cols == B);
+  const Index H = weights[0].w_hh.rows, G = 3 * H, B = seq.batch, N = seq.columns();
   Arena& arena = tape.arena();
   const bool training = tape.recording();
   if (seq.lengths) {  // keep the lengths alive until backward
@@ -203,12 +268,11 @@ void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> we
   }
   auto alloc = [&](Index n) { return arena.allocate<T>(static_cast<std::size_t>(n)); };
   const bool hoisted = training || G * N * static_cast<Index>(sizeof(T)) <= (Index{1} << 20);
-  detail::GruLayerNode<T> node{x, {}, D, 1, hoisted, seq, &tape};
+  GruLayerNode<T> node{x, {}, D, 1, hoisted, seq, &tape};
   // Directions first; spare threads split the batch (a unidirectional layer on two cores).
   node.shards = static_cast<int>(std::clamp<Index>(tape.threads() / D, 1, B));
   for (int d = 0; d < D; ++d) {
     const auto& w = weights[static_cast<std::size_t>(d)];
-    DYAD_ASSERT(w.w_ih.rows == x.rows && w.w_ih.cols == G && w.w_hh.rows == H && w.w_hh.cols == G);
     node.dir[static_cast<std::size_t>(d)] = {w, h0.block_rows(d * H, H), out.block_rows(d * H, H), h_n.block_rows(d * H, H),
                                              alloc(G * (hoisted ? N : B)), training ? alloc(H * N) : nullptr, alloc(G * B),
                                              training ? alloc(G * N) : nullptr, training ? alloc(H * B) : nullptr,
@@ -229,7 +293,20 @@ void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> we
     node.task_range(task, d, b0, b1);
     node.forward_range(d, b0, b1);
   });
-  tape.template record<detail::GruLayerNode<T>>(node);
+  tape.template record<GruLayerNode<T>>(node);
+}
+
+}  // namespace detail
+
+// Runs a GRU layer of one or two directions over x [I x T*B] from h0 [D*H x B] (direction d
+// in row block d), writing the states to out [D*H x T*B] and the final states to
+// h_n [D*H x B]. The caller allocates out and h_n so layers share buffers without copies.
+// Mismatched shapes or sequence lengths throw std::invalid_argument before anything runs.
+template <class T>
+void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> weights, const Var<T>& h0,
+               const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
+  detail::check_gru_layer("gru_layer", false, x, weights, h0, out, h_n, seq);
+  detail::run_gru_layer(tape, x, weights, h0, out, h_n, seq);
 }
 
 // One direction of a GRU layer: x [I x T*B], h0 [H x B] -> out [H x T*B], h_n [H x B].
@@ -238,7 +315,8 @@ void gru_direction(Tape<T>& tape, const Var<T>& x, const Var<T>& h0, const Var<T
                    const Var<T>& b_ih, const Var<T>& b_hh, const Var<T>& out, const Var<T>& h_n, SequenceShape seq,
                    bool reverse) {
   const GruWeights<T> w[1] = {{w_ih, w_hh, b_ih, b_hh, reverse}};
-  gru_layer<T>(tape, x, w, h0, out, h_n, seq);
+  detail::check_gru_layer<T>("gru_direction", true, x, w, h0, out, h_n, seq);
+  detail::run_gru_layer<T>(tape, x, w, h0, out, h_n, seq);
 }
 
 }  // namespace dyad

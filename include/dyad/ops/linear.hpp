@@ -19,10 +19,20 @@ struct LinearNode {
 }  // namespace detail
 
 // x [in x N]; w is PyTorch's weight [out, in] seen column-major, i.e. [in x out]; b [out x 1]
-// or empty (val == nullptr) for no bias. Returns y [out x N].
+// or empty (val == nullptr) for no bias. Returns y [out x N]. Mismatched shapes throw
+// std::invalid_argument.
 template <class T>
 Var<T> linear(Tape<T>& tape, const Var<T>& x, const Var<T>& w, const Var<T>& b) {
-  DYAD_ASSERT(w.rows == x.rows && (b.val == nullptr || b.rows == w.cols));
+  constexpr const char* op = "linear";
+  detail::check_operand(op, "x", x);
+  detail::check_operand(op, "weight", w);
+  if (w.rows != x.rows) [[unlikely]]
+    detail::shape_error(op, "x is ", x, " but weight is ", w, " (expected weight rows = x rows)");
+  if (b.val) {
+    detail::check_operand(op, "bias", b);
+    if (b.rows != w.cols || b.cols != 1) [[unlikely]]
+      detail::shape_error(op, "weight is ", w, " but bias is ", b, " (expected bias [weight cols x 1])");
+  }
   Var<T> y = tape.variable(w.cols, x.cols);
   // Bias first, product accumulated: a plain `=` makes Eigen zero y before the GEMM.
   if (b.val) {

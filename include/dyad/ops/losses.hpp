@@ -67,11 +67,25 @@ struct WeightedSumNode {
 
 }  // namespace detail
 
+namespace detail {
+// Operands of a mean loss: same shape and at least one element (a mean of none is 0/0).
+template <class T>
+void check_mean_loss(const char* op, const Var<T>& pred, const Var<T>& target) {
+  check_operand(op, "pred", pred);
+  check_operand(op, "target", target);
+  check_same_shape(op, "pred", pred, "target", target);
+  if (pred.size() == 0) [[unlikely]]
+    shape_error(op, "pred is ", pred, " and target is ", target, " (expected at least one element to average)");
+}
+}  // namespace detail
+
 // SmoothL1 with beta = 1, mean over the rows of every counted column (padded steps of
-// `seq`, when given with lengths, are left out). pred and target are [K x T*B].
+// `seq`, when given with lengths, are left out). pred and target are [K x T*B]; other shapes,
+// or lengths outside [1, steps], throw std::invalid_argument.
 template <class T>
 Var<T> smooth_l1(Tape<T>& tape, const Var<T>& pred, const Var<T>& target, const SequenceShape* seq = nullptr) {
-  DYAD_ASSERT(pred.rows == target.rows && pred.cols == target.cols);
+  detail::check_mean_loss("smooth_l1", pred, target);
+  if (seq) detail::check_sequence("smooth_l1", "pred", pred.cols, *seq);
   T sum = 0;
   Index counted = 0;
   detail::for_each_counted_column(pred.cols, seq, [&](Index c) {
@@ -87,10 +101,10 @@ Var<T> smooth_l1(Tape<T>& tape, const Var<T>& pred, const Var<T>& target, const 
   return loss;
 }
 
-// Mean squared error over all entries.
+// Mean squared error over all entries of pred and target (same shape).
 template <class T>
 Var<T> mse(Tape<T>& tape, const Var<T>& pred, const Var<T>& target) {
-  DYAD_ASSERT(pred.rows == target.rows && pred.cols == target.cols);
+  detail::check_mean_loss("mse", pred, target);
   Var<T> loss = tape.variable(1, 1);
   const T inv_count = T(1) / static_cast<T>(pred.size());
   loss.val[0] = (pred.value() - target.value()).squaredNorm() * inv_count;
@@ -98,15 +112,23 @@ Var<T> mse(Tape<T>& tape, const Var<T>& pred, const Var<T>& target) {
   return loss;
 }
 
-// sum_i w_i * loss_i over scalar losses.
+// sum_i w_i * loss_i over at most 8 scalar losses ([1 x 1] each).
 template <class T>
 Var<T> weighted_sum(Tape<T>& tape, std::initializer_list<std::pair<T, Var<T>>> terms) {
   detail::WeightedSumNode<T> node{};
-  DYAD_ASSERT(terms.size() <= static_cast<std::size_t>(node.kMaxTerms));
+  if (terms.size() > static_cast<std::size_t>(node.kMaxTerms)) [[unlikely]]
+    detail::shape_error("weighted_sum", terms.size(), " terms (expected at most ", node.kMaxTerms, ")");
+  std::size_t i = 0;
+  for (const auto& term : terms) {
+    const Var<T>& v = term.second;
+    if (v.rows != 1 || v.cols != 1 || v.val == nullptr) [[unlikely]]
+      detail::shape_error("weighted_sum", "term ", i, " is ", v, v.val ? "" : " with no data",
+                          " (expected a scalar loss [1 x 1])");
+    ++i;
+  }
   Var<T> out = tape.variable(1, 1);
   out.val[0] = 0;
   for (const auto& [w, v] : terms) {
-    DYAD_ASSERT(v.size() == 1);
     out.val[0] += w * v.val[0];
     node.terms[static_cast<std::size_t>(node.count)] = v;
     node.weights[static_cast<std::size_t>(node.count++)] = w;
