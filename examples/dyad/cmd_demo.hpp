@@ -39,7 +39,7 @@ inline int run_demo(const DemoArgs& a) {
   namespace fs = std::filesystem;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return clock(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()); };
-  fs::create_directories(a.out);
+  prepare_output_directory(a.out, "--out", {"fleet.csv", "model.safetensors", "scores.csv", "report.html"});
   std::cerr << "[1/4] simulating " << a.fleet.cars << " cars (" << a.fleet.faulty << " faulty) x " << a.fleet.segments_per_car
             << " charging segments ...\n";
   const Dataset fleet = sim::simulate_dataset(a.fleet);

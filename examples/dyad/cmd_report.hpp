@@ -71,6 +71,7 @@ inline report::ReportData build_report(const ScoreTable& table, const Dataset& d
 }
 
 inline int run_report(const ReportArgs& a) {
+  check_output_path(a.out, "--out");  // before loading the model, data and scores
   Model<float> model = Model<float>::load(a.model, a.preset.empty() ? LoadOptions{} : LoadOptions{preset(a.preset)});
   const ScoreTable table = read_scores_csv(a.scores);
   const Dataset data = read_model_data(a.data, model.config());

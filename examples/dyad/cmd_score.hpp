@@ -34,6 +34,7 @@ inline Model<float> load_for_scoring(const std::string& path, const std::string&
 }
 
 inline int run_score(const ScoreArgs& a) {
+  check_output_path(a.out, "--out");  // before loading and scoring, which may take long
   Model<float> model = load_for_scoring(a.model, a.preset);
   if (a.threads) model.config().threads = *a.threads;
   if (a.no_normalize) model.set_normalizer(Normalizer::identity(model.config().roles.encoder));

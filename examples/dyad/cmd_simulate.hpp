@@ -25,6 +25,7 @@ inline void add_simulate_options(CLI::App* cmd, SimulateArgs& a) {
 
 inline int run_simulate(const SimulateArgs& a) {
   sim::fleet_cars(a.fleet);  // validates the configuration before any file is created
+  check_output_path(a.out, "--out");
   write_file_atomically(a.out, [&](std::ostream& os) { sim::write_fleet_csv(a.fleet, os); });
   std::cerr << "dyad simulate: " << a.fleet.cars << " cars (" << a.fleet.faulty << " faulty) x " << a.fleet.segments_per_car
             << " segments x " << a.fleet.steps << " steps; wrote " << a.out << "\n";

@@ -8,8 +8,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <initializer_list>
 #include <iostream>
 #include <string>
+#include <string_view>
+#include <system_error>
 
 namespace dyad::cli {
 
@@ -47,6 +51,19 @@ class ProgressLine {
  private:
   bool quiet_, tty_;
 };
+
+// Creates the output directory `dir` (the value of `flag`) and checks that each of `files` can be
+// written in it, so a bad directory fails before any work rather than after training.
+inline void prepare_output_directory(const std::filesystem::path& dir, std::string_view flag,
+                                     std::initializer_list<const char*> files) {
+  const std::string label = std::string(flag) + " '" + dir.string() + "'";
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    throw std::runtime_error("dyad: " + label + ": exists and is not a directory");
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("dyad: " + label + ": cannot create the directory: " + ec.message());
+  for (const char* f : files) check_output_path(dir / f, flag);
+}
 
 // Reads only the model's encoder columns (plus metadata) from a long CSV.
 inline Dataset read_model_data(const std::string& path, const ModelConfig& config) {

@@ -15,6 +15,8 @@
 
 int main(int argc, char** argv) {
   using namespace dyad::cli;
+  // Ctrl-C or a kill while an output is being written removes its hidden temporary file.
+  dyad::remove_temporaries_on_signals();
   CLI::App app{"dyad " DYAD_VERSION_STRING
                ": find faulty EV battery packs from charging telemetry (DyAD sequence VAE, Nature Communications 14, 5940)"};
   app.require_subcommand(1);

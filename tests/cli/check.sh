@@ -74,4 +74,70 @@ grep -q "reloaded model scores identically: true" quickstart.out || fail "quicks
 "$import_pytorch" "$fixtures/torch_state_dict_fivefold.safetensors" fleet.csv fivefold > import.out
 grep -q "loaded .*H 64, layers 1, bidirectional, Z 32" import.out || fail "import_pytorch: $(head -2 import.out)"
 [ "$(grep -c rec_error import.out)" -eq 10 ] || fail "import_pytorch scores segments"
+# Output paths are checked before any work: the message names the flag and the path. The data
+# file here is broken, so an error about the data would mean it was read first.
+if "$dyad" score --model model.safetensors --data bad.csv --out /missing/dir/x.csv 2> out.err; then fail "score into a missing directory"; fi
+grep -q -- "--out '/missing/dir/x.csv': the directory '/missing/dir' does not exist" out.err || fail "missing --out directory: $(cat out.err)"
+if "$dyad" simulate --cars 2 --faulty 0 --segments 1 --seed 1 --out /missing/dir/f.csv 2> out.err; then fail "simulate into a missing directory"; fi
+grep -q -- "--out '/missing/dir/f.csv'" out.err || fail "simulate names --out: $(cat out.err)"
+if "$dyad" report --scores scores.csv --data bad.csv --model model.safetensors --out /missing/r.html 2> out.err; then fail "report into a missing directory"; fi
+grep -q -- "--out '/missing/r.html'" out.err || fail "report names --out: $(cat out.err)"
+echo x > not_a_dir
+if "$dyad" demo --out not_a_dir --cars 4 --faulty 1 --segments 1 --epochs 1 > /dev/null 2> out.err; then fail "demo into a file"; fi
+grep -q -- "--out 'not_a_dir': exists and is not a directory" out.err || fail "demo --out a file: $(cat out.err)"
+mkdir -p demo_bad/scores.csv   # a directory where demo would write its scores, found before training
+if "$dyad" demo --out demo_bad --cars 4 --faulty 1 --segments 1 --epochs 1 > /dev/null 2> out.err; then fail "demo over a directory"; fi
+grep -q -- "--out 'demo_bad/scores.csv': it is a directory" out.err || fail "demo checks its files first: $(cat out.err)"
+[ ! -e demo_bad/fleet.csv ] || fail "demo wrote before checking all its outputs"
+
+# --out through a symlink writes the link's target and keeps the link.
+echo old > real_scores.csv
+ln -s real_scores.csv link_scores.csv
+"$dyad" score --model model.safetensors --data fleet.csv --out link_scores.csv 2> /dev/null
+[ -L link_scores.csv ] || fail "score replaced the --out symlink"
+head -1 real_scores.csv | grep -q "^car,segment,label,rec_error" || fail "score did not write the link's target"
+# Directories, FIFOs, devices and standard output are refused, and left as they were.
+mkdir -p out_dir
+if "$dyad" score --model model.safetensors --data fleet.csv --out out_dir 2> out.err; then fail "--out a directory accepted"; fi
+grep -q -- "--out 'out_dir': it is a directory" out.err || fail "--out a directory: $(cat out.err)"
+mkfifo out_fifo
+# timeout only guards against a hang (a FIFO opened for writing blocks until read).
+if timeout 120 "$dyad" simulate --cars 2 --faulty 0 --segments 1 --seed 1 --out out_fifo 2> out.err; then fail "--out a FIFO accepted"; fi
+grep -q -- "--out 'out_fifo': it is a FIFO" out.err || fail "--out a FIFO: $(cat out.err)"
+[ -p out_fifo ] || fail "the FIFO was replaced"
+ln -s /dev/stdout to_stdout
+if "$dyad" simulate --cars 2 --faulty 0 --segments 1 --seed 1 --out to_stdout > /dev/null 2> out.err; then fail "--out to stdout accepted"; fi
+grep -q "standard stream" out.err || fail "--out to stdout: $(cat out.err)"
+[ -L to_stdout ] || fail "the link to /dev/stdout was replaced"
+if mknod full_dev c 1 7 2> /dev/null; then   # a copy of /dev/full, where root may make device nodes
+  if "$dyad" simulate --cars 2 --faulty 0 --segments 1 --seed 1 --out full_dev 2> out.err; then fail "--out a device accepted"; fi
+  grep -q -- "--out 'full_dev': it is a character device" out.err || fail "--out a device: $(cat out.err)"
+  [ -c full_dev ] || fail "the device node was replaced by a file"
+fi
+if ls -a | grep -q "\.tmp-"; then fail "a refused output left a temporary: $(ls -a | grep '\.tmp-')"; fi
+
+# A signal while an output is written removes the temporary; the process dies of the signal.
+# Job control (set -m) gives the background job the default SIGINT action a terminal would
+# (a script's background jobs otherwise ignore SIGINT, and dyad leaves ignored signals alone).
+bg_pid=
+trap '[ -n "$bg_pid" ] && kill -KILL "$bg_pid" 2> /dev/null; true' EXIT
+for sig in INT TERM; do
+  set -m
+  "$dyad" simulate --cars 100000 --faulty 0 --segments 100 --steps 128 --seed 1 --out big.csv 2> /dev/null &
+  bg_pid=$!
+  set +m
+  # Wait for the temporary to exist (no time limit: the fleet is far too big to finish first).
+  until compgen -G ".big.csv.tmp-*" > /dev/null; do
+    kill -0 "$bg_pid" 2> /dev/null || fail "simulate ended before its temporary file appeared"
+    sleep 0.05
+  done
+  kill "-$sig" "$bg_pid"
+  status=0
+  wait "$bg_pid" 2> /dev/null || status=$?
+  bg_pid=
+  want=$((128 + $(kill -l "$sig")))
+  [ "$status" -eq "$want" ] || fail "SIG$sig: exit status $status, want $want"
+  if compgen -G ".big.csv.tmp-*" > /dev/null; then fail "SIG$sig left a temporary file: $(ls -a | grep tmp)"; fi
+  [ ! -e big.csv ] || fail "SIG$sig left big.csv"
+done
 echo "dyad CLI and examples: all checks passed"
