@@ -9,8 +9,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -235,7 +237,7 @@ TEST_CASE("csv: a line longer than the read block") {
 
 TEST_CASE("csv: field splitting and number parsing details") {
   std::vector<std::string_view> f;
-  std::vector<std::string> scratch;
+  dyad::detail::FieldScratch scratch;
   CHECK(!dyad::detail::split_fields("a,,\"b\"\"c\",", f, scratch));
   CHECK(f == std::vector<std::string_view>{"a", "", "b\"c", ""});
   CHECK(!dyad::detail::split_fields("", f, scratch));
@@ -282,4 +284,122 @@ TEST_CASE_TEMPLATE("csv: the fast decimal path rounds exactly like from_chars", 
   CAPTURE(first_mismatch);
   CHECK(mismatches == 0);
   CHECK(fast > 20000);  // the fast path is actually taken
+}
+
+TEST_CASE("csv: several escaped-quote fields on one line keep their own text") {
+  // Regression: each unescaped field lived in a std::string of a vector that a later field
+  // resized, so the earlier views dangled (ASan: heap-use-after-free; Release: garbage car
+  // ids and so extra segments).
+  const std::string text =
+      "\"a\"\"\",\"b\"\"\",car,segment,\"v\"\"1\",volt\n"
+      "\"x\"\"\",\"y\"\"\",\"car \"\"one\"\"\",1,\"2\",3\n"
+      "\"x\"\"\",\"y\"\"\",\"car \"\"one\"\"\",1,\"4\",5\n"
+      "p,q,\"car \"\"two\"\", with a comma\",1,6,7\n";
+  const auto d = parse(text);
+  CHECK(d.columns() == std::vector<std::string>{"v\"1", "volt"});
+  REQUIRE(d.size() == 2);
+  CHECK(d.meta(0).car == "car \"one\"");
+  CHECK(d.meta(1).car == "car \"two\", with a comma");
+  CHECK(d.length(0) == 2);
+  CHECK(d.values(0)(1, 0) == 4.0f);
+  CHECK(d.values(0)(1, 1) == 5.0f);
+
+  // Many escaped fields, short (inline storage) and long (heap), so that the unescaped text
+  // outgrows any first allocation.
+  std::string line;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 64; ++i) {
+    const std::string body = std::to_string(i) + std::string(static_cast<std::size_t>(i % 3 == 0 ? 40 : 2), 'z');
+    expected.push_back(body + "\"" + body);
+    line += (i ? "," : "") + ("\"" + body + "\"\"" + body + "\"");
+    if (i % 5 == 0) {
+      expected.push_back("plain" + std::to_string(i));
+      line += ",plain" + std::to_string(i);
+    }
+  }
+  std::vector<std::string_view> f;
+  dyad::detail::FieldScratch scratch;
+  CHECK(!dyad::detail::split_fields(line, f, scratch));
+  CHECK(std::vector<std::string>(f.begin(), f.end()) == expected);
+}
+
+namespace {
+// An endless stream of 'x' without a newline.
+struct EndlessLine : std::streambuf {
+  char block[4096];
+  EndlessLine() { std::memset(block, 'x', sizeof block); }
+  int_type underflow() override {
+    setg(block, block, block + sizeof block);
+    return 'x';
+  }
+};
+}  // namespace
+
+TEST_CASE("csv: a line longer than max_line_bytes is an error naming file and line") {
+  dyad::CsvOptions small;
+  small.max_line_bytes = 20;
+  const std::string H = "car,segment,volt\n";
+  CHECK(parse(H + "A,1," + std::string(16, '1') + "\n", small).size() == 1);  // exactly 20 bytes
+  CHECK(error_of(H + "A,1,1\nA,1," + std::string(17, '1') + "\nA,1,1\n", small) == "e.csv:3:1: line longer than 20 bytes (CsvOptions::max_line_bytes)");
+  CHECK(error_of(H + "A,1," + std::string(17, '1'), small) == "e.csv:2:1: line longer than 20 bytes (CsvOptions::max_line_bytes)");
+  CHECK(error_of("\n\n" + std::string(21, 'c'), small) == "e.csv:3:1: line longer than 20 bytes (CsvOptions::max_line_bytes)");
+
+  // Longer than the 1 MiB read block, and then beyond the limit.
+  dyad::CsvOptions two_mib;
+  two_mib.max_line_bytes = 2u << 20;
+  CHECK(error_of(H + "A,1," + std::string(3u << 20, '1') + "\n", two_mib) ==
+        "e.csv:2:1: line longer than 2097152 bytes (CsvOptions::max_line_bytes)");
+
+  // A stream that never ends a line: stops at the default limit instead of buffering forever.
+  EndlessLine endless;
+  std::istream in(&endless);
+  CHECK_THROWS_WITH_AS(dyad::read_csv(in, "endless.csv"), "endless.csv:1:1: line longer than 16777216 bytes (CsvOptions::max_line_bytes)",
+                       std::runtime_error);
+}
+
+TEST_CASE("csv: text from the file is bounded and escaped in error messages") {
+  const std::string H = "car,segment,volt\n";
+  const std::string huge(1000000, '7');
+  const std::string e = error_of(H + "A,1,1\nA,1,x" + huge + "\n");
+  CHECK(e.starts_with("e.csv:3:3: column 'volt': 'x777"));
+  CHECK(e.find("...[1000001 bytes]...") != std::string::npos);
+  CHECK(e.ends_with("777' is not a number"));
+  CHECK(e.size() < 400);
+  CHECK(error_of(H + "A,1,1\nA,1,a\x01\x1b" "b\n") == "e.csv:3:3: column 'volt': 'a\\x01\\x1bb' is not a number");
+
+  // A huge column name, and a header of 200000 columns, in the messages that list the header.
+  const std::string long_name(100000, 'n');
+  const std::string e2 = error_of("car,segment," + long_name + "\nA,1,q\n");
+  CHECK(e2.find("...[100000 bytes]...") != std::string::npos);
+  CHECK(e2.size() < 400);
+  std::string wide = "segment";
+  for (int i = 0; i < 200000; ++i) wide += ",c" + std::to_string(i);
+  const std::string e3 = error_of(wide + "\n");
+  CHECK(e3.starts_with("e.csv:1:1: missing required column 'car' (header: segment, c0, c1, "));
+  CHECK(e3.ends_with(", ... (200001 columns))"));
+  CHECK(e3.size() < 1300);
+  // The duplicate check on such a header names the right columns.
+  CHECK(error_of(wide + ",c7\n") == "e.csv:1:200002: column 'c7': duplicate column name (also column 9)");
+
+  // A UTF-8 sequence is not cut by the ellipsis.
+  std::string accents;
+  for (int i = 0; i < 200; ++i) accents += "\xC3\xA9";  // é
+  const std::string e4 = error_of(H + "A,1,1\nA,1,x" + accents + "y\n");  // both cut points fall inside an é
+  CHECK(e4.find("\xC3\xA9...[402 bytes]...\xC3\xA9") != std::string::npos);
+}
+
+TEST_CASE("csv: segment ids: out of range is named as such") {
+  const std::string H = "car,segment,volt\n";
+  CHECK(error_of(H + "A,9223372036854775808,1\n") == "e.csv:2:2: column 'segment': '9223372036854775808' is out of range for a 64-bit integer");
+  CHECK(error_of(H + "A,-9223372036854775809,1\n") == "e.csv:2:2: column 'segment': '-9223372036854775809' is out of range for a 64-bit integer");
+  CHECK(error_of(H + "A,1e3,1\n") == "e.csv:2:2: column 'segment': '1e3' is not an integer");
+  const auto d = parse(H + "A,-9223372036854775808,1\nA,+9223372036854775807,1\n");
+  REQUIRE(d.size() == 2);
+  CHECK(d.meta(0).segment == std::numeric_limits<std::int64_t>::min());
+  CHECK(d.meta(1).segment == std::numeric_limits<std::int64_t>::max());
+}
+
+TEST_CASE("csv: a directory is refused with its path and the reason") {
+  TempDir dir;
+  CHECK_THROWS_WITH_AS(dyad::read_csv(dir.path), ("dyad: cannot read '" + dir.path.string() + "': Is a directory").c_str(), std::runtime_error);
 }

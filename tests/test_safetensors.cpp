@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef DYAD_FIXTURES
@@ -296,4 +297,112 @@ TEST_CASE("safetensors: every fixture written by the Python tools reads and roun
     ++files;
   }
   CHECK(files >= 1);  // at least io_small_expected.safetensors
+}
+
+TEST_CASE("safetensors: deep nesting is refused before the JSON parser builds it") {
+  const std::string P = "ckpt.safetensors: safetensors: ";
+  // Regression: 100000 levels overflowed the stack in nlohmann's parser (the DOM it builds and destroys).
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK(parse_error(R"({"a":)" + deep + "}", 0) == P + "the header nests arrays and objects deeper than 8 levels (at byte 12 of the header)");
+  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,4]}})", 4) ==
+        P + "the header nests arrays and objects deeper than 8 levels (at byte 34 of the header)");
+  CHECK(parse_error(std::string(100000, '{'), 0) == P + "the header nests arrays and objects deeper than 8 levels (at byte 8 of the header)");
+  // Unbalanced or inside strings (escaped quotes too): brackets in text do not count.
+  const auto st = dyad::SafeTensors::from_bytes(
+      image(R"({"__metadata__":{"k":"[[[[[[[[[[{{{{{{{{{{"},"a\"[[[[[[[[[[":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", zeros(1)), "x");
+  CHECK(st.metadata.at("k") == "[[[[[[[[[[{{{{{{{{{{");
+  CHECK(st.tensors.at(0).name == "a\"[[[[[[[[[[");
+  CHECK(!dyad::detail::nesting_beyond("[[[[[[[[]]]]]]]]", 8));
+  CHECK(dyad::detail::nesting_beyond("[[[[[[[[[]]]]]]]]]", 8) == std::optional<std::size_t>(8));
+  CHECK(!dyad::detail::nesting_beyond(R"(["\\",[[[[[[[]]]]]]]])", 8));  // an escaped backslash ends the string
+}
+
+TEST_CASE("safetensors: the header length is capped at the format's 100 MB") {
+  auto img = image("{}", {});
+  dyad::detail::store_le<std::uint64_t>(img.data(), 100'000'001);
+  CHECK(error_of([&] { dyad::SafeTensors::from_bytes(img, "big.safetensors"); }) ==
+        "big.safetensors: safetensors: header length 100000001 exceeds the format's limit of 100000000 bytes");
+  dyad::detail::store_le<std::uint64_t>(img.data(), ~std::uint64_t{0});
+  CHECK(error_of([&] { dyad::SafeTensors::from_bytes(img, "big.safetensors"); }) ==
+        "big.safetensors: safetensors: header length 18446744073709551615 exceeds the format's limit of 100000000 bytes");
+}
+
+TEST_CASE("safetensors: text from the file is bounded and escaped in error messages") {
+  const std::string P = "ckpt.safetensors: safetensors: ";
+  const std::string big(100000, 'n');
+  auto bounded = [](const std::string& e) {
+    CAPTURE(e);
+    CHECK(e.size() < 700);
+    CHECK(e.find("...[") != std::string::npos);
+  };
+  bounded(parse_error(R"({")" + big + R"(":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})", 4));  // tensor name
+  bounded(parse_error(R"({"a":{"dtype":")" + big + R"(","shape":[1],"data_offsets":[0,4]}})", 4));   // dtype
+  bounded(parse_error(R"({"a":{")" + big + R"(":1,"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4));  // unknown key
+  bounded(parse_error(R"({"a":{"dtype":"F32","shape":[")" + big + R"("],"data_offsets":[0,4]}})", 4));  // shape
+  bounded(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,")" + big + R"("]}})", 4));  // data_offsets
+  bounded(parse_error(R"({"__metadata__":{")" + big + R"(":1}})", 0));                                       // metadata key
+  bounded(parse_error(R"({")" + big + R"(":{},")" + big + R"(":{}})", 0));                                   // duplicate name
+  bounded(parse_error(R"({")" + big + R"(":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4));  // duplicate key
+  // The parser's own message quotes the token it stopped in.
+  const std::string e = parse_error(R"({")" + std::string(1000000, 'q') + "\x01\"}", 0);
+  bounded(e);
+  CHECK(e.starts_with(P + "bad JSON header: [json.exception.parse_error"));
+  // Control characters in a name are escaped, so the message stays one line.
+  CHECK(parse_error(R"({"a\nb\u0001":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})", 4) ==
+        P + "tensor 'a\\x0ab\\x01': unknown dtype 'F31'");
+  // Names of tensors built in code too.
+  dyad::SafeTensors st;
+  CHECK(error_of([&] { st.at(big); }).size() < 400);
+}
+
+TEST_CASE("safetensors: shapes: rank, zero dimensions, conversions check before allocating") {
+  const std::string P = "ckpt.safetensors: safetensors: ";
+  std::string dims = "1";
+  for (int i = 1; i < 65; ++i) dims += ",1";
+  CHECK(parse_error(R"({"a":{"dtype":"U8","shape":[)" + dims + R"(],"data_offsets":[0,1]}})", 1) ==
+        P + "tensor 'a': shape has 65 dimensions, more than 64");
+  // A zero dimension makes an empty tensor whatever the other dimensions are.
+  const auto st = dyad::SafeTensors::from_bytes(
+      image(R"({"e":{"dtype":"F64","shape":[4294967296,4294967296,0],"data_offsets":[0,0]}})", {}), "x");
+  CHECK(st.at("e").numel() == 0);
+  CHECK(st.get<double>("e").empty());
+  // The fields are public: a shape that disagrees with the bytes is refused before the
+  // conversion allocates for it (2^40 floats here).
+  dyad::SafeTensors hand;
+  hand.tensors.push_back({"big", dyad::DType::F32, {std::size_t{1} << 40}, {}});
+  hand.tensors.push_back({"wrap", dyad::DType::F32, {std::size_t{1} << 62, 4}, {}});
+  CHECK(error_of([&] { hand.get<float>("big"); }) == "<memory>: safetensors: tensor 'big': byte size does not match dtype and shape");
+  CHECK(error_of([&] { hand.get<double>("wrap"); }) == "<memory>: safetensors: tensor 'wrap': byte size does not match dtype and shape");
+}
+
+TEST_CASE("safetensors: many tensors read in file order (no quadratic key lookup)") {
+  // Zero-size tensors share an offset; their order is the header's, which is not sorted by name.
+  std::string header = "{";
+  const int n = 100000;
+  for (int i = 0; i < n; ++i) header += (i ? ",\"" : "\"") + std::to_string(n - i) + R"(":{"dtype":"U8","shape":[0],"data_offsets":[0,0]})";
+  header += "}";
+  const auto st = dyad::SafeTensors::from_bytes(image(header, {}), "x");
+  REQUIRE(st.tensors.size() == static_cast<std::size_t>(n));
+  CHECK(st.tensors.front().name == std::to_string(n));
+  CHECK(st.tensors[1].name == std::to_string(n - 1));
+  CHECK(st.tensors.back().name == "1");
+  CHECK(dyad::SafeTensors::from_bytes(st.to_bytes(), "again").tensors.at(12345).name == st.tensors.at(12345).name);
+}
+
+TEST_CASE("safetensors: a directory, a FIFO or a path through a file is refused with the path") {
+  TempDir dir;
+  CHECK(error_of([&] { dyad::load_safetensors(dir.path); }) == "dyad: cannot read '" + dir.path.string() + "': Is a directory");
+  const fs::path fifo = dir.path / "pipe.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // Opening a FIFO without a writer used to block forever.
+  CHECK(error_of([&] { dyad::load_safetensors(fifo); }) == "dyad: cannot read '" + fifo.string() + "': not a regular file");
+  const fs::path file = dir.path / "m.safetensors";
+  dyad::save_safetensors(file, sample());
+  CHECK(error_of([&] { dyad::load_safetensors(file / "x"); }) == "dyad: cannot open '" + (file / "x").string() + "': Not a directory");
+  if (::geteuid() != 0) {  // root reads anything
+    fs::permissions(file, fs::perms::none);
+    CHECK(error_of([&] { dyad::load_safetensors(file); }) == "dyad: cannot open '" + file.string() + "': Permission denied");
+    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  }
+  CHECK(dyad::load_safetensors(file).tensors.size() == 4);
 }

@@ -38,28 +38,64 @@ struct CsvOptions {
   // Signal columns, in this order. Empty: every column other than car, segment, t, label,
   // mileage, timestamp whose value in the first data row is a number, in header order.
   std::vector<std::string> signals;
+  // Longest line accepted, in bytes. A longer line is an error naming it, so that a hostile or
+  // broken file (gigabytes without a newline) cannot grow the read buffer without bound.
+  std::size_t max_line_bytes = std::size_t{16} << 20;
 };
 
 namespace detail {
 
-// Hands out lines (without '\n' and a trailing '\r') from big reads of an istream.
+// At most `max` bytes of untrusted text for an error message: longer text keeps its head and
+// tail around an ellipsis and the total length; control bytes are escaped so that the message
+// stays on one line. A hostile file cannot make a message of megabytes.
+inline std::string csv_excerpt(std::string_view s, std::size_t max = 200) {
+  auto escaped = [](std::string_view part) {
+    std::string out;
+    for (const char c : part) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) {
+        constexpr char hex[] = "0123456789abcdef";
+        out += "\\x";
+        out += hex[u >> 4];
+        out += hex[u & 15];
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  if (s.size() <= max) return escaped(s);
+  auto continuation = [&](std::size_t i) { return (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80; };
+  std::size_t head = max * 3 / 4, tail = s.size() - max / 4;
+  for (int k = 0; k < 3 && head > 0 && continuation(head); ++k) --head;  // do not cut a UTF-8 sequence
+  for (int k = 0; k < 3 && tail < s.size() && continuation(tail); ++k) ++tail;
+  return escaped(s.substr(0, head)) + "...[" + std::to_string(s.size()) + " bytes]..." + escaped(s.substr(tail));
+}
+
+// Hands out lines (without '\n' and a trailing '\r') from big reads of an istream. A line longer
+// than `max_line` bytes is an error `name:line:1: ...`.
 class LineReader {
  public:
-  explicit LineReader(std::istream& in, std::string_view name) : in_(in), name_(name), buf_(std::size_t{1} << 20) {}
+  LineReader(std::istream& in, std::string_view name, std::size_t max_line = CsvOptions{}.max_line_bytes)
+      : in_(in), name_(name), max_line_(max_line), buf_(std::size_t{1} << 20) {}
 
   bool next(std::string_view& line) {
     for (;;) {
       if (const void* nl = std::memchr(buf_.data() + scan_, '\n', end_ - scan_)) {
         const auto stop = static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data());
+        if (stop - begin_ > max_line_) too_long();
         line = take(stop);
         begin_ = scan_ = stop + 1;
+        ++lines_;
         return true;
       }
       scan_ = end_;
+      if (end_ - begin_ > max_line_) too_long();  // before reading (and buffering) any more of it
       if (eof_) {
         if (begin_ == end_) return false;
         line = take(end_);  // last line without a trailing newline
         begin_ = end_;
+        ++lines_;
         return true;
       }
       refill();
@@ -67,6 +103,10 @@ class LineReader {
   }
 
  private:
+  [[noreturn]] void too_long() const {
+    throw std::runtime_error(std::string(name_) + ":" + std::to_string(lines_ + 1) + ":1: line longer than " +
+                             std::to_string(max_line_) + " bytes (CsvOptions::max_line_bytes)");
+  }
   std::string_view take(std::size_t stop) const {
     std::string_view s(buf_.data() + begin_, stop - begin_);
     if (!s.empty() && s.back() == '\r') s.remove_suffix(1);
@@ -78,17 +118,20 @@ class LineReader {
     scan_ -= begin_;
     begin_ = 0;
     end_ = keep;
-    if (end_ == buf_.size()) buf_.resize(buf_.size() * 2);  // a line longer than the buffer
+    // A line longer than the buffer (but, as checked in next(), not than max_line_): grow,
+    // never past what max_line_ needs.
+    if (end_ == buf_.size()) buf_.resize(max_line_ < buf_.size() * 2 ? max_line_ + 1 : buf_.size() * 2);
     in_.read(buf_.data() + end_, static_cast<std::streamsize>(buf_.size() - end_));
     end_ += static_cast<std::size_t>(in_.gcount());
-    if (in_.bad()) throw std::runtime_error(std::string(name_) + ": read error");
+    if (in_.bad()) throw std::runtime_error(std::string(name_) + ":" + std::to_string(lines_ + 1) + ": read error");
     if (!in_) eof_ = true;
   }
 
   std::istream& in_;
   std::string_view name_;
+  std::size_t max_line_;
   std::vector<char> buf_;
-  std::size_t begin_ = 0, scan_ = 0, end_ = 0;
+  std::size_t begin_ = 0, scan_ = 0, end_ = 0, lines_ = 0;
   bool eof_ = false;
 };
 
@@ -157,51 +200,71 @@ NumberStatus parse_number(std::string_view s, T& value) {
   return ec == std::errc() && p == e ? NumberStatus::ok : NumberStatus::not_a_number;
 }
 
+// Storage for the unescaped content of a line's `""`-escaped quoted fields. The bytes are
+// appended back to back and the fields' views are made only once the whole line is split:
+// appending may move `text` (a reallocation, or the short-string buffer), so a view taken
+// earlier could dangle.
+struct FieldScratch {
+  struct Piece {
+    std::size_t field, offset, size;
+  };
+  std::string text;
+  std::vector<Piece> pieces;
+};
+
 // Splits a line into fields (RFC 4180 quoting within one line). Returns the 0-based index of
-// a malformed quoted field, or nullopt. Unquoted fields are trimmed; unescaped `""` content
-// lives in `scratch`, so the views stay valid until the next call.
+// a malformed quoted field, or nullopt. Unquoted fields are trimmed; the views point into
+// `line` or `scratch` and stay valid until the next call with the same scratch.
 inline std::optional<std::size_t> split_quoted_fields(std::string_view line, std::vector<std::string_view>& fields,
-                                                      std::vector<std::string>& scratch) {
+                                                      FieldScratch& scratch) {
   fields.clear();
-  std::size_t pos = 0;
-  for (;;) {
-    const std::size_t index = fields.size();
-    if (pos < line.size() && line[pos] == '"') {
-      std::size_t q = pos + 1;
-      bool escaped = false;
-      for (;; ++q) {
-        q = line.find('"', q);
-        if (q == std::string_view::npos) return index;
-        if (q + 1 < line.size() && line[q + 1] == '"') escaped = true, ++q;
-        else break;
-      }
-      std::string_view content = line.substr(pos + 1, q - pos - 1);
-      if (escaped) {
-        if (scratch.size() <= index) scratch.resize(index + 1);
-        scratch[index].clear();
-        for (std::size_t i = 0; i < content.size(); ++i) {
-          scratch[index] += content[i];
-          if (content[i] == '"') ++i;
+  scratch.text.clear();
+  scratch.pieces.clear();
+  const auto bad = [&]() -> std::optional<std::size_t> {
+    std::size_t pos = 0;
+    for (;;) {
+      const std::size_t index = fields.size();
+      if (pos < line.size() && line[pos] == '"') {
+        std::size_t q = pos + 1;
+        bool escaped = false;
+        for (;; ++q) {
+          q = line.find('"', q);
+          if (q == std::string_view::npos) return index;
+          if (q + 1 < line.size() && line[q + 1] == '"') escaped = true, ++q;
+          else break;
         }
-        content = scratch[index];
+        const std::string_view content = line.substr(pos + 1, q - pos - 1);
+        if (escaped) {
+          const std::size_t offset = scratch.text.size();
+          for (std::size_t i = 0; i < content.size(); ++i) {
+            scratch.text += content[i];
+            if (content[i] == '"') ++i;
+          }
+          scratch.pieces.push_back({index, offset, scratch.text.size() - offset});
+          fields.emplace_back();  // its view is made below, when `text` no longer grows
+        } else {
+          fields.push_back(content);
+        }
+        const std::size_t after = line.find_first_not_of(" \t", q + 1);
+        if (after == std::string_view::npos) return std::nullopt;
+        if (line[after] != ',') return index;
+        pos = after + 1;
+      } else {
+        const std::size_t stop = std::min(line.find(',', pos), line.size());
+        fields.push_back(trim(line.substr(pos, stop - pos)));
+        if (stop == line.size()) return std::nullopt;
+        pos = stop + 1;
       }
-      fields.push_back(content);
-      const std::size_t after = line.find_first_not_of(" \t", q + 1);
-      if (after == std::string_view::npos) return std::nullopt;
-      if (line[after] != ',') return index;
-      pos = after + 1;
-    } else {
-      const std::size_t stop = std::min(line.find(',', pos), line.size());
-      fields.push_back(trim(line.substr(pos, stop - pos)));
-      if (stop == line.size()) return std::nullopt;
-      pos = stop + 1;
     }
-  }
+  }();
+  const std::string_view text = scratch.text;
+  for (const auto& p : scratch.pieces) fields[p.field] = text.substr(p.offset, p.size);
+  return bad;
 }
 
 // The common case, a line without quotes, found 16 bytes at a time.
 inline std::optional<std::size_t> split_fields(std::string_view line, std::vector<std::string_view>& fields,
-                                               std::vector<std::string>& scratch) {
+                                               FieldScratch& scratch) {
 #if defined(__SSE2__)
   fields.clear();
   const char* p = line.data();
@@ -238,7 +301,7 @@ struct CsvErrors {
   const std::vector<std::string>& header;
   [[noreturn]] void operator()(std::size_t line, std::size_t column, const std::string& message) const {
     std::string where = std::string(file) + ":" + std::to_string(line) + ":" + std::to_string(column == whole_line ? 1 : column + 1) + ": ";
-    if (column < header.size()) where += "column '" + header[column] + "': ";
+    if (column < header.size()) where += "column '" + csv_excerpt(header[column]) + "': ";
     throw std::runtime_error(where + message);
   }
 };
@@ -261,9 +324,10 @@ inline std::string csv_quote(std::string_view s) {
 // Reads a long CSV from a stream; `name` stands for the file in error messages.
 inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOptions& options = {}) {
   constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
-  detail::LineReader reader(in, name);
+  detail::LineReader reader(in, name, options.max_line_bytes);
   std::vector<std::string_view> fields;
-  std::vector<std::string> scratch, header;
+  detail::FieldScratch scratch;
+  std::vector<std::string> header;
   std::size_t line_no = 0;
   std::string_view line;
 
@@ -285,19 +349,22 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
   if (line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);  // UTF-8 byte order mark
   split();
   const std::size_t header_line = line_no;
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    header.emplace_back(fields[i]);
-    for (std::size_t j = 0; j < i; ++j)
-      if (!header[i].empty() && header[j] == header[i])
-        fail(header_line, i, "duplicate column name (also column " + std::to_string(j + 1) + ")");
+  header.assign(fields.begin(), fields.end());
+  {  // a hash map, not a pairwise check: a header of a million columns must not take 10^12 steps
+    std::unordered_map<std::string_view, std::size_t> first;  // views into `header`, which no longer changes
+    for (std::size_t i = 0; i < header.size(); ++i)
+      if (const auto [it, fresh] = first.try_emplace(header[i], i); !fresh && !header[i].empty())
+        fail(header_line, i, "duplicate column name (also column " + std::to_string(it->second + 1) + ")");
   }
   auto find = [&](std::string_view col) {
     const auto it = std::find(header.begin(), header.end(), col);
     return it == header.end() ? none : static_cast<std::size_t>(it - header.begin());
   };
-  auto header_list = [&] {
+  auto header_list = [&] {  // bounded: the header is untrusted text
     std::string s;
-    for (const auto& h : header) s += (s.empty() ? "" : ", ") + h;
+    std::size_t i = 0;
+    for (; i < header.size() && s.size() < 1000; ++i) s += (i ? ", " : "") + detail::csv_excerpt(header[i], 100);
+    if (i < header.size()) s += ", ... (" + std::to_string(header.size()) + " columns)";
     return s;
   };
   const std::size_t car_col = find("car"), seg_col = find("segment"), t_col = find("t"), label_col = find("label"),
@@ -308,9 +375,9 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
   std::vector<std::size_t> signal_cols;
   for (const auto& s : options.signals) {
     const std::size_t c = find(s);
-    if (c == none) fail(header_line, whole_line, "no signal column '" + s + "' (header: " + header_list() + ")");
+    if (c == none) fail(header_line, whole_line, "no signal column '" + detail::csv_excerpt(s) + "' (header: " + header_list() + ")");
     if (std::find(signal_cols.begin(), signal_cols.end(), c) != signal_cols.end())
-      throw std::invalid_argument("dyad::read_csv: signal column '" + s + "' requested twice");
+      throw std::invalid_argument("dyad::read_csv: signal column '" + detail::csv_excerpt(s) + "' requested twice");
     signal_cols.push_back(c);
   }
   const bool auto_signals = options.signals.empty();
@@ -339,9 +406,9 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
     const std::string_view s = fields[c];
     if (allow_missing && s.empty()) return std::numeric_limits<double>::quiet_NaN();
     const auto st = detail::parse_number(s, v);
-    if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + std::string(s) + "' is out of range");
-    if (st != detail::NumberStatus::ok) fail(line_no, c, (s.empty() ? std::string("missing value") : "'" + std::string(s) + "' is not a number"));
-    if (std::isinf(v) || (!allow_missing && std::isnan(v))) fail(line_no, c, "non-finite value '" + std::string(s) + "'");
+    if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::csv_excerpt(s) + "' is out of range");
+    if (st != detail::NumberStatus::ok) fail(line_no, c, (s.empty() ? std::string("missing value") : "'" + detail::csv_excerpt(s) + "' is not a number"));
+    if (std::isinf(v) || (!allow_missing && std::isnan(v))) fail(line_no, c, "non-finite value '" + detail::csv_excerpt(s) + "'");
     return v;
   };
   auto finish_segment = [&] {
@@ -368,12 +435,13 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
     const std::string_view car = fields[car_col];
     if (car.empty()) fail(line_no, car_col, "missing value");
     std::int64_t segment;
-    if (detail::parse_number(fields[seg_col], segment) != detail::NumberStatus::ok)
-      fail(line_no, seg_col, "'" + std::string(fields[seg_col]) + "' is not an integer");
+    if (const auto st = detail::parse_number(fields[seg_col], segment); st != detail::NumberStatus::ok)
+      fail(line_no, seg_col, "'" + detail::csv_excerpt(fields[seg_col]) +
+                                 (st == detail::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
     int label = 0;
     if (label_col != none) {
       const double l = parse_double(label_col, false);
-      if (l != 0 && l != 1) fail(line_no, label_col, "'" + std::string(fields[label_col]) + "' is not 0 or 1");
+      if (l != 0 && l != 1) fail(line_no, label_col, "'" + detail::csv_excerpt(fields[label_col]) + "' is not 0 or 1");
       label = static_cast<int>(l);
     }
     const double mileage = mileage_col != none ? parse_double(mileage_col, true) : std::numeric_limits<double>::quiet_NaN();
@@ -384,7 +452,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
       finish_segment();
       auto& by_segment = seen[std::string(car)];
       if (const auto [it, fresh] = by_segment.try_emplace(segment, line_no); !fresh)
-        fail(line_no, seg_col, "car '" + std::string(car) + "' segment " + std::to_string(segment) + " reappears; it started at line " +
+        fail(line_no, seg_col, "car '" + detail::csv_excerpt(car) + "' segment " + std::to_string(segment) + " reappears; it started at line " +
                                    std::to_string(it->second) + " and rows of a segment must be contiguous");
       meta = SegmentMeta{std::string(car), segment, label, mileage, timestamp};
       segment_start = line_no;
@@ -394,7 +462,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
         fail(line_no, label_col, "label " + std::to_string(label) + " differs from the segment's label " + std::to_string(meta.label) +
                                      " (line " + std::to_string(segment_start) + ")");
       if (t_col != none && !(t > last_t))
-        fail(line_no, t_col, "t = " + std::string(fields[t_col]) + " does not increase within the segment (previous t = " + detail::number_text(last_t) + ")");
+        fail(line_no, t_col, "t = " + detail::csv_excerpt(fields[t_col]) + " does not increase within the segment (previous t = " + detail::number_text(last_t) + ")");
     }
     last_t = t;
 
@@ -402,9 +470,9 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
       float v;
       const std::string_view s = fields[c];
       const auto st = detail::parse_number(s, v);
-      if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + std::string(s) + "' is out of range for float");
-      if (st != detail::NumberStatus::ok) fail(line_no, c, s.empty() ? std::string("missing value") : "'" + std::string(s) + "' is not a number");
-      if (!std::isfinite(v)) fail(line_no, c, "non-finite value '" + std::string(s) + "' (DyAD cannot train on NaN or infinity)");
+      if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::csv_excerpt(s) + "' is out of range for float");
+      if (st != detail::NumberStatus::ok) fail(line_no, c, s.empty() ? std::string("missing value") : "'" + detail::csv_excerpt(s) + "' is not a number");
+      if (!std::isfinite(v)) fail(line_no, c, "non-finite value '" + detail::csv_excerpt(s) + "' (DyAD cannot train on NaN or infinity)");
       values.push_back(v);
     }
   }
@@ -421,6 +489,8 @@ inline Dataset read_csv(const std::filesystem::path& path, const CsvOptions& opt
   errno = 0;
   std::ifstream in(path, std::ios::binary);
   if (!in) detail::throw_os_error("cannot open", path, errno ? errno : EIO);
+  // A directory opens fine and only fails at the first read; say why. (A FIFO is fine: it streams.)
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) detail::throw_os_error("cannot read", path, EISDIR);
   const std::string name = path.string();
   return read_csv(in, name, options);
 }

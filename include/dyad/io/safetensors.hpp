@@ -22,6 +22,7 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <new>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -31,6 +32,10 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace dyad {
 
@@ -91,8 +96,9 @@ inline std::string shape_string(std::span<const std::size_t> shape) {
   return s + "]";
 }
 
-// Number of elements, or nullopt on overflow.
+// Number of elements, or nullopt on overflow. A zero dimension makes it 0 whatever the others.
 inline std::optional<std::size_t> checked_numel(std::span<const std::size_t> shape, std::size_t element_size = 1) {
+  if (std::ranges::find(shape, std::size_t{0}) != shape.end()) return 0;
   std::size_t n = element_size;
   for (std::size_t d : shape) {
     if (d != 0 && n > std::numeric_limits<std::size_t>::max() / d) return std::nullopt;
@@ -100,6 +106,115 @@ inline std::optional<std::size_t> checked_numel(std::span<const std::size_t> sha
   }
   return n;
 }
+
+// Limits on what a file may ask for. The format itself caps the header at 100 MB. A header
+// needs 3 levels of nesting ({"name": {"shape": [...]}}); deeper ones are refused before
+// nlohmann builds the value, as its recursive code (dump, copies, comparisons) would overflow
+// the stack on one 100000 levels deep.
+inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
+inline constexpr std::size_t kMaxHeaderDepth = 8;
+inline constexpr std::size_t kMaxRank = 64;
+
+// At most `max` bytes of untrusted text for an error message: longer text keeps its head and
+// tail around an ellipsis and the total length; control bytes are escaped so that the message
+// stays on one line. Tensor names, keys, dtype strings and parser messages go through it.
+inline std::string excerpt(std::string_view s, std::size_t max = 200) {
+  auto escaped = [](std::string_view part) {
+    std::string out;
+    for (const char c : part) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7f) {
+        constexpr char hex[] = "0123456789abcdef";
+        out += "\\x";
+        out += hex[u >> 4];
+        out += hex[u & 15];
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  if (s.size() <= max) return escaped(s);
+  auto continuation = [&](std::size_t i) { return (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80; };
+  std::size_t head = max * 3 / 4, tail = s.size() - max / 4;
+  for (int k = 0; k < 3 && head > 0 && continuation(head); ++k) --head;  // do not cut a UTF-8 sequence
+  for (int k = 0; k < 3 && tail < s.size() && continuation(tail); ++k) ++tail;
+  return escaped(s.substr(0, head)) + "...[" + std::to_string(s.size()) + " bytes]..." + escaped(s.substr(tail));
+}
+
+// The byte offset at which `json` first nests arrays and objects deeper than `limit`, or
+// nullopt. Brackets inside strings do not count. Exact for valid JSON; on invalid JSON the
+// parser stops at the error before nesting any deeper than counted here.
+inline std::optional<std::size_t> nesting_beyond(std::string_view json, std::size_t limit) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // skips the escaped character, which may be a quote
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+// SAX handler for the header's first pass: the top-level keys in file order and the first
+// duplicate key of any object (nlohmann's DOM keeps the last silently), without building values.
+struct HeaderKeys {
+  std::vector<bool> open_is_object;                 // one per open array or object
+  std::vector<std::set<std::string>> open_objects;  // the keys of each open object
+  std::vector<std::string> order;                   // top-level keys, in file order
+  std::string duplicate, error;
+
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(std::int64_t) { return true; }
+  bool number_unsigned(std::uint64_t) { return true; }
+  bool number_float(double, const std::string&) { return true; }
+  bool string(std::string&) { return true; }
+  bool binary(std::vector<std::uint8_t>&) { return true; }
+  bool start_object(std::size_t) {
+    open_is_object.push_back(true);
+    open_objects.emplace_back();
+    return true;
+  }
+  bool end_object() {
+    open_is_object.pop_back();
+    open_objects.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) {
+    open_is_object.push_back(false);
+    return true;
+  }
+  bool end_array() {
+    open_is_object.pop_back();
+    return true;
+  }
+  bool key(std::string& k) {
+    const bool top = open_is_object.size() == 1;
+    if (!open_objects.back().insert(k).second) {
+      if (duplicate.empty())
+        duplicate = top ? "duplicate tensor name '" + excerpt(k) + "'"
+                        : "duplicate key '" + excerpt(k) + "' in the entry of '" +
+                              excerpt(order.empty() ? "" : order.back()) + "'";
+    } else if (top) {
+      order.push_back(k);
+    }
+    return true;
+  }
+  template <class Exception>
+  bool parse_error(std::size_t, const std::string&, const Exception& e) {
+    error = e.what();  // quotes the input: excerpted by the caller
+    return false;
+  }
+};
 
 template <class T>
 constexpr DType dtype_of() {
@@ -199,14 +314,14 @@ class SafeTensors {
 
  private:
   [[noreturn]] static void fail_at(std::string_view where, std::string_view tensor, const std::string& message) {
-    throw std::runtime_error(std::string(where) + ": safetensors: tensor '" + std::string(tensor) + "': " + message);
+    throw std::runtime_error(std::string(where) + ": safetensors: tensor '" + detail::excerpt(tensor) + "': " + message);
   }
   static void check(const Tensor& t, std::string_view where) {
     if (t.name == "__metadata__") fail_at(where, t.name, "reserved name");
     const auto size = detail::checked_numel(t.shape, dtype_size(t.dtype));
-    if (!size) fail_at(where, t.name, "shape " + detail::shape_string(t.shape) + " overflows");
+    if (!size) fail_at(where, t.name, "shape " + detail::excerpt(detail::shape_string(t.shape)) + " overflows");
     if (*size != t.bytes.size())
-      fail_at(where, t.name, std::string(dtype_name(t.dtype)) + " " + detail::shape_string(t.shape) + " needs " +
+      fail_at(where, t.name, std::string(dtype_name(t.dtype)) + " " + detail::excerpt(detail::shape_string(t.shape)) + " needs " +
                                  std::to_string(*size) + " bytes, have " + std::to_string(t.bytes.size()));
   }
   std::string header(std::string_view where) const;
@@ -214,10 +329,12 @@ class SafeTensors {
 
   template <class T>
   std::vector<T> convert(const Tensor& t) const {
-    const std::size_t n = t.numel();
+    // Checked before allocating: the fields are public, so the shape may claim anything.
+    const auto bytes = detail::checked_numel(t.shape, dtype_size(t.dtype));
+    if (!bytes || *bytes != t.bytes.size()) fail(t.name, "byte size does not match dtype and shape");
+    const std::size_t n = *bytes / dtype_size(t.dtype);
     std::vector<T> out(n);
     const std::byte* p = t.bytes.data();
-    if (t.bytes.size() != n * dtype_size(t.dtype)) fail(t.name, "byte size does not match dtype and shape");
     if constexpr (std::is_floating_point_v<T>) {
       switch (t.dtype) {
         case DType::F64:
@@ -252,22 +369,29 @@ class SafeTensors {
 };
 
 inline std::string SafeTensors::header(std::string_view where) const {
-  nlohmann::ordered_json h = nlohmann::ordered_json::object();
-  if (!metadata.empty()) h["__metadata__"] = metadata;
+  // Written as text, not through ordered_json, whose key lookup is linear: a million tensors
+  // would take ~10^12 steps. nlohmann still escapes the strings.
   std::set<std::string_view> names;
   std::size_t offset = 0;
-  for (const auto& t : tensors) {
-    check(t, where);
-    if (!names.insert(t.name).second) fail_at(where, t.name, "duplicate tensor name");
-    h[t.name] = {{"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
-  }
-  std::string s;
+  std::string s = "{";
   try {
-    s = h.dump();
+    if (!metadata.empty()) s += "\"__metadata__\":" + nlohmann::json(metadata).dump();
+    for (const auto& t : tensors) {
+      check(t, where);
+      if (!names.insert(t.name).second) fail_at(where, t.name, "duplicate tensor name");
+      s += s.size() > 1 ? "," : "";
+      s += nlohmann::json(t.name).dump() + ":{\"dtype\":\"" + std::string(dtype_name(t.dtype)) + "\",\"shape\":" +
+           nlohmann::json(t.shape).dump() + ",\"data_offsets\":[" + std::to_string(offset) + "," +
+           std::to_string(offset + t.bytes.size()) + "]}";
+      offset += t.bytes.size();
+    }
   } catch (const nlohmann::json::exception& e) {  // e.g. a name or metadata value that is not UTF-8
     throw std::runtime_error(std::string(where) + ": safetensors: cannot encode the header: " + e.what());
   }
+  s += "}";
+  if (s.size() > detail::kMaxHeaderBytes)  // no reader, this one included, would accept it
+    throw std::runtime_error(std::string(where) + ": safetensors: the header would take " + std::to_string(s.size()) +
+                             " bytes, more than the format's limit of " + std::to_string(detail::kMaxHeaderBytes));
   // Pad so that the buffer starts 8-byte aligned (8 + N is a multiple of 8).
   s.append((8 - s.size() % 8) % 8, ' ');
   return s;
@@ -291,37 +415,39 @@ inline std::vector<std::byte> SafeTensors::to_bytes() const {
 }
 
 inline SafeTensors SafeTensors::from_bytes(std::span<const std::byte> file, std::string source) {
-  using json = nlohmann::ordered_json;
+  // A plain (std::map) object, not ordered_json: ordered_json finds keys by linear search, so
+  // a header of a million keys would take ~10^12 steps. File order comes from `order` below.
+  using json = nlohmann::json;
+  using detail::excerpt;
   SafeTensors st;
   st.source = std::move(source);
   auto fail_file = [&](const std::string& message) -> void { throw std::runtime_error(st.source + ": safetensors: " + message); };
 
   if (file.size() < 8) fail_file("file of " + std::to_string(file.size()) + " bytes is too short for the 8-byte header length");
   const std::uint64_t n = detail::load_le<std::uint64_t>(file.data());
+  if (n > detail::kMaxHeaderBytes)
+    fail_file("header length " + std::to_string(n) + " exceeds the format's limit of " + std::to_string(detail::kMaxHeaderBytes) + " bytes");
   if (n > file.size() - 8)
     fail_file("header length " + std::to_string(n) + " exceeds the file size (" + std::to_string(file.size()) + " bytes)");
-  const auto* hp = reinterpret_cast<const char*>(file.data() + 8);
+  const std::string_view text(reinterpret_cast<const char*>(file.data() + 8), static_cast<std::size_t>(n));
   const std::span<const std::byte> buffer = file.subspan(8 + n);
 
-  // nlohmann keeps the last of duplicate keys silently; a parser callback sees them all.
-  std::vector<std::set<std::string>> open_objects;
-  std::string top_key, duplicate;
+  if (const auto at = detail::nesting_beyond(text, detail::kMaxHeaderDepth))
+    fail_file("the header nests arrays and objects deeper than " + std::to_string(detail::kMaxHeaderDepth) + " levels (at byte " +
+              std::to_string(*at) + " of the header)");
+
+  // First pass, SAX: nlohmann keeps the last of duplicate keys silently, so they are found
+  // here, with the top-level keys in file order. (Not a parse callback: nlohmann's callback
+  // parser rescans the enclosing object at every object end, quadratic in the number of keys.)
+  detail::HeaderKeys keys;
+  if (!json::sax_parse(text.begin(), text.end(), &keys)) fail_file("bad JSON header: " + excerpt(keys.error));
+  const std::string& duplicate = keys.duplicate;
+  const std::vector<std::string>& order = keys.order;
   json h;
-  try {
-    h = json::parse(hp, hp + n, [&](int, json::parse_event_t event, json& parsed) {
-      if (event == json::parse_event_t::object_start) open_objects.emplace_back();
-      else if (event == json::parse_event_t::object_end) open_objects.pop_back();
-      else if (event == json::parse_event_t::key) {
-        const auto& key = parsed.get_ref<const std::string&>();
-        if (open_objects.size() == 1) top_key = key;
-        if (!open_objects.back().insert(key).second && duplicate.empty())
-          duplicate = open_objects.size() == 1 ? "duplicate tensor name '" + key + "'"
-                                               : "duplicate key '" + key + "' in the entry of '" + top_key + "'";
-      }
-      return true;
-    });
+  try {  // second pass: the value itself, now known to be valid JSON
+    h = json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {
-    fail_file(std::string("bad JSON header: ") + e.what());
+    fail_file("bad JSON header: " + excerpt(e.what()));  // the parser's message quotes the input
   }
   if (!duplicate.empty()) fail_file(duplicate);
   if (!h.is_object()) fail_file("the header is not a JSON object");
@@ -330,35 +456,35 @@ inline SafeTensors SafeTensors::from_bytes(std::span<const std::byte> file, std:
     std::size_t begin, end, index;
   };
   std::vector<Span> spans;
-  for (auto& [name, entry] : h.items()) {
+  for (const std::string& name : order) {
+    const json& entry = h.find(name).value();
     if (name == "__metadata__") {
       if (!entry.is_object()) fail_file("__metadata__ is not an object");
-      for (auto& [k, v] : entry.items()) {
-        if (!v.is_string()) fail_file("__metadata__ value of '" + k + "' is not a string");
+      for (const auto& [k, v] : entry.items()) {
+        if (!v.is_string()) fail_file("__metadata__ value of '" + excerpt(k) + "' is not a string");
         st.metadata[k] = v.get<std::string>();
       }
       continue;
     }
     if (!entry.is_object()) st.fail(name, "entry is not an object");
-    for (auto& [k, v] : entry.items())
-      if (k != "dtype" && k != "shape" && k != "data_offsets") st.fail(name, "unknown key '" + k + "'");
-    if (!entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
-      st.fail(name, "needs keys dtype, shape and data_offsets");
-    const auto& jd = entry["dtype"];
-    if (!jd.is_string()) st.fail(name, "dtype is not a string");
-    const auto dt = parse_dtype(jd.get<std::string>());
-    if (!dt) st.fail(name, "unknown dtype '" + jd.get<std::string>() + "'");
-    const auto& js = entry["shape"];
-    if (!js.is_array()) st.fail(name, "shape is not an array");
+    for (const auto& [k, v] : entry.items())
+      if (k != "dtype" && k != "shape" && k != "data_offsets") st.fail(name, "unknown key '" + excerpt(k) + "'");
+    const auto jd = entry.find("dtype"), js = entry.find("shape"), jo = entry.find("data_offsets");
+    if (jd == entry.end() || js == entry.end() || jo == entry.end()) st.fail(name, "needs keys dtype, shape and data_offsets");
+    if (!jd->is_string()) st.fail(name, "dtype is not a string");
+    const auto dt = parse_dtype(jd->get_ref<const std::string&>());
+    if (!dt) st.fail(name, "unknown dtype '" + excerpt(jd->get_ref<const std::string&>()) + "'");
+    if (!js->is_array()) st.fail(name, "shape is not an array");
+    if (js->size() > detail::kMaxRank)
+      st.fail(name, "shape has " + std::to_string(js->size()) + " dimensions, more than " + std::to_string(detail::kMaxRank));
     std::vector<std::size_t> shape;
-    for (const auto& d : js) {
-      if (!d.is_number_unsigned()) st.fail(name, "shape " + js.dump() + " is not a list of non-negative integers");
+    for (const auto& d : *js) {
+      if (!d.is_number_unsigned()) st.fail(name, "shape " + excerpt(js->dump()) + " is not a list of non-negative integers");
       shape.push_back(d.get<std::size_t>());
     }
-    const auto& jo = entry["data_offsets"];
-    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned())
-      st.fail(name, "data_offsets " + jo.dump() + " is not [begin, end]");
-    const auto begin = jo[0].get<std::uint64_t>(), end = jo[1].get<std::uint64_t>();
+    if (!jo->is_array() || jo->size() != 2 || !(*jo)[0].is_number_unsigned() || !(*jo)[1].is_number_unsigned())
+      st.fail(name, "data_offsets " + excerpt(jo->dump()) + " is not [begin, end]");
+    const auto begin = (*jo)[0].get<std::uint64_t>(), end = (*jo)[1].get<std::uint64_t>();
     if (begin > end || end > buffer.size())
       st.fail(name, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] out of range of the " +
                         std::to_string(buffer.size()) + "-byte buffer");
@@ -374,15 +500,15 @@ inline SafeTensors SafeTensors::from_bytes(std::span<const std::byte> file, std:
   // The tensors must tile the buffer exactly, without overlaps or gaps.
   std::ranges::stable_sort(spans, [](const Span& a, const Span& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   std::size_t pos = 0;
-  std::string prev = "the buffer start";
+  const std::string* prev = nullptr;  // the tensor before, none at the buffer start
   for (const auto& s : spans) {
     const std::string& name = st.tensors[s.index].name;
-    if (s.begin < pos) st.fail(name, "data overlaps tensor '" + prev + "'");
+    if (s.begin < pos) st.fail(name, "data overlaps tensor '" + excerpt(*prev) + "'");
     if (s.begin > pos)
       st.fail(name, "data_offsets are not contiguous: bytes [" + std::to_string(pos) + ", " + std::to_string(s.begin) +
-                        ") after " + (prev == "the buffer start" ? prev : "'" + prev + "'") + " belong to no tensor");
+                        ") after " + (prev ? "'" + excerpt(*prev) + "'" : std::string("the buffer start")) + " belong to no tensor");
     pos = s.end;
-    prev = name;
+    prev = &name;
   }
   if (pos != buffer.size())
     fail_file("the buffer has " + std::to_string(buffer.size() - pos) + " trailing bytes after the last tensor");
@@ -398,16 +524,34 @@ inline SafeTensors SafeTensors::from_bytes(std::span<const std::byte> file, std:
   return st;
 }
 
+// Reads `path` whole. Errors name the path: missing or unreadable, a directory, a FIFO or
+// device (refused: opened without blocking, so a FIFO without a writer cannot hang the caller),
+// a file that does not fit in memory or shrinks while being read.
 inline SafeTensors load_safetensors(const std::filesystem::path& path) {
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) detail::throw_os_error("cannot open", path, errno ? errno : EIO);
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::size_t>(in.tellg());
-  in.seekg(0);
-  std::vector<std::byte> file(size);
-  if (!in.read(reinterpret_cast<char*>(file.data()), static_cast<std::streamsize>(size)))
-    detail::throw_os_error("cannot read", path, errno ? errno : EIO);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) detail::throw_os_error("cannot open", path, errno);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) detail::throw_os_error("cannot read", path, errno);
+  if (S_ISDIR(info.st_mode)) detail::throw_os_error("cannot read", path, EISDIR);
+  if (!S_ISREG(info.st_mode)) throw std::runtime_error("dyad: cannot read '" + path.string() + "': not a regular file");
+  const auto size = static_cast<std::size_t>(info.st_size);
+  std::vector<std::byte> file;
+  try {
+    file.resize(size);
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("dyad: cannot read '" + path.string() + "': " + std::to_string(size) + " bytes do not fit in memory");
+  }
+  for (std::size_t done = 0; done < size;) {
+    const ::ssize_t r = ::read(fd, file.data() + done, std::min<std::size_t>(size - done, std::size_t{1} << 30));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) detail::throw_os_error("cannot read", path, errno);
+    if (r == 0) throw std::runtime_error("dyad: cannot read '" + path.string() + "': the file shrank while being read");
+    done += static_cast<std::size_t>(r);
+  }
   return SafeTensors::from_bytes(file, path.string());
 }
 
