@@ -6,11 +6,15 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
+#include <optional>
+#include <system_error>
+
 namespace dyad::cli {
 
 struct TrainArgs {
-  std::string data, out, preset, config, init, log_json;
-  std::optional<int> epochs, batch_size, threads;
+  std::string data, out, preset, config, init, log_json, resume;
+  std::optional<int> epochs, batch_size, threads, checkpoint_every;
   std::optional<double> lr;
   std::optional<std::uint64_t> seed;
   bool no_shuffle = false, no_normalize = false, quiet = false;
@@ -23,15 +27,20 @@ inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
                          ->check(CLI::IsMember(preset_names()));
   cmd->add_option("--config", a.config, "JSON configuration (dyad's keys or upstream's params file)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--epochs", a.epochs, "Epochs")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch-size", a.batch_size, "Segments per mini-batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", a.epochs, "Epochs")->check(CLI::Range(1, limits::epochs));
+  cmd->add_option("--batch-size", a.batch_size, "Segments per mini-batch")->check(CLI::Range(1, limits::batch_size));
   cmd->add_option("--lr", a.lr, "Learning rate")->check(CLI::PositiveNumber);
   cmd->add_option("--seed", a.seed, "Random seed (initialisation, shuffling, latent noise)");
-  cmd->add_option("--threads", a.threads, "Worker threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", a.threads, "Worker threads")->check(CLI::Range(1, limits::threads));
   cmd->add_option("--init", a.init, "Start from this model's weights and normaliser (fine-tuning)")->check(CLI::ExistingFile);
   cmd->add_flag("--no-shuffle", a.no_shuffle, "Keep the data order in every epoch");
   cmd->add_flag("--no-normalize", a.no_normalize, "Use the values as they are (already normalised data)");
   cmd->add_option("--log-json", a.log_json, "Write every batch's and epoch's losses as JSON lines");
+  cmd->add_option("--checkpoint-every", a.checkpoint_every,
+                  "Write the complete training state to OUT.state every N epochs (SIGINT/SIGTERM always write it)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--resume", a.resume, "Continue the interrupted run saved in this .state file (same --data)")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("-q,--quiet", a.quiet, "No progress line");
   (void)preset_opt;
 }
@@ -51,8 +60,65 @@ inline ModelConfig train_config(const TrainArgs& a) {
   return c;
 }
 
+// SIGINT / SIGTERM during training: the first asks fit() to stop at the next step boundary
+// and save the training state; a second one removes temporaries and ends the process at once.
+inline volatile std::sig_atomic_t train_stop_signal = 0;
+extern "C" inline void on_train_signal(int sig) {
+  if (train_stop_signal) {
+    detail::unlink_temporaries();
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  train_stop_signal = sig;
+}
+
+inline std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=+:,@%") == std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// A resumed run takes its configuration from the state file; flags may not change it.
+inline ModelConfig resume_config(const TrainArgs& a, const ModelConfig& saved) {
+  if (!a.preset.empty() || !a.config.empty() || !a.init.empty())
+    throw std::invalid_argument("--resume takes the configuration and weights from the state file; drop --preset, --config and --init");
+  ModelConfig c = saved;
+  auto same = [&](const char* flag, auto given, auto was) {
+    if (given && *given != was)
+      throw std::invalid_argument(std::string(flag) + " " + std::to_string(*given) + " differs from the interrupted run's " +
+                                  std::to_string(was) + "; a resumed run keeps its settings");
+  };
+  same("--epochs", a.epochs, saved.epochs);
+  same("--batch-size", a.batch_size, saved.batch_size);
+  same("--lr", a.lr, saved.lr);
+  same("--seed", a.seed, saved.seed);
+  if (a.no_shuffle && saved.shuffle) throw std::invalid_argument("--no-shuffle differs from the interrupted run (it shuffled)");
+  if (a.no_normalize && saved.normalize) throw std::invalid_argument("--no-normalize differs from the interrupted run (it normalised)");
+  if (a.threads) c.threads = *a.threads;
+  return c;
+}
+
 inline int run_train(const TrainArgs& a) {
-  ModelConfig config = train_config(a);
+  // Every output is checked before any expensive work.
+  const std::string state_path = a.out + ".state";
+  check_output_path(a.out, "--out");
+  check_output_path(state_path, "--out (its .state file)");
+  if (!a.log_json.empty()) check_output_path(a.log_json, "--log-json");
+
+  std::optional<TrainingState<float>> resumed;
+  ModelConfig config;
+  if (!a.resume.empty()) {
+    resumed = load_training_state<float>(a.resume);
+    config = resume_config(a, resumed->config);
+    if (config.threads != resumed->config.threads)
+      std::cerr << "dyad train: note: the interrupted run used " << resumed->config.threads << " threads, this one "
+                << config.threads << "; the model may differ from an uninterrupted run in the last bits\n";
+  } else {
+    config = train_config(a);
+  }
   Model<float> model(config);
   FitOptions options;
   if (!a.init.empty()) {
@@ -67,24 +133,48 @@ inline int run_train(const TrainArgs& a) {
   std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden
             << ", layers " << model.config().layers << (model.config().bidirectional ? " x2" : "") << ", Z "
             << model.config().latent << ", " << model.parameters().count() << " parameters\n";
+  options.state_path = state_path;
+  options.checkpoint_every = a.checkpoint_every.value_or(0);
+  options.stop = &train_stop_signal;
+  if (resumed) options.resume = a.resume;
   ProgressLine line(a.quiet);
   std::vector<nlohmann::json> log;
-  const FitReport r = model.fit(
-      data,
-      [&](const Progress& p) {
-        line(p);
-        if (!a.log_json.empty())
-          log.push_back({{"epoch", p.epoch + 1}, {"batch", p.batch}, {"step", p.step}, {"epoch_end", p.epoch_end},
-                         {"loss", p.loss}, {"nll", p.nll}, {"kl", p.kl}, {"label", p.label}, {"lr", p.lr},
-                         {"kl_weight", p.kl_weight}, {"segments_per_s", p.segments_per_s}, {"seconds", p.seconds}});
-      },
-      options);
+  train_stop_signal = 0;
+  std::signal(SIGINT, on_train_signal);
+  std::signal(SIGTERM, on_train_signal);
+  FitReport r;
+  try {
+    r = model.fit(
+        data,
+        [&](const Progress& p) {
+          line(p);
+          if (!a.log_json.empty())
+            log.push_back({{"epoch", p.epoch + 1}, {"batch", p.batch}, {"step", p.step}, {"epoch_end", p.epoch_end},
+                           {"loss", p.loss}, {"nll", p.nll}, {"kl", p.kl}, {"label", p.label}, {"lr", p.lr},
+                           {"kl_weight", p.kl_weight}, {"segments_per_s", p.segments_per_s}, {"seconds", p.seconds}});
+        },
+        options);
+  } catch (...) {
+    remove_temporaries_on_signals();
+    throw;
+  }
+  remove_temporaries_on_signals();  // back to the plain handlers for the writes below
+  if (r.interrupted) {
+    std::cerr << "\ndyad train: interrupted by signal " << train_stop_signal << " after " << r.steps
+              << " steps; saved the training state to " << state_path << "\nresume with: dyad train --resume "
+              << shell_quote(state_path) << " --data " << shell_quote(a.data) << " --out " << shell_quote(a.out)
+              << (a.log_json.empty() ? "" : " --log-json " + shell_quote(a.log_json)) << "\n";
+    return 130;
+  }
   model.save(a.out);
   if (!a.log_json.empty())
     write_file_atomically(a.log_json, [&](std::ostream& os) {
       for (const auto& j : log) os << j.dump() << '\n';
     });
-  std::cerr << "dyad train: trained on " << r.segments << " normal segments";
+  // The model is complete: a leftover state would only confuse a later --resume.
+  std::error_code ignored;
+  if (r.states_written > 0 || resumed) std::filesystem::remove(state_path, ignored);
+  std::cerr << "dyad train: " << (r.resumed ? "resumed and " : "") << "trained on " << r.segments << " normal segments";
   if (r.faulty_excluded) std::cerr << " (" << r.faulty_excluded << " faulty segments left out: one-class training)";
   std::cerr << ", " << r.steps << " steps in " << clock(r.seconds) << ", final loss " << r.final_loss
             << (r.label_loss ? "" : "; no mileage in the data, so no mileage loss") << "\nwrote " << a.out << "\n";

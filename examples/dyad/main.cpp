@@ -12,6 +12,7 @@
 
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 int main(int argc, char** argv) {
   using namespace dyad::cli;
@@ -54,7 +55,9 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("demo")) return run_demo(demo);
     if (app.got_subcommand("bench")) return run_bench(bench);
   } catch (const std::exception& e) {
-    std::cerr << "dyad: error: " << e.what() << "\n";
+    std::string_view what = e.what();
+    if (what.starts_with("dyad: ")) what.remove_prefix(6);  // the library's own prefix, said once
+    std::cerr << "dyad: error: " << what << "\n";
     return 1;
   }
   return 0;

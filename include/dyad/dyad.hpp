@@ -3,6 +3,7 @@
 
 #include "dyad/config.hpp"
 #include "dyad/core/arena.hpp"
+#include "dyad/core/memory.hpp"
 #include "dyad/core/parameters.hpp"
 #include "dyad/core/random.hpp"
 #include "dyad/core/tape.hpp"
@@ -18,6 +19,7 @@
 #include "dyad/io/checkpoint.hpp"
 #include "dyad/io/safetensors.hpp"
 #include "dyad/io/scores_csv.hpp"
+#include "dyad/io/training_state.hpp"
 #include "dyad/model.hpp"
 #include "dyad/model_config.hpp"
 #include "dyad/nn/gru.hpp"
@@ -29,3 +31,4 @@
 #include "dyad/optim/adamw.hpp"
 #include "dyad/optim/schedule.hpp"
 #include "dyad/sim/fleet.hpp"
+#include "dyad/trainer.hpp"

@@ -3,9 +3,11 @@
 // for a model whose sizes come from its configuration or checkpoint.
 #pragma once
 
+#include "dyad/core/memory.hpp"
 #include "dyad/core/parameters.hpp"
 #include "dyad/core/random.hpp"
 #include "dyad/core/tape.hpp"
+#include "dyad/data/csv.hpp"  // detail::number_text
 #include "dyad/data/dataset.hpp"
 #include "dyad/data/normalizer.hpp"
 #include "dyad/detect/latent.hpp"
@@ -21,6 +23,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <filesystem>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -52,6 +56,16 @@ struct FitOptions {
   // Fit the normaliser on the training data (false keeps the current one, e.g. when
   // fine-tuning a loaded model, whose weights expect its own input scaling).
   bool refit_normalizer = true;
+  // Crash-safe training: the complete training state is written atomically to `state_path`
+  // every `checkpoint_every` epochs (0: never), and when *stop becomes non-zero (a signal
+  // handler sets it) at the next step boundary, after which fit() returns early with
+  // FitReport::interrupted. An empty state_path with a stop flag just stops.
+  std::filesystem::path state_path;
+  int checkpoint_every = 0;
+  const volatile std::sig_atomic_t* stop = nullptr;
+  // Continue the run saved in this state file (dyad/io/training_state.hpp) instead of
+  // starting afresh; the data must be the same.
+  std::filesystem::path resume;
 };
 
 struct FitReport {
@@ -62,6 +76,9 @@ struct FitReport {
   double final_loss = 0;
   bool label_loss = false;     // false when the data has no mileage
   bool latent_scores = false;  // latent, pattern and combined scores fitted (needs a few segments)
+  bool interrupted = false;    // stopped early through FitOptions::stop; the state is saved
+  bool resumed = false;        // continued from FitOptions::resume
+  int states_written = 0;      // training-state files written
 };
 
 // Per-segment results of score(), one row per segment in dataset order.
@@ -154,73 +171,9 @@ class Model {
   // ---- Training ---------------------------------------------------------------------------
 
   // Trains on the normal segments of `data` (label 0); faulty ones are counted and left out.
-  // Fits the normaliser and the mileage scale on the training segments first.
-  FitReport fit(const Dataset& data, const ProgressCallback& progress = {}, FitOptions options = {}) {
-    config_.validate();
-    const auto cols = resolve_columns(data);
-    std::vector<std::size_t> train;
-    for (std::size_t i = 0; i < data.size(); ++i)
-      if (data.meta(i).label == 0) train.push_back(i);
-    FitReport report;
-    report.faulty_excluded = data.size() - train.size();
-    report.segments = train.size();
-    if (train.empty()) throw std::invalid_argument("dyad::Model::fit: no normal (label 0) segments to train on");
-
-    if (!config_.normalize)
-      normalizer_ = identity_normalizer();
-    else if (options.refit_normalizer)
-      normalizer_ = Normalizer::fit(data, train, config_.roles.encoder);
-    report.label_loss = fit_mileage(data, train);
-
-    AdamW<T> opt({config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
-    Rng order_rng(config_.seed ^ 0x5EEDull), noise_rng(config_.seed ^ 0xE95ull);
-    Tape<T> tape(Mode::training, arena_guess(static_cast<std::size_t>(config_.batch_size), data.max_length()));
-    tape.set_pool(pool());
-    const auto B = static_cast<std::size_t>(config_.batch_size);
-    const std::size_t batches = (train.size() + B - 1) / B;
-    const auto start = std::chrono::steady_clock::now();
-    std::vector<std::size_t> order = train;
-    long step = 0;
-    for (int epoch = 0; epoch < config_.epochs; ++epoch) {
-      opt.set_lr(cosine_lr(config_.lr, config_.cosine_factor * config_.lr, epoch, config_.epochs));
-      if (config_.shuffle) order_rng.shuffle(order);
-      double sum[4] = {0, 0, 0, 0};
-      for (std::size_t b = 0; b < batches; ++b) {
-        ++step;
-        const std::span<const std::size_t> idx(order.data() + b * B, std::min(B, order.size() - b * B));
-        const double klw = kl_weight(config_.anneal, config_.anneal0, config_.k, config_.x0, step);
-        tape.reset();
-        params_.zero_grad();
-        const LossParts parts = loss(tape, data, cols, idx, klw, &noise_rng);
-        tape.backward(parts.loss);
-        const double values[4] = {parts.loss.scalar(), parts.nll.scalar(), parts.kl.scalar(),
-                                  parts.label.val ? parts.label.scalar() : 0.0};
-        if (!std::isfinite(values[0]) || !params_.grads().allFinite())
-          throw std::runtime_error("dyad::Model::fit: the loss or its gradient is not finite at epoch " +
-                                   std::to_string(epoch + 1) + ", step " + std::to_string(step) + " (loss " +
-                                   std::to_string(values[0]) + ", lr " + std::to_string(opt.lr()) +
-                                   "); lower the learning rate or check the data");
-        opt.step(params_.values(), params_.grads());
-        for (int i = 0; i < 4; ++i) sum[i] += values[i];
-        if (progress) {
-          Progress p = progress_at(start, epoch, b + 1, batches, step, values, opt.lr(), klw, train.size());
-          progress(p);
-          if (b + 1 == batches) {
-            const double n = static_cast<double>(batches);
-            p.loss = sum[0] / n, p.nll = sum[1] / n, p.kl = sum[2] / n, p.label = sum[3] / n;
-            p.epoch_end = true;
-            progress(p);
-          }
-        }
-        report.final_loss = values[0];
-      }
-    }
-    report.steps = step;
-    report.seconds = seconds_since(start);
-    fit_latent_scores(data, train);
-    report.latent_scores = latent_fitted_ && !combiner_.means().empty();
-    return report;
-  }
+  // Fits the normaliser and the mileage scale on the training segments first. A loop over
+  // Trainer::step (dyad/trainer.hpp), which also saves and resumes the training state.
+  FitReport fit(const Dataset& data, const ProgressCallback& progress = {}, FitOptions options = {});
 
   // The full DyAD loss of one mini-batch, recorded on `tape` (dyad-method §5). With
   // noise_rng == nullptr the latent noise is zero (z = mu), as in the gradient fixtures.
@@ -259,9 +212,25 @@ class Model {
 
   // ---- Scoring ----------------------------------------------------------------------------
 
+  // What one scoring thread needs: an inference tape (records nothing) and, for threads > 1,
+  // its own worker pool. Scoring a const model is safe from any number of threads as long
+  // as each uses its own workspace; score() makes one per call.
+  class Workspace {
+   public:
+    explicit Workspace(int threads = 1) : tape_(Mode::inference) {
+      if (threads > 1) pool_ = std::make_unique<ThreadPool>(threads);
+      tape_.set_pool(pool_.get());
+    }
+    Tape<T>& tape() { return tape_; }
+
+   private:
+    std::unique_ptr<ThreadPool> pool_;  // declared first: the tape refers to it
+    Tape<T> tape_;
+  };
+
   // Scores every segment in evaluation mode (z = mu), `batch` segments at a time, recording
   // no tape. A segment's result does not depend on the other segments of its batch.
-  Scores score(const Dataset& data, std::size_t batch = 256) {
+  Scores score(const Dataset& data, std::size_t batch = 256) const {
     std::vector<std::size_t> all(data.size());
     std::iota(all.begin(), all.end(), std::size_t{0});
     return score(data, all, batch);
@@ -269,7 +238,11 @@ class Model {
 
   // The same for the listed segments only (row i of the result is segments[i]), without
   // copying them out of the dataset.
-  Scores score(const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) {
+  Scores score(const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
+    Workspace ws(config_.threads);
+    return score(ws, data, segments, batch);
+  }
+  Scores score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
     const auto cols = resolve_columns(data);
     const auto n = static_cast<Index>(segments.size());
     const auto& roles = config_.roles;
@@ -279,19 +252,24 @@ class Model {
     s.target_error.resize(n, static_cast<Index>(s.targets.size()));
     s.mu.resize(n, config_.latent);
     s.log_var.resize(n, config_.latent);
-    batch = std::max<std::size_t>(batch, 1);
+    batch = std::clamp<std::size_t>(batch, 1, std::max<std::size_t>(segments.size(), 1));
+    std::size_t steps = 0;
+    for (std::size_t i : segments) steps = std::max(steps, data.length(i));
+    check_memory(scoring_bytes(batch, steps), "scoring batches of " + std::to_string(batch) + " segments of up to " +
+                                                  std::to_string(steps) + " steps",
+                 "lower the batch size (--batch-size)");
     for (std::size_t first = 0; first < segments.size(); first += batch)
-      score_batch(data, cols, segments.subspan(first, std::min(batch, segments.size() - first)), s,
+      score_batch(ws, data, cols, segments.subspan(first, std::min(batch, segments.size() - first)), s,
                   static_cast<Index>(first));
     add_latent_scores(s);
     return s;
   }
 
   // Scores the listed segments into rows row0.. of `out` (sized by the caller). After the
-  // first call at a given batch size this allocates nothing.
-  void score_batch(const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
-                   Scores& out, Index row0) {
-    Tape<T>& tape = inference_tape();
+  // first call at a given batch size with the same workspace this allocates nothing.
+  void score_batch(Workspace& ws, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
+                   Scores& out, Index row0) const {
+    Tape<T>& tape = ws.tape();
     tape.reset();
     SequenceShape seq;
     const Var<T> x = gather(tape, data, cols, idx, seq);
@@ -312,12 +290,22 @@ class Model {
       out.log_var.row(row0 + b) = e.log_var.value().col(b).transpose().template cast<double>();
     }
   }
+  // The same with a workspace the model keeps: not thread-safe (a non-const call), for
+  // benchmarks and the allocation test.
+  void score_batch(const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx, Scores& out,
+                   Index row0) {
+    if (!workspace_ || workspace_threads_ != config_.threads) {
+      workspace_ = std::make_unique<Workspace>(config_.threads);
+      workspace_threads_ = config_.threads;
+    }
+    score_batch(*workspace_, data, cols, idx, out, row0);
+  }
 
   // The reconstruction of one segment (evaluation mode), mapped back to original units.
-  Reconstruction reconstruct(const Dataset& data, std::size_t segment) {
+  Reconstruction reconstruct(const Dataset& data, std::size_t segment) const {
     const auto cols = resolve_columns(data);
-    Tape<T>& tape = inference_tape();
-    tape.reset();
+    Workspace ws(1);
+    Tape<T>& tape = ws.tape();
     SequenceShape seq;
     const std::size_t one[] = {segment};
     const Var<T> x = gather(tape, data, cols, one, seq);
@@ -336,6 +324,18 @@ class Model {
       }
     }
     return r;
+  }
+
+  // Bytes a training run needs at about its peak: the parameters with their gradients and
+  // AdamW moments, and the activations a mini-batch of `batch` segments of `steps` steps saves.
+  // (A double: absurd settings must not wrap around.)
+  double training_bytes(std::size_t batch, std::size_t steps) const {
+    return 4.0 * static_cast<double>(params_.values().size()) * sizeof(T) + activation_values(config_, batch, steps, true) * sizeof(T);
+  }
+  // Bytes scoring needs for a batch of `batch` segments of `steps` steps (no adjoints, no
+  // activations kept for backward, but the hoisted input products of a layer).
+  double scoring_bytes(std::size_t batch, std::size_t steps) const {
+    return activation_values(config_, batch, steps, false) * sizeof(T);
   }
 
   // Column indices of the encoder columns in `data`; the error names a missing column.
@@ -384,32 +384,36 @@ class Model {
     }
   }
 
-  Var<T> apply_linear(Tape<T>& tape, const Var<T>& x, const LinearIds& l) {
-    return linear(tape, x, params_.var(l.weight), params_.var(l.bias));
+  // The parameters as tape tensors. Const methods hand them to inference tapes only, which
+  // never write values or gradients, so sharing them between threads is safe.
+  Parameters<T>& weights() const { return const_cast<Parameters<T>&>(params_); }
+
+  Var<T> apply_linear(Tape<T>& tape, const Var<T>& x, const LinearIds& l) const {
+    return linear(tape, x, weights().var(l.weight), weights().var(l.bias));
   }
 
   // Per-sample flatten (dyad-method §4): h_n is [F*H x B] with one column per sample, so
   // hidden2mean sees concat_f h_n[f, b, :] and never mixes samples.
-  Encoded encode(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq) {
-    const auto h = encoder_.forward(tape, params_, x, Var<T>{}, seq).h_n;
+  Encoded encode(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq) const {
+    const auto h = encoder_.forward(tape, weights(), x, Var<T>{}, seq).h_n;
     return {apply_linear(tape, h, hidden2mean_), apply_linear(tape, h, hidden2log_v_)};
   }
 
   // The decoder runs on the conditioning rows of x from the state latent2hidden(z).
-  Var<T> decode(Tape<T>& tape, const Var<T>& x, const Var<T>& z, const SequenceShape& seq) {
+  Var<T> decode(Tape<T>& tape, const Var<T>& x, const Var<T>& z, const SequenceShape& seq) const {
     const Var<T> h0 = apply_linear(tape, z, latent2hidden_);
-    const auto out = decoder_.forward(tape, params_, x.block_rows(0, static_cast<Index>(config_.roles.condition)), h0, seq);
+    const auto out = decoder_.forward(tape, weights(), x.block_rows(0, static_cast<Index>(config_.roles.condition)), h0, seq);
     return apply_linear(tape, out.output, outputs2embedding_);
   }
 
-  Var<T> mileage_head(Tape<T>& tape, const Var<T>& mu) {
+  Var<T> mileage_head(Tape<T>& tape, const Var<T>& mu) const {
     return apply_linear(tape, relu(tape, apply_linear(tape, mu, head0_)), head2_);
   }
 
   // Normalised encoder columns of the listed segments as [E x T*B] (T = the longest);
   // steps past a segment's end are zero and marked as padding in `seq`.
   Var<T> gather(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols,
-                std::span<const std::size_t> idx, SequenceShape& seq) {
+                std::span<const std::size_t> idx, SequenceShape& seq) const {
     const auto B = static_cast<Index>(idx.size());
     const auto E = static_cast<Index>(cols.size());
     int* lengths = tape.arena().template allocate<int>(idx.size());
@@ -429,11 +433,30 @@ class Model {
       const SegmentValues v = data.values(idx[static_cast<std::size_t>(b)]);
       for (Index t = 0; t < lengths[b]; ++t) {
         T* col = x.val + (t * B + b) * E;
-        for (Index e = 0; e < E; ++e)
-          col[e] = T((double(v(t, static_cast<Index>(cols[static_cast<std::size_t>(e)]))) - mean[e]) / scale[e]);
+        for (Index e = 0; e < E; ++e) {
+          const double z = (double(v(t, static_cast<Index>(cols[static_cast<std::size_t>(e)]))) - mean[e]) / scale[e];
+          if (!(std::abs(z) <= kMaxStandardised)) out_of_range(data, idx[static_cast<std::size_t>(b)], cols, e, t, z);
+          col[e] = T(z);
+        }
       }
     }
     return x;
+  }
+
+  // A normalised input this far out (a volt of 3e38, a unit mix-up) would overflow the GRU's
+  // products to inf and NaN; no battery signal is a million standard deviations off.
+  static constexpr double kMaxStandardised = 1e6;
+  [[noreturn]] void out_of_range(const Dataset& data, std::size_t segment, std::span<const std::size_t> cols, Index e,
+                                 Index t, double z) const {
+    const SegmentMeta& m = data.meta(segment);
+    const auto c = static_cast<std::size_t>(e);
+    const double value = data.values(segment)(t, static_cast<Index>(cols[c]));
+    throw std::invalid_argument("dyad: car '" + m.car + "' segment " + std::to_string(m.segment) + " column '" +
+                                config_.roles.encoder[c] + "' step " + std::to_string(t) + ": value " +
+                                detail::number_text(value) + " is far outside the model's training range (mean " +
+                                detail::number_text(normalizer_.mean()[c]) + ", scale " +
+                                detail::number_text(normalizer_.scale()[c]) + ": " + detail::number_text(z) +
+                                " scales away); check the data's units");
   }
 
   // Mileage feeds the label loss when every training segment has it; none means no label loss
@@ -493,47 +516,14 @@ class Model {
 
   Normalizer identity_normalizer() const { return Normalizer::identity(config_.roles.encoder); }
 
-  // Saved activations per segment: about (12 H F + a few E) values per time step.
-  std::size_t arena_guess(std::size_t batch, std::size_t steps) const {
-    const std::size_t per_step = 14 * static_cast<std::size_t>(config_.hidden * config_.factor()) + 32;
-    return std::max<std::size_t>(std::size_t{1} << 20, 2 * batch * steps * per_step * sizeof(T));
+  // Saved activations of a training step: about (14 H F + 32) values per segment and time
+  // step, each with its adjoint; scoring keeps about 8 H F + 32 per step.
+  static double activation_values(const ModelConfig& c, std::size_t batch, std::size_t steps, bool training) {
+    const double per_step = (training ? 14.0 : 8.0) * c.hidden * c.factor() + 32;
+    return (training ? 2.0 : 1.0) * static_cast<double>(batch) * static_cast<double>(steps) * per_step;
   }
-
-  Tape<T>& inference_tape() {
-    if (!inference_) inference_ = std::make_unique<Tape<T>>(Mode::inference);
-    inference_->set_pool(pool());
-    return *inference_;
-  }
-
-  // The worker threads of config().threads, started once and kept for every step.
-  ThreadPool* pool() {
-    if (config_.threads <= 1) return nullptr;
-    if (!pool_ || pool_->size() != config_.threads) pool_ = std::make_unique<ThreadPool>(config_.threads);
-    return pool_.get();
-  }
-
-  static double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-  Progress progress_at(std::chrono::steady_clock::time_point start, int epoch, std::size_t batch, std::size_t batches,
-                       long step, const double* values, double lr, double klw, std::size_t segments) const {
-    Progress p;
-    p.epoch = epoch;
-    p.epochs = config_.epochs;
-    p.batch = batch;
-    p.batches = batches;
-    p.step = step;
-    p.loss = values[0];
-    p.nll = values[1];
-    p.kl = values[2];
-    p.label = values[3];
-    p.lr = lr;
-    p.kl_weight = klw;
-    p.seconds = seconds_since(start);
-    const double done = static_cast<double>(step), total = static_cast<double>(batches) * config_.epochs;
-    p.segments_per_s = p.seconds > 0 ? done / total * static_cast<double>(segments) * config_.epochs / p.seconds : 0;
-    p.seconds_left = done > 0 ? p.seconds * (total - done) / done : 0;
-    return p;
+  static std::size_t activation_bytes(const ModelConfig& c, std::size_t batch, std::size_t steps) {
+    return std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(activation_values(c, batch, steps, true) * sizeof(T)));
   }
 
   ModelConfig config_;
@@ -545,8 +535,13 @@ class Model {
   detect::LatentScorer latent_, pattern_;
   detect::ScoreCombiner combiner_;
   bool latent_fitted_ = false;
-  std::unique_ptr<Tape<T>> inference_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Workspace> workspace_;  // for the non-const score_batch only
+  int workspace_threads_ = 0;
+
+  template <class M>
+  friend class Trainer;
 };
 
 }  // namespace dyad
+
+#include "dyad/trainer.hpp"  // Model::fit

@@ -2,6 +2,8 @@
 // standard libraries (std::normal_distribution is implementation-defined).
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -63,6 +65,21 @@ class Rng {
     return r * std::cos(2.0 * std::numbers::pi * u2);
   }
   double normal(double mean, double sd) { return mean + sd * normal(); }
+
+  // The complete state (generator words and the cached normal), so that training can stop
+  // and resume with the identical random stream.
+  struct State {
+    std::array<std::uint64_t, 4> words{};
+    std::uint64_t spare_bits = 0;  // the cached normal's bit pattern (exact round trip)
+    bool has_spare = false;
+    bool operator==(const State&) const = default;
+  };
+  State state() const { return {{s_[0], s_[1], s_[2], s_[3]}, std::bit_cast<std::uint64_t>(spare_), has_spare_}; }
+  void set_state(const State& st) {
+    for (int i = 0; i < 4; ++i) s_[i] = st.words[static_cast<std::size_t>(i)];
+    spare_ = std::bit_cast<double>(st.spare_bits);
+    has_spare_ = st.has_spare;
+  }
 
   // Fisher-Yates shuffle of any random-access range.
   template <class Range>

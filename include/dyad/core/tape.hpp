@@ -65,7 +65,9 @@ class Tape {
 
   // Seeds d(loss)/d(loss) = 1 and runs every node backward.
   void backward(const Var<T>& loss) {
-    DYAD_ASSERT(recording() && loss.size() == 1 && loss.needs_grad());
+    if (!recording()) detail::shape_error("Tape::backward", "an inference tape recorded nothing to differentiate");
+    if (loss.size() != 1 || !loss.needs_grad())
+      detail::shape_error("Tape::backward", "loss is ", loss, " (expected a [1 x 1] scalar with a gradient)");
     loss.grad[0] += T(1);
     backward_seeded();
   }

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
+#include <utility>
 
 namespace dyad {
 
@@ -53,6 +55,13 @@ class AdamW {
   // Optimiser state for checkpoints that resume training.
   const Vector<T>& first_moment() const { return m_; }
   const Vector<T>& second_moment() const { return v_; }
+  // Restores the state saved from first_moment(), second_moment() and steps().
+  void restore(Vector<T> m, Vector<T> v, std::int64_t steps) {
+    if (m.size() != v.size() || steps < 0) throw std::invalid_argument("dyad::AdamW::restore: moments differ in size or steps < 0");
+    m_ = std::move(m);
+    v_ = std::move(v);
+    step_ = steps;
+  }
 
  private:
   AdamWOptions opt_;

@@ -1,0 +1,301 @@
+// dyad::Trainer: one-class training of a Model, one mini-batch per step() (dyad-method §5).
+// It owns what training needs besides the network: the tape, the worker pool, AdamW, the two
+// random streams (segment order, latent noise), the cosine and KL schedules, and its position
+// in them. That position is the training state: state() / restore() round-trip it exactly, so
+// an interrupted run resumes to the bit-identical model (same seed and threads).
+#pragma once
+
+#include "dyad/core/memory.hpp"
+#include "dyad/io/training_state.hpp"
+#include "dyad/model.hpp"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dyad {
+
+template <class M>
+class Trainer {
+ public:
+  using T = typename M::Scalar;
+
+  // Prepares a fresh run on the normal (label 0) segments of `data`: fits the normaliser and
+  // the mileage scale, checks the run fits in memory. `model` and `data` must outlive it.
+  Trainer(M& model, const Dataset& data, const FitOptions& options = {})
+      : model_(model), data_(data), config_(model.config()) {
+    config_.validate();
+    cols_ = model_.resolve_columns(data);
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (data.meta(i).label == 0) train_.push_back(i);
+    report_.faulty_excluded = data.size() - train_.size();
+    report_.segments = train_.size();
+    if (train_.empty()) throw std::invalid_argument("dyad::Model::fit: no normal (label 0) segments to train on");
+
+    // A batch never holds more segments than there are: the memory it needs is for those.
+    batch_size_ = std::min(static_cast<std::size_t>(config_.batch_size), train_.size());
+    batches_ = (train_.size() + batch_size_ - 1) / batch_size_;
+    const std::size_t steps = data.max_length();
+    check_memory(model_.training_bytes(batch_size_, steps), "training with batch_size " + std::to_string(batch_size_) +
+                                                                " on segments of up to " + std::to_string(steps) + " steps",
+                 "lower the batch size (--batch-size, config key batch_size)");
+
+    if (!config_.normalize)
+      model_.normalizer_ = model_.identity_normalizer();
+    else if (options.refit_normalizer)
+      model_.normalizer_ = Normalizer::fit(data, train_, config_.roles.encoder);
+    report_.label_loss = model_.fit_mileage(data, train_);
+
+    opt_ = AdamW<T>({config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
+    order_rng_.reseed(config_.seed ^ 0x5EEDull);
+    noise_rng_.reseed(config_.seed ^ 0xE95ull);
+    order_ = train_;
+    if (config_.threads > 1) pool_ = std::make_unique<ThreadPool>(config_.threads);
+    tape_ = std::make_unique<Tape<T>>(Mode::training, M::activation_bytes(config_, batch_size_, steps));
+    tape_->set_pool(pool_.get());
+  }
+
+  bool done() const { return epoch_ >= config_.epochs; }
+  int epoch() const { return epoch_; }  // the epoch the next step belongs to, from 0
+  long steps() const { return static_cast<long>(step_); }
+  std::size_t batches_per_epoch() const { return batches_; }
+
+  // Trains on the next mini-batch; reports it (and, after an epoch's last batch, the epoch's
+  // means with epoch_end set). Returns true when that batch ended an epoch.
+  bool step(const ProgressCallback& progress = {}) {
+    if (done()) throw std::logic_error("dyad::Trainer::step: training is complete");
+    if (batch_ == 0) {  // a new epoch: its learning rate and segment order
+      if (config_.shuffle) order_rng_.shuffle(order_);
+      epoch_sums_ = {};
+    }
+    opt_.set_lr(cosine_lr(config_.lr, config_.cosine_factor * config_.lr, epoch_, config_.epochs));
+    ++step_;
+    const std::size_t first = batch_ * batch_size_;
+    const std::span<const std::size_t> idx(order_.data() + first, std::min(batch_size_, order_.size() - first));
+    const double klw = kl_weight(config_.anneal, config_.anneal0, config_.k, config_.x0, static_cast<long>(step_));
+    Parameters<T>& params = model_.params_;
+    tape_->reset();
+    params.zero_grad();
+    const auto parts = model_.loss(*tape_, data_, cols_, idx, klw, &noise_rng_);
+    tape_->backward(parts.loss);
+    const double values[4] = {parts.loss.scalar(), parts.nll.scalar(), parts.kl.scalar(),
+                              parts.label.val ? parts.label.scalar() : 0.0};
+    if (!std::isfinite(values[0]) || !params.grads().allFinite())
+      throw std::runtime_error("dyad::Model::fit: the loss or its gradient is not finite at epoch " + std::to_string(epoch_ + 1) +
+                               ", step " + std::to_string(step_) + " (loss " + std::to_string(values[0]) + ", lr " +
+                               std::to_string(opt_.lr()) + "); lower the learning rate or check the data");
+    opt_.step(params.values(), params.grads());
+    for (int i = 0; i < 4; ++i) epoch_sums_[static_cast<std::size_t>(i)] += values[i];
+    report_.final_loss = values[0];
+
+    const bool epoch_end = ++batch_ == batches_;
+    if (progress) {
+      Progress p = progress_at(batch_, values, klw);
+      progress(p);
+      if (epoch_end) {
+        const double n = static_cast<double>(batches_);
+        p.loss = epoch_sums_[0] / n, p.nll = epoch_sums_[1] / n, p.kl = epoch_sums_[2] / n, p.label = epoch_sums_[3] / n;
+        p.epoch_end = true;
+        progress(p);
+      }
+    }
+    if (epoch_end) {
+      batch_ = 0;
+      ++epoch_;
+    }
+    return epoch_end;
+  }
+
+  // After the last step: fits the latent, pattern and combined scores on the training segments.
+  FitReport finish() {
+    if (!done()) throw std::logic_error("dyad::Trainer::finish: training is not complete");
+    report_.steps = steps();
+    report_.seconds = seconds();
+    model_.fit_latent_scores(data_, train_);
+    report_.latent_scores = model_.latent_fitted_ && !model_.combiner_.means().empty();
+    return report_;
+  }
+  // The report of a run stopped early (no latent scores fitted).
+  FitReport report() const {
+    FitReport r = report_;
+    r.steps = steps();
+    r.seconds = seconds();
+    return r;
+  }
+
+  TrainingState<T> state() const {
+    TrainingState<T> s;
+    s.config = config_;
+    s.normalizer = model_.normalizer_;
+    s.mileage = model_.mileage_;
+    s.weights = model_.params_.values();
+    s.adam_m = opt_.first_moment();
+    s.adam_v = opt_.second_moment();
+    if (s.adam_m.size() == 0) s.adam_m = s.adam_v = Vector<T>::Zero(s.weights.size());  // before the first step
+    s.adam_steps = opt_.steps();
+    s.step = static_cast<std::int64_t>(step_);
+    s.epoch = epoch_;
+    s.batch = static_cast<std::int64_t>(batch_);
+    s.order.assign(order_.begin(), order_.end());
+    s.order_rng = order_rng_.state();
+    s.noise_rng = noise_rng_.state();
+    s.epoch_sums = epoch_sums_;
+    s.seconds = seconds();
+    s.data_fingerprint = fingerprint();
+    s.train_segments = static_cast<std::int64_t>(train_.size());
+    return s;
+  }
+  void save_state(const std::filesystem::path& path) const { save_training_state(path, state()); }
+
+  // Continues the run `s` was taken from. The data must be the same and the configuration
+  // compatible (only the thread count may differ; the same count gives the identical model).
+  void restore(const TrainingState<T>& s, const std::string& source = "training state") {
+    const std::string diff = config_difference(s.config, config_);
+    if (!diff.empty()) throw std::invalid_argument(source + ": the configuration differs from the interrupted run's: " + diff);
+    if (s.train_segments != static_cast<std::int64_t>(train_.size()) || s.data_fingerprint != fingerprint())
+      throw std::invalid_argument(source + ": the training data differs from the interrupted run's (" +
+                                  std::to_string(s.train_segments) + " normal segments then, " +
+                                  std::to_string(train_.size()) + " now" +
+                                  (s.train_segments == static_cast<std::int64_t>(train_.size()) ? ", same count but other values" : "") +
+                                  "); resume with the same --data");
+    if (s.weights.size() != model_.params_.values().size())
+      throw std::invalid_argument(source + ": tensor 'weights' has " + std::to_string(s.weights.size()) +
+                                  " values, the model " + std::to_string(model_.params_.values().size()));
+    if (s.epoch > config_.epochs || s.batch >= static_cast<std::int64_t>(batches_))
+      throw std::invalid_argument(source + ": epoch " + std::to_string(s.epoch) + ", batch " + std::to_string(s.batch) +
+                                  " is past the run's " + std::to_string(config_.epochs) + " epochs of " +
+                                  std::to_string(batches_) + " batches");
+    std::vector<std::size_t> order(s.order.begin(), s.order.end()), sorted = order;
+    std::ranges::sort(sorted);
+    if (sorted != train_) throw std::invalid_argument(source + ": tensor 'order' is not a permutation of the training segments");
+    if (s.normalizer.columns() != config_.roles.encoder)
+      throw std::invalid_argument(source + ": the normaliser's columns differ from the encoder columns");
+    model_.normalizer_ = s.normalizer;
+    model_.mileage_ = s.mileage;
+    model_.params_.values() = s.weights;
+    if (s.adam_steps > 0) opt_.restore(s.adam_m, s.adam_v, s.adam_steps);
+    step_ = static_cast<std::uint64_t>(s.step);
+    epoch_ = s.epoch;
+    batch_ = static_cast<std::size_t>(s.batch);
+    order_ = std::move(order);
+    order_rng_.set_state(s.order_rng);
+    noise_rng_.set_state(s.noise_rng);
+    epoch_sums_ = s.epoch_sums;
+    seconds_before_ = s.seconds;
+    start_ = std::chrono::steady_clock::now();
+    report_.resumed = true;
+  }
+
+  // A CRC-32C of what training reads: each normal segment's metadata and encoder columns.
+  std::uint64_t fingerprint() const {
+    if (fingerprint_) return *fingerprint_;
+    std::uint32_t crc = 0;
+    std::vector<float> column;
+    for (std::size_t i : train_) {
+      const SegmentMeta& m = data_.meta(i);
+      crc = detail::crc32c_text(m.car, crc);
+      crc = detail::crc32c_u64(static_cast<std::uint64_t>(m.segment), crc);
+      crc = detail::crc32c_u64(std::bit_cast<std::uint64_t>(m.mileage), crc);
+      const SegmentValues v = data_.values(i);
+      crc = detail::crc32c_u64(static_cast<std::uint64_t>(v.rows()), crc);
+      for (std::size_t c : cols_) {
+        column.resize(static_cast<std::size_t>(v.rows()));
+        for (Index t = 0; t < v.rows(); ++t) column[static_cast<std::size_t>(t)] = v(t, static_cast<Index>(c));
+        crc = detail::crc32c(std::as_bytes(std::span<const float>(column)), crc);
+      }
+    }
+    fingerprint_ = crc;
+    return crc;
+  }
+
+ private:
+  // The keys of two configurations that differ, ignoring the thread count.
+  static std::string config_difference(const ModelConfig& was, const ModelConfig& now) {
+    auto a = was.to_json(), b = now.to_json();
+    a.erase("threads");
+    b.erase("threads");
+    std::string diff;
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (!b.contains(it.key()) || b[it.key()] != it.value())
+        diff += (diff.empty() ? "" : ", ") + it.key() + " " + it.value().dump() + " then, " +
+                (b.contains(it.key()) ? b[it.key()].dump() : std::string("none")) + " now";
+    return diff;
+  }
+
+  double seconds() const {
+    return seconds_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+  Progress progress_at(std::size_t batch, const double* values, double klw) const {
+    Progress p;
+    p.epoch = epoch_;
+    p.epochs = config_.epochs;
+    p.batch = batch;
+    p.batches = batches_;
+    p.step = static_cast<long>(step_);
+    p.loss = values[0];
+    p.nll = values[1];
+    p.kl = values[2];
+    p.label = values[3];
+    p.lr = opt_.lr();
+    p.kl_weight = klw;
+    p.seconds = seconds();
+    const double done = static_cast<double>(step_), total = static_cast<double>(batches_) * config_.epochs;
+    p.segments_per_s = p.seconds > 0 ? done / total * static_cast<double>(train_.size()) * config_.epochs / p.seconds : 0;
+    p.seconds_left = done > 0 ? p.seconds * (total - done) / done : 0;
+    return p;
+  }
+
+  M& model_;
+  const Dataset& data_;
+  ModelConfig config_;
+  std::vector<std::size_t> cols_, train_, order_;
+  std::size_t batch_size_ = 0, batches_ = 0;
+  AdamW<T> opt_;
+  Rng order_rng_, noise_rng_;
+  std::unique_ptr<ThreadPool> pool_;  // before the tape, which refers to it
+  std::unique_ptr<Tape<T>> tape_;
+  std::uint64_t step_ = 0;
+  int epoch_ = 0;
+  std::size_t batch_ = 0;
+  std::array<double, 4> epoch_sums_{};
+  double seconds_before_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  FitReport report_;
+  mutable std::optional<std::uint64_t> fingerprint_;
+};
+
+template <class T, int Hidden, int Latent>
+FitReport Model<T, Hidden, Latent>::fit(const Dataset& data, const ProgressCallback& progress, FitOptions options) {
+  Trainer<Model> trainer(*this, data, options);
+  if (!options.resume.empty()) trainer.restore(load_training_state<T>(options.resume), options.resume.string());
+  const bool stoppable = options.stop != nullptr;
+  int written = 0;
+  while (!trainer.done()) {
+    const bool epoch_end = trainer.step(progress);
+    if (stoppable && *options.stop) {
+      FitReport r = trainer.report();
+      if (!options.state_path.empty()) trainer.save_state(options.state_path), ++written;
+      r.interrupted = true;
+      r.states_written = written;
+      return r;
+    }
+    if (epoch_end && options.checkpoint_every > 0 && !options.state_path.empty() && !trainer.done() &&
+        trainer.epoch() % options.checkpoint_every == 0)
+      trainer.save_state(options.state_path), ++written;
+  }
+  FitReport r = trainer.finish();
+  r.states_written = written;
+  return r;
+}
+
+}  // namespace dyad
