@@ -7,16 +7,124 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace dyad {
+
+// Upper bounds on what a configuration (code, params JSON or checkpoint) may ask for. They
+// admit every upstream preset with room (the largest, brand2, has hidden_size 1024) and keep
+// all of dyad's int arithmetic far from overflow (e.g. hidden * layers * directions <= 2^18).
+// A file that asks for more is refused before anything is allocated.
+namespace limits {
+inline constexpr int hidden_size = 8192;
+inline constexpr int latent_size = 4096;
+inline constexpr int num_layers = 16;
+inline constexpr std::size_t columns = 1024;  // encoder columns
+inline constexpr int epochs = 1'000'000;
+inline constexpr int batch_size = 65536;
+inline constexpr int threads = 1024;
+// Trainable values of the whole model (4 GiB of float weights; training keeps 4 copies).
+inline constexpr std::int64_t parameters = std::int64_t{1} << 30;
+}  // namespace limits
+
+// Strict readers for one JSON value of a configuration or checkpoint metadata. Errors are
+// std::invalid_argument("<where>: key '<key>': ..."). nlohmann's get<int> would wrap 4294967297
+// to 1 and truncate 1.5 silently; these refuse anything that is not exactly representable.
+namespace detail {
+
+// At most 60 characters of a value for an error message, as JSON (control bytes escaped).
+inline std::string json_excerpt(const nlohmann::json& v) {
+  std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+[[noreturn]] inline void json_key_error(std::string_view where, std::string_view key, const std::string& message) {
+  throw std::invalid_argument(std::string(where) + ": key '" + std::string(key) + "': " + message);
+}
+
+// An integer in [lo, hi]: a JSON integer, or a float with an integral value up to 2^53 (Python
+// tools may write 128.0; beyond 2^53 a float no longer says which integer was meant).
+template <class I>
+I json_integer(const nlohmann::json& v, std::string_view where, std::string_view key, I lo, I hi) {
+  auto fail = [&]() {
+    json_key_error(where, key, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                                   json_excerpt(v));
+  };
+  auto in_range = [&](auto x) {
+    if (std::cmp_less(x, lo) || std::cmp_greater(x, hi)) fail();
+    return static_cast<I>(x);
+  };
+  if (v.is_number_unsigned()) return in_range(v.get<std::uint64_t>());
+  if (v.is_number_integer()) return in_range(v.get<std::int64_t>());
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (!(std::abs(d) <= 0x1p53) || d != std::trunc(d)) fail();
+    return in_range(static_cast<std::int64_t>(d));
+  }
+  fail();
+  return lo;  // unreachable
+}
+
+// A finite number (JSON has no NaN or infinity; nlohmann refuses overflowing literals).
+inline double json_number(const nlohmann::json& v, std::string_view where, std::string_view key) {
+  if (!v.is_number()) json_key_error(where, key, "must be a number, got " + json_excerpt(v));
+  const double d = v.get<double>();
+  if (!std::isfinite(d)) json_key_error(where, key, "must be finite, got " + json_excerpt(v));
+  return d;
+}
+
+inline bool json_bool(const nlohmann::json& v, std::string_view where, std::string_view key) {
+  if (!v.is_boolean()) json_key_error(where, key, "must be true or false, got " + json_excerpt(v));
+  return v.get<bool>();
+}
+
+inline std::string json_string(const nlohmann::json& v, std::string_view where, std::string_view key) {
+  if (!v.is_string()) json_key_error(where, key, "must be a string, got " + json_excerpt(v));
+  return v.get<std::string>();
+}
+
+inline std::vector<std::string> json_strings(const nlohmann::json& v, std::string_view where, std::string_view key) {
+  if (!v.is_array()) json_key_error(where, key, "must be a list of strings, got " + json_excerpt(v));
+  std::vector<std::string> out;
+  out.reserve(v.size());
+  for (const auto& e : v) {
+    if (!e.is_string()) json_key_error(where, key, "must be a list of strings, has " + json_excerpt(e));
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+inline std::vector<double> json_numbers(const nlohmann::json& v, std::string_view where, std::string_view key) {
+  if (!v.is_array()) json_key_error(where, key, "must be a list of numbers, got " + json_excerpt(v));
+  std::vector<double> out;
+  out.reserve(v.size());
+  for (const auto& e : v) {
+    if (!e.is_number()) json_key_error(where, key, "must be a list of finite numbers, has " + json_excerpt(e));
+    out.push_back(e.get<double>());
+  }
+  return out;
+}
+
+// The member `key` of object `j`; names the key when it is missing.
+inline const nlohmann::json& json_member(const nlohmann::json& j, std::string_view where, std::string_view key) {
+  if (!j.is_object()) throw std::invalid_argument(std::string(where) + ": expected a JSON object, got " + json_excerpt(j));
+  const auto it = j.find(key);
+  if (it == j.end()) json_key_error(where, key, "is missing");
+  return *it;
+}
+
+}  // namespace detail
 
 // Feature roles: the encoder sees `encoder` columns; the decoder is conditioned on the
 // first `condition` of them and reconstructs the rest (the targets).
@@ -29,6 +137,10 @@ struct FeatureRoles {
 
   void validate() const {
     if (encoder.empty()) throw std::invalid_argument("dyad: no encoder columns configured");
+    // Before the quadratic duplicate check below, which a huge list would turn into a hang.
+    if (encoder.size() > limits::columns)
+      throw std::invalid_argument("dyad: config 'columns' lists " + std::to_string(encoder.size()) +
+                                  " encoder columns, above the cap " + std::to_string(limits::columns));
     if (condition == 0 || condition >= encoder.size())
       throw std::invalid_argument("dyad: the decoder needs between 1 and " + std::to_string(encoder.size() - 1) +
                                   " conditioning columns, got " + std::to_string(condition));
@@ -76,23 +188,55 @@ struct ModelConfig {
   bool normalize = true;
 
   int directions() const { return bidirectional ? 2 : 1; }
-  int factor() const { return layers * directions(); }
+  int factor() const { return layers * directions(); }  // <= 32 under the caps
 
+  // Trainable values of the model this configuration builds (closed form of parameter_shapes()).
+  // Exact in int64 for any sizes within the caps; call after validate() for other configs.
+  std::int64_t parameter_count() const {
+    const std::int64_t H = hidden, Z = latent, L = layers, Dir = directions(), F = L * Dir;
+    const auto E = static_cast<std::int64_t>(roles.encoder.size()), D = static_cast<std::int64_t>(roles.condition);
+    auto gru = [&](std::int64_t input) {
+      std::int64_t n = 0;
+      for (std::int64_t l = 0; l < L; ++l) n += Dir * (3 * H * (l == 0 ? input : Dir * H) + 3 * H * H + 6 * H);
+      return n;
+    };
+    return gru(E) + gru(D) + 2 * (F * H * Z + Z) + (Z * F * H + F * H) + (Dir * H * (E - D) + (E - D)) +
+           (Z * (H / 2) + H / 2) + (H / 2 + 1);
+  }
+
+  // Checks every setting; errors name the key (as in the params JSON) and the allowed range.
   void validate() const {
     roles.validate();
-    auto positive = [](const char* name, double v) {
-      if (!(v > 0)) throw std::invalid_argument(std::string("dyad: config '") + name + "' must be > 0, got " + std::to_string(v));
+    auto range = [](const char* key, auto v, auto lo, auto hi, const char* why = "") {
+      if (std::cmp_less(v, lo) || std::cmp_greater(v, hi))
+        throw std::invalid_argument(std::string("dyad: config '") + key + "' must be in [" + std::to_string(lo) + ", " +
+                                    std::to_string(hi) + "]" + why + ", got " + std::to_string(v));
     };
-    positive("hidden_size", hidden);
-    positive("latent_size", latent);
-    positive("num_layers", layers);
-    positive("epochs", epochs);
-    positive("batch_size", batch_size);
-    positive("learning_rate", lr);
-    positive("threads", threads);
-    if (hidden < 2) throw std::invalid_argument("dyad: hidden_size must be >= 2 (the mileage head has hidden_size / 2 units)");
-    if (weight_decay < 0 || noise_scale < 0 || cosine_factor < 0 || anneal0 < 0 || nll_weight < 0 || label_weight < 0)
-      throw std::invalid_argument("dyad: weights, weight_decay, noise_scale, cosine_factor and anneal0 must be >= 0");
+    range("hidden_size", hidden, 2, limits::hidden_size, " (the mileage head has hidden_size / 2 units)");
+    range("latent_size", latent, 1, limits::latent_size);
+    range("num_layers", layers, 1, limits::num_layers);
+    range("epochs", epochs, 1, limits::epochs);
+    range("batch_size", batch_size, 1, limits::batch_size);
+    range("threads", threads, 1, limits::threads);
+    if (parameter_count() > limits::parameters)
+      throw std::invalid_argument("dyad: config: the model would have " + std::to_string(parameter_count()) +
+                                  " parameters, above the cap " + std::to_string(limits::parameters) +
+                                  " (lower hidden_size, latent_size or num_layers)");
+    // NaN fails every comparison, so each check is written to fail for it.
+    auto non_negative = [](const char* key, double v, bool strict = false) {
+      if (!std::isfinite(v) || (strict ? !(v > 0) : !(v >= 0)))
+        throw std::invalid_argument(std::string("dyad: config '") + key + "' must be finite and " + (strict ? "> 0" : ">= 0") +
+                                    ", got " + std::to_string(v));
+    };
+    non_negative("learning_rate", lr, true);
+    non_negative("weight_decay", weight_decay);
+    non_negative("noise_scale", noise_scale);
+    non_negative("cosine_factor", cosine_factor);
+    non_negative("anneal0", anneal0);
+    non_negative("nll_weight", nll_weight);
+    non_negative("latent_label_weight", label_weight);
+    if (!std::isfinite(k)) throw std::invalid_argument("dyad: config 'k' must be finite, got " + std::to_string(k));
+    if (!std::isfinite(x0)) throw std::invalid_argument("dyad: config 'x0' must be finite, got " + std::to_string(x0));
     if (anneal == Anneal::linear && !(x0 > 0)) throw std::invalid_argument("dyad: linear KL annealing needs x0 > 0");
   }
 
@@ -126,56 +270,113 @@ struct ModelConfig {
   }
 };
 
+// One parameter tensor of the model a configuration builds: PyTorch's state_dict name and shape.
+struct ParameterShape {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  bool operator==(const ParameterShape&) const = default;
+};
+
+// The tensors dyad::Model registers for `c`, in registration (and checkpoint) order, computed
+// without building the model: load_checkpoint checks a file against it before allocating.
+// Call c.validate() first (sizes must be within the caps).
+inline std::vector<ParameterShape> parameter_shapes(const ModelConfig& c) {
+  const std::int64_t H = c.hidden, Z = c.latent, Dir = c.directions(), F = c.layers * Dir;
+  const auto E = static_cast<std::int64_t>(c.roles.encoder.size()), D = static_cast<std::int64_t>(c.roles.condition);
+  std::vector<ParameterShape> out;
+  for (const auto& [prefix, input] : {std::pair<std::string, std::int64_t>{"encoder_rnn", E}, {"decoder_rnn", D}})
+    for (int l = 0; l < c.layers; ++l)
+      for (int d = 0; d < Dir; ++d) {
+        const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
+        out.push_back({prefix + ".weight_ih" + suffix, {3 * H, l == 0 ? input : Dir * H}});
+        out.push_back({prefix + ".weight_hh" + suffix, {3 * H, H}});
+        out.push_back({prefix + ".bias_ih" + suffix, {3 * H}});
+        out.push_back({prefix + ".bias_hh" + suffix, {3 * H}});
+      }
+  auto linear = [&](const std::string& name, std::int64_t in, std::int64_t outs) {
+    out.push_back({name + ".weight", {outs, in}});
+    out.push_back({name + ".bias", {outs}});
+  };
+  linear("hidden2mean", F * H, Z);
+  linear("hidden2log_v", F * H, Z);
+  linear("latent2hidden", Z, F * H);
+  linear("outputs2embedding", H * Dir, E - D);
+  linear("mean2latent.0", Z, H / 2);
+  linear("mean2latent.2", H / 2, 1);
+  return out;
+}
+
 // Overrides the fields present in `j`; unknown upstream keys (save paths, GPU flags,
-// variable_length, ...) are ignored. `where` names the source in errors.
+// variable_length, ...) are ignored. `where` names the source in errors. Every value must have
+// the key's type exactly: integers are JSON integers (or integral floats such as 128.0) within
+// the key's range (the caps in dyad::limits), numbers are finite, booleans are true/false;
+// 1e10, 1.5, -1, true or "12" for an integer key are refused with the source and the key.
 inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = ModelConfig{},
-                                  const std::string& where = "config") {
+                                    const std::string& where = "config") {
+  using namespace detail;
   ModelConfig c = std::move(base);
   if (!j.is_object()) throw std::invalid_argument(where + ": expected a JSON object");
-  auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) return;
-    try {
-      j.at(key).get_to(field);
-    } catch (const nlohmann::json::exception& e) {
-      throw std::invalid_argument(where + ": key '" + key + "': " + e.what());
-    }
+  auto has = [&](const char* key) { return j.contains(key); };
+  auto integer = [&](const char* key, auto& field, auto lo, auto hi) {
+    using I = std::remove_reference_t<decltype(field)>;
+    if (has(key)) field = json_integer<I>(j.at(key), where, key, static_cast<I>(lo), static_cast<I>(hi));
   };
-  if (j.contains("task")) {
-    get("task", c.task);
-    c.roles = task_roles(c.task);
+  auto number = [&](const char* key, double& field) {
+    if (has(key)) field = json_number(j.at(key), where, key);
+  };
+  auto boolean = [&](const char* key, bool& field) {
+    if (has(key)) field = json_bool(j.at(key), where, key);
+  };
+  if (has("columns")) {
+    c.roles.encoder = json_strings(j.at("columns"), where, "columns");
+    if (c.roles.encoder.size() > limits::columns)
+      json_key_error(where, "columns", "lists " + std::to_string(c.roles.encoder.size()) + " columns, above the cap " +
+                                           std::to_string(limits::columns));
   }
-  get("columns", c.roles.encoder);
-  get("condition_columns", c.roles.condition);
-  if (j.contains("rnn_type")) {
-    std::string rnn;
-    get("rnn_type", rnn);
+  if (has("task")) {
+    c.task = json_string(j.at("task"), where, "task");
+    // The task only names the roles; with explicit columns an unknown (user's own) task is fine.
+    try {
+      const FeatureRoles roles = task_roles(c.task);
+      if (has("columns")) c.roles.condition = roles.condition;
+      else c.roles = roles;
+    } catch (const std::invalid_argument& e) {
+      if (!has("columns")) json_key_error(where, "task", e.what());
+    }
+  }
+  integer("condition_columns", c.roles.condition, 1, limits::columns - 1);
+  if (has("rnn_type")) {
+    const std::string rnn = json_string(j.at("rnn_type"), where, "rnn_type");
     if (rnn != "gru" && rnn != "GRU")
       throw std::invalid_argument(where + ": rnn_type '" + rnn + "' is not supported (dyad implements the GRU)");
   }
-  get("hidden_size", c.hidden);
-  get("latent_size", c.latent);
-  get("num_layers", c.layers);
-  get("bidirectional", c.bidirectional);
-  get("noise_scale", c.noise_scale);
-  get("nll_weight", c.nll_weight);
-  get("latent_label_weight", c.label_weight);
-  if (j.contains("anneal_function")) {
-    std::string f;
-    get("anneal_function", f);
-    c.anneal = parse_anneal(f);
+  integer("hidden_size", c.hidden, 2, limits::hidden_size);
+  integer("latent_size", c.latent, 1, limits::latent_size);
+  integer("num_layers", c.layers, 1, limits::num_layers);
+  boolean("bidirectional", c.bidirectional);
+  number("noise_scale", c.noise_scale);
+  number("nll_weight", c.nll_weight);
+  number("latent_label_weight", c.label_weight);
+  if (has("anneal_function")) {
+    const std::string f = json_string(j.at("anneal_function"), where, "anneal_function");
+    try {
+      c.anneal = parse_anneal(f);
+    } catch (const std::invalid_argument& e) {
+      json_key_error(where, "anneal_function", e.what());
+    }
   }
-  get("anneal0", c.anneal0);
-  get("k", c.k);
-  get("x0", c.x0);
-  get("learning_rate", c.lr);
-  get("weight_decay", c.weight_decay);
-  get("cosine_factor", c.cosine_factor);
-  get("epochs", c.epochs);
-  get("batch_size", c.batch_size);
-  get("seed", c.seed);
-  get("threads", c.threads);
-  get("shuffle", c.shuffle);
-  get("normalize", c.normalize);
+  number("anneal0", c.anneal0);
+  number("k", c.k);
+  number("x0", c.x0);
+  number("learning_rate", c.lr);
+  number("weight_decay", c.weight_decay);
+  number("cosine_factor", c.cosine_factor);
+  integer("epochs", c.epochs, 1, limits::epochs);
+  integer("batch_size", c.batch_size, 1, limits::batch_size);
+  integer("seed", c.seed, 0, std::numeric_limits<std::uint64_t>::max());
+  integer("threads", c.threads, 1, limits::threads);
+  boolean("shuffle", c.shuffle);
+  boolean("normalize", c.normalize);
   return c;
 }
 

@@ -6,6 +6,7 @@
 #include "dyad/core/var.hpp"
 
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,16 +26,35 @@ class Parameters {
   // Slices start on 64-byte boundaries so every kernel sees aligned rows.
   static constexpr Index kPad = 64 / sizeof(T);
 
-  // Registers a parameter; call before the first value()/var().
+  // Registers a parameter (zero-initialised; values of earlier ones are kept). Strong
+  // exception guarantee: on an invalid or overflowing shape (std::length_error,
+  // std::invalid_argument) or a failed allocation (std::bad_alloc) the store is unchanged.
+  // Maps and Vars taken before an add() point into the old buffers.
   Index add(std::string name, std::vector<std::int64_t> shape) {
+    constexpr Index kMax = std::numeric_limits<Index>::max();
     Index n = 1;
-    for (auto d : shape) n *= d;
-    for (const auto& s : slices_)
-      if (s.name == name) throw std::logic_error("dyad: parameter '" + name + "' registered twice");
+    for (const auto d : shape) {
+      if (d < 0) throw std::invalid_argument("dyad: parameter '" + name + "' has a negative dimension " + std::to_string(d));
+      if (d != 0 && n > kMax / d) throw std::length_error("dyad: parameter '" + name + "': the size of its shape overflows");
+      n *= static_cast<Index>(d);
+    }
+    if (find(name) >= 0) throw std::logic_error("dyad: parameter '" + name + "' registered twice");
+    if (n > kMax - (kPad - 1) || (n + kPad - 1) / kPad * kPad > kMax - total_)
+      throw std::length_error("dyad: parameter '" + name + "': the parameter store's size overflows");
+    const Index total = total_ + (n + kPad - 1) / kPad * kPad;
+    // Allocate before touching anything: Eigen's resize frees the old buffer before allocating
+    // the new one, so a bad_alloc there left a dangling pointer (a double free later).
+    Vector<T> values(total), grads(total);
+    values.head(total_) = values_;
+    values.tail(total - total_).setZero();
+    grads.head(total_) = grads_;
+    grads.tail(total - total_).setZero();
+    if (slices_.size() == slices_.capacity()) slices_.reserve(2 * slices_.size() + 8);
+    // Commit: nothing below throws (the push_back moves into reserved space).
     slices_.push_back({std::move(name), std::move(shape), total_, n});
-    total_ += (n + kPad - 1) / kPad * kPad;
-    values_.setZero(total_);
-    grads_.setZero(total_);
+    values_.swap(values);
+    grads_.swap(grads);
+    total_ = total;
     return static_cast<Index>(slices_.size() - 1);
   }
 

@@ -1,0 +1,229 @@
+// ModelConfig: strict number conversion of params JSON keys, the size caps, the parameter
+// layout computed without a model, and the parameter store's strong exception guarantee.
+#include <dyad/model.hpp>
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <new>
+#include <string>
+
+using namespace dyad;
+
+namespace {
+nlohmann::json parse(const std::string& text) { return nlohmann::json::parse(text); }
+
+// The error config_from_json gives for {"<key>": <value>}, or "" when it accepts it.
+std::string error_for(const std::string& key, const std::string& value) {
+  try {
+    config_from_json(parse("{\"" + key + "\": " + value + "}"), ModelConfig{}, "params.json");
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::filesystem::path write_temp(const std::string& name, const std::string& text) {
+  const auto path = std::filesystem::temp_directory_path() / name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+ModelConfig small_config(int layers = 2, bool bidirectional = true) {
+  ModelConfig c;
+  c.roles = {{"a", "b", "c", "d", "e"}, 2};
+  c.hidden = 5;  // odd: the mileage head has hidden / 2 units
+  c.latent = 3;
+  c.layers = layers;
+  c.bidirectional = bidirectional;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("config: integer keys take exact integers in range, naming the source and the key") {
+  for (const char* key : {"hidden_size", "latent_size", "num_layers", "epochs", "batch_size", "threads", "condition_columns"}) {
+    CAPTURE(key);
+    // 4294967297 wrapped to 1 through get<int>; 1e10 was undefined behaviour; 1.5 truncated.
+    for (const char* bad : {"4294967297", "1e10", "1.5", "-1", "0", "true", "\"12\"", "null", "[3]", "2147483648", "1e300"}) {
+      CAPTURE(bad);
+      const std::string e = error_for(key, bad);
+      CHECK(e.find("params.json") != std::string::npos);
+      CHECK(e.find(std::string("'") + key + "'") != std::string::npos);
+    }
+    CHECK(error_for(key, "3").empty());
+    CHECK(error_for(key, "3.0").empty());  // integral floats, as Python tools may write them
+  }
+  CHECK(config_from_json(parse(R"({"hidden_size": 128.0, "epochs": 7})")).hidden == 128);
+  CHECK(config_from_json(parse(R"({"epochs": 7})")).epochs == 7);
+  CHECK_THROWS_WITH_AS(config_from_json(parse(R"({"epochs": 4294967297})"), ModelConfig{}, "p.json"),
+                       doctest::Contains("p.json: key 'epochs': must be an integer in [1, 1000000], got 4294967297"),
+                       std::invalid_argument);
+  // seed: the whole uint64 range, nothing outside it.
+  CHECK(config_from_json(parse(R"({"seed": 18446744073709551615})")).seed == std::numeric_limits<std::uint64_t>::max());
+  CHECK(config_from_json(parse(R"({"seed": 0})")).seed == 0);
+  for (const char* bad : {"-1", "18446744073709551616", "1.5", "false", "\"7\""}) {
+    CAPTURE(bad);
+    CHECK(error_for("seed", bad).find("'seed'") != std::string::npos);
+  }
+}
+
+TEST_CASE("config: number, boolean and string keys take only their own type") {
+  for (const char* key : {"learning_rate", "noise_scale", "nll_weight", "latent_label_weight", "anneal0", "k", "x0",
+                          "weight_decay", "cosine_factor"}) {
+    CAPTURE(key);
+    for (const char* bad : {"\"0.1\"", "true", "null", "[1]", "{}"}) {
+      CAPTURE(bad);
+      CHECK(error_for(key, bad).find(std::string("params.json: key '") + key + "'") != std::string::npos);
+    }
+    CHECK(error_for(key, "0.25").empty());
+    CHECK(error_for(key, "2").empty());
+  }
+  for (const char* key : {"bidirectional", "shuffle", "normalize"}) {
+    CAPTURE(key);
+    for (const char* bad : {"1", "0", "\"true\"", "null"}) CHECK(error_for(key, bad).find(std::string("'") + key + "'") != std::string::npos);
+    CHECK(error_for(key, "false").empty());
+  }
+  for (const char* key : {"task", "rnn_type", "anneal_function"}) {
+    CAPTURE(key);
+    CHECK(error_for(key, "5").find(std::string("params.json: key '") + key + "'") != std::string::npos);
+  }
+  CHECK(error_for("columns", "[\"a\", 2]").find("'columns'") != std::string::npos);
+  CHECK(error_for("columns", "\"a\"").find("'columns'") != std::string::npos);
+  CHECK(error_for("task", "\"nope\"").find("params.json: key 'task': dyad: unknown task 'nope'") != std::string::npos);
+  CHECK(error_for("anneal_function", "\"cubic\"").find("key 'anneal_function'") != std::string::npos);
+  CHECK_THROWS_WITH_AS(config_from_json(parse("[1, 2]")), doctest::Contains("expected a JSON object"), std::invalid_argument);
+}
+
+TEST_CASE("config: a user's own task name with explicit columns round-trips") {
+  ModelConfig c = small_config();
+  c.task = "my_pack";
+  const ModelConfig back = config_from_json(c.to_json());
+  CHECK(back.task == "my_pack");
+  CHECK(back.roles.encoder == c.roles.encoder);
+  CHECK(back.roles.condition == c.roles.condition);
+  // A known task still supplies the conditioning count when only columns are given.
+  const auto b = config_from_json(parse(R"({"task": "brand_b", "columns": ["a", "b", "c", "d", "e", "f"]})"));
+  CHECK(b.roles.condition == 4);
+}
+
+TEST_CASE("config: absurd sizes are refused with the key and the cap, before anything is allocated") {
+  // The audit's inputs: hidden_size 200000 (double free), num_layers 2e9 (hang).
+  const auto big = write_temp("dyad_params_big.json", R"({"task": "ev", "hidden_size": 200000})");
+  CHECK_THROWS_WITH_AS(config_from_file(big), doctest::Contains((big.string() + ": key 'hidden_size': must be an integer in [2, 8192]").c_str()),
+                       std::invalid_argument);
+  const auto deep = write_temp("dyad_params_deep.json", R"({"num_layers": 2e9})");
+  CHECK_THROWS_WITH_AS(config_from_file(deep), doctest::Contains("key 'num_layers': must be an integer in [1, 16]"),
+                       std::invalid_argument);
+  std::filesystem::remove(big);
+  std::filesystem::remove(deep);
+
+  // Configurations built in code meet the same caps in validate() (and so in Model's constructor).
+  auto refused = [](auto change, const char* what) {
+    ModelConfig c = preset("fivefold");
+    change(c);
+    CAPTURE(what);
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains(what), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(Model<float>{c}, doctest::Contains(what), std::invalid_argument);
+  };
+  refused([](ModelConfig& c) { c.hidden = 200000; }, "'hidden_size' must be in [2, 8192]");
+  refused([](ModelConfig& c) { c.hidden = 1; }, "'hidden_size' must be in [2, 8192]");
+  refused([](ModelConfig& c) { c.latent = 4097; }, "'latent_size' must be in [1, 4096]");
+  refused([](ModelConfig& c) { c.layers = 2000000000; }, "'num_layers' must be in [1, 16]");
+  refused([](ModelConfig& c) { c.layers = 0; }, "'num_layers'");
+  refused([](ModelConfig& c) { c.epochs = 1000001; }, "'epochs' must be in [1, 1000000]");
+  refused([](ModelConfig& c) { c.batch_size = 65537; }, "'batch_size' must be in [1, 65536]");
+  refused([](ModelConfig& c) { c.threads = 1025; }, "'threads' must be in [1, 1024]");
+  refused([](ModelConfig& c) { c.threads = 0; }, "'threads'");
+  refused([](ModelConfig& c) { c.lr = std::numeric_limits<double>::quiet_NaN(); }, "'learning_rate'");
+  refused([](ModelConfig& c) { c.weight_decay = std::numeric_limits<double>::infinity(); }, "'weight_decay'");
+  refused([](ModelConfig& c) { c.k = std::numeric_limits<double>::quiet_NaN(); }, "'k'");
+  refused([](ModelConfig& c) { c.noise_scale = -1; }, "'noise_scale'");
+  refused(
+      [](ModelConfig& c) {
+        c.roles.encoder.clear();
+        for (int i = 0; i < 1025; ++i) c.roles.encoder.push_back("c" + std::to_string(i));
+      },
+      "above the cap 1024");
+  // Each size within its cap, but together too big a model.
+  refused(
+      [](ModelConfig& c) {
+        c.hidden = limits::hidden_size;
+        c.latent = limits::latent_size;
+        c.layers = limits::num_layers;
+      },
+      "parameters, above the cap");
+  // Every upstream preset fits, the largest with room.
+  for (const auto& name : preset_names()) {
+    CAPTURE(name);
+    const ModelConfig c = preset(name);
+    CHECK_NOTHROW(c.validate());
+    CHECK(c.hidden * 4 <= limits::hidden_size);
+    CHECK(c.parameter_count() * 10 < limits::parameters);
+  }
+  // The largest sizes the caps admit do not overflow the closed-form count.
+  ModelConfig max = preset("fivefold");
+  max.roles.encoder.clear();
+  for (std::size_t i = 0; i < limits::columns; ++i) max.roles.encoder.push_back("c" + std::to_string(i));
+  max.hidden = limits::hidden_size, max.latent = limits::latent_size, max.layers = limits::num_layers;
+  CHECK(max.parameter_count() > 0);
+  CHECK(max.factor() * max.hidden <= (1 << 18));
+}
+
+TEST_CASE("parameter_shapes and parameter_count describe the model without building it") {
+  for (const int layers : {1, 2, 3})
+    for (const bool bi : {false, true}) {
+      CAPTURE(layers);
+      CAPTURE(bi);
+      const ModelConfig c = small_config(layers, bi);
+      const Model<float> m(c);
+      const auto shapes = parameter_shapes(c);
+      REQUIRE(shapes.size() == m.parameters().slices().size());
+      std::int64_t total = 0;
+      for (std::size_t i = 0; i < shapes.size(); ++i) {
+        CHECK(shapes[i].name == m.parameters().slices()[i].name);
+        CHECK(shapes[i].shape == m.parameters().slices()[i].shape);
+        std::int64_t n = 1;
+        for (const auto d : shapes[i].shape) n *= d;
+        total += n;
+      }
+      CHECK(total == m.parameters().count());
+      CHECK(c.parameter_count() == total);
+    }
+}
+
+TEST_CASE("Parameters::add: overflowing or unallocatable shapes leave the store as it was") {
+  Parameters<float> p;
+  p.add("a", {3, 5});
+  p.value("a").setConstant(2.f);
+  const auto before_slices = p.slices();
+  const Vector<float> before_values = p.values();
+  auto unchanged = [&] {
+    CHECK(p.slices().size() == before_slices.size());
+    CHECK(p.slices()[0].name == "a");
+    CHECK(p.values() == before_values);
+    CHECK(p.grads().size() == before_values.size());
+  };
+  // 2^62 floats: the byte count overflows size_t, so Eigen's allocation throws bad_alloc
+  // (without asking malloc). It used to free the buffer first and leave it dangling: a double free.
+  CHECK_THROWS_AS(p.add("huge", {std::int64_t{1} << 31, std::int64_t{1} << 31}), std::bad_alloc);
+  unchanged();
+  CHECK_THROWS_AS(p.add("overflow", {std::int64_t{1} << 40, std::int64_t{1} << 40}), std::length_error);
+  unchanged();
+  CHECK_THROWS_AS(p.add("almost", {std::numeric_limits<std::int64_t>::max()}), std::length_error);  // padding overflows
+  unchanged();
+  CHECK_THROWS_AS(p.add("negative", {-1, 4}), std::invalid_argument);
+  unchanged();
+  CHECK_THROWS_AS(p.add("a", {2}), std::logic_error);
+  unchanged();
+  // Still usable: a new parameter is zeroed and earlier values are kept.
+  p.add("b", {4});
+  CHECK(p.value("a") == Vector<float>::Constant(15, 2.f));
+  CHECK(p.value("b") == Vector<float>::Zero(4));
+  CHECK(p.slice("b").offset % Parameters<float>::kPad == 0);
+  Parameters<double> q;
+  CHECK_THROWS_AS(q.add("huge", {std::int64_t{1} << 31, std::int64_t{1} << 31}), std::bad_alloc);
+  CHECK(q.slices().empty());
+  CHECK(q.values().size() == 0);
+}
