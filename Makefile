@@ -6,10 +6,14 @@
 #   make demo      deps + build + run the dyad CLI demo into demo-out/
 #   make bench     build + run every benchmark binary in build/bench/
 #   make install   build + install into $(PREFIX) (default /usr/local)
-#   make clean     remove build/ and demo-out/
+#   make test-asan build everything in build-asan/ with ASan + UBSan and run ctest there
+#   make test-tsan build the tests and CLI in build-tsan/ with TSan and run the threaded ones
+#   make fuzz      build the libFuzzer targets (clang) in build-fuzz/, run each SECONDS=N s (60)
+#   make clean     remove build/, demo-out/ and the three checking build directories
 #
 # Variables: BUILD_DIR, BUILD_TYPE, JOBS, PREFIX, CMAKE_ARGS (extra configure flags),
-# CTEST_ARGS (extra ctest flags), BENCH_ARGS (passed to every benchmark binary).
+# CTEST_ARGS (extra ctest flags), BENCH_ARGS (passed to every benchmark binary),
+# ASAN_DIR, TSAN_DIR, FUZZ_DIR, SECONDS (fuzzing time per target), FUZZ_TARGETS, FUZZ_CXX.
 
 BUILD_DIR  ?= build
 BUILD_TYPE ?= Release
@@ -21,6 +25,12 @@ DEMO_OUT   ?= demo-out
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
 BENCH_ARGS ?=
+ASAN_DIR   ?= build-asan
+TSAN_DIR   ?= build-tsan
+FUZZ_DIR   ?= build-fuzz
+SECONDS    ?= 60
+FUZZ_CXX   ?= clang++-14
+FUZZ_TARGETS ?= csv scores_csv safetensors checkpoint params_json
 
 DEPS_FLAGS = $(if $(filter 1,$(CHROMIUM)),--chromium,--no-chromium) \
              $(if $(filter 1,$(TORCH)),--torch,--no-torch)
@@ -31,7 +41,7 @@ MAKEFLAGS += --no-print-directory
 # Prerequisites are steps in order (deps, then build), never parallel jobs of make itself.
 .NOTPARALLEL:
 .DEFAULT_GOAL := build
-.PHONY: deps deps-core configure build test demo bench install clean
+.PHONY: deps deps-core deps-fuzz configure build test demo bench install clean test-asan test-tsan fuzz
 
 deps:
 	bash scripts/install-deps.sh $(DEPS_FLAGS)
@@ -39,6 +49,9 @@ deps:
 # The demo does not need the browser.
 deps-core:
 	bash scripts/install-deps.sh --no-chromium $(if $(filter 1,$(TORCH)),--torch,--no-torch)
+
+deps-fuzz:
+	bash scripts/install-deps.sh --no-chromium --no-torch --fuzz
 
 configure:
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
@@ -63,4 +76,44 @@ install: build
 	cmake --install $(BUILD_DIR) --prefix "$(PREFIX)"
 
 clean:
-	rm -rf $(BUILD_DIR) $(DEMO_OUT)
+	rm -rf $(BUILD_DIR) $(DEMO_OUT) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)
+
+# ---- Checking builds ------------------------------------------------------------------------
+# Sanitizer runtime settings: the first report fails the run, with a stack trace.
+SAN_ENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1 \
+          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+          TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+# The whole ctest suite under ASan + UBSan (float-cast-overflow is not part of GCC's
+# "undefined"). Left out: the header self-containment and installed-package tests, which
+# compile code but run none of it (make test covers them). test_allocation.cpp interposes
+# malloc and skips itself under ASan.
+test-asan: deps
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DDYAD_SANITIZE=address,undefined,float-cast-overflow $(CMAKE_ARGS)
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+	@echo "test-asan: tests/test_allocation.cpp is skipped here (it interposes malloc, which ASan owns)"
+	$(SAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -E '^(headers_self_contained|package_downstream)$$' $(CTEST_ARGS)
+
+# The tests that run on two threads, under TSan: every test case with "thread" in its name,
+# the GRU direction gradient check (a single direction splitting its batch over 2 threads)
+# and fit's two-thread determinism check; then the CLI trains and scores with --threads 2.
+TSAN_TESTS ?= *thread*,GRU direction:*,fit: one-class training*
+test-tsan: deps-core
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Release -DDYAD_SANITIZE=thread $(CMAKE_ARGS)
+	cmake --build $(TSAN_DIR) -j$(JOBS) --target dyad_tests dyad_cli
+	$(SAN_ENV) $(TSAN_DIR)/tests/dyad_tests --no-intro --test-case='$(TSAN_TESTS)'
+	@set -e; dyad=$(TSAN_DIR)/examples/dyad; w=$(TSAN_DIR)/cli-threads; rm -rf $$w; mkdir -p $$w; \
+	echo "test-tsan: dyad simulate, train --threads 2, score --threads 2"; \
+	$(SAN_ENV) $$dyad simulate --cars 6 --faulty 2 --segments 4 --steps 24 --seed 9 --out $$w/fleet.csv; \
+	$(SAN_ENV) $$dyad train --data $$w/fleet.csv --out $$w/model.safetensors --epochs 2 --batch-size 4 --threads 2 -q; \
+	$(SAN_ENV) $$dyad score --model $$w/model.safetensors --data $$w/fleet.csv --out $$w/scores.csv --threads 2 --batch-size 4; \
+	test "$$(wc -l < $$w/scores.csv)" -eq 25 || { echo "test-tsan: scores.csv should have 24 rows" >&2; exit 1; }; \
+	echo "test-tsan: passed"
+
+# libFuzzer targets (tests/fuzz) built with clang, ASan and UBSan; each runs $(SECONDS) s on a
+# scratch copy of its corpus (tests/fuzz/run.sh prints executions per second and in total).
+fuzz: deps-fuzz
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) \
+	      -DDYAD_SANITIZE=address,undefined -DDYAD_FUZZ=ON $(CMAKE_ARGS)
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	bash tests/fuzz/run.sh $(FUZZ_DIR) $(SECONDS) $(FUZZ_TARGETS)

@@ -3,18 +3,21 @@
 # Only what is missing is installed (checked with dpkg first), so a second run takes a moment
 # and does not touch the network. Runs apt-get as root, or through sudo when not root.
 #
-# Usage: scripts/install-deps.sh [--chromium | --no-chromium] [--torch | --no-torch] [--dry-run]
+# Usage: scripts/install-deps.sh [--chromium | --no-chromium] [--torch | --no-torch] [--fuzz | --no-fuzz] [--dry-run]
 #   --chromium / --no-chromium  headless browser for the report tests (default: on)
 #   --torch / --no-torch        PyTorch for the comparison benchmarks (default: off)
+#   --fuzz / --no-fuzz          clang and libFuzzer for `make fuzz` (default: off)
 #   --dry-run                   print what would be installed, install nothing
-# Environment: DYAD_DEPS_CHROMIUM=0|1 and DYAD_DEPS_TORCH=0|1 set the defaults.
+# Environment: DYAD_DEPS_CHROMIUM, DYAD_DEPS_TORCH and DYAD_DEPS_FUZZ (0|1) set the defaults.
+# GCC's ASan, UBSan and TSan runtimes (make test-asan, test-tsan) come with g++.
 set -euo pipefail
 
 with_chromium="${DYAD_DEPS_CHROMIUM:-1}"
 with_torch="${DYAD_DEPS_TORCH:-0}"
+with_fuzz="${DYAD_DEPS_FUZZ:-0}"
 dry_run=0
 
-usage() { sed -n '2,10s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
 
 for arg in "$@"; do
   case "$arg" in
@@ -22,6 +25,8 @@ for arg in "$@"; do
     --no-chromium) with_chromium=0 ;;
     --torch) with_torch=1 ;;
     --no-torch) with_torch=0 ;;
+    --fuzz) with_fuzz=1 ;;
+    --no-fuzz) with_fuzz=0 ;;
     --dry-run) dry_run=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
@@ -36,10 +41,14 @@ chromium=(chromium fonts-liberation)
 # Reference implementation for the comparison benchmarks.
 # OpenBLAS: without it Debian's torch falls back to the reference BLAS and runs several times slower.
 torch=(python3-torch libopenblas0-pthread)
+# libFuzzer (libclang-rt-14-dev) and the compiler that links it; llvm-14 for llvm-symbolizer,
+# which turns sanitizer stack traces into file:line.
+fuzz=(clang-14 libclang-rt-14-dev llvm-14)
 
 wanted=("${core[@]}")
 [[ "$with_chromium" == 1 ]] && wanted+=("${chromium[@]}")
 [[ "$with_torch" == 1 ]] && wanted+=("${torch[@]}")
+[[ "$with_fuzz" == 1 ]] && wanted+=("${fuzz[@]}")
 
 missing=()
 for pkg in "${wanted[@]}"; do

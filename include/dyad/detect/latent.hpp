@@ -45,9 +45,10 @@ class LatentScorer {
       for (double x : *v)
         if (!std::isfinite(x)) throw std::invalid_argument("dyad::detect::LatentScorer: mean or covariance is not finite");
     const auto zi = static_cast<Eigen::Index>(z);
-    llt_.compute(Eigen::Map<const Eigen::MatrixXd>(cov_.data(), zi, zi));
-    if (llt_.info() != Eigen::Success)
+    const Eigen::LLT<Eigen::MatrixXd> llt(Eigen::Map<const Eigen::MatrixXd>(cov_.data(), zi, zi));
+    if (llt.info() != Eigen::Success)
       throw std::invalid_argument("dyad::detect::LatentScorer: covariance is not positive definite (use a ridge > 0)");
+    chol_ = llt.matrixL();
   }
 
   // Fits on the latent means of training segments, one row per segment ([n x Z], n >= 2):
@@ -79,7 +80,7 @@ class LatentScorer {
     detail::require_finite_rows(mu, fn);
     const Eigen::Map<const Eigen::RowVectorXd> mean(mean_.data(), static_cast<Eigen::Index>(mean_.size()));
     Eigen::MatrixXd d = (mu.rowwise() - mean).transpose();  // [Z x n]
-    llt_.matrixL().solveInPlace(d);                          // |L^-1 d| = Mahalanobis distance
+    chol_.triangularView<Eigen::Lower>().solveInPlace(d);   // |L^-1 d| = Mahalanobis distance
     const Eigen::VectorXd dist = d.colwise().norm().transpose();
     return std::vector<double>(dist.data(), dist.data() + dist.size());
   }
@@ -90,7 +91,9 @@ class LatentScorer {
 
  private:
   std::vector<double> mean_, cov_;
-  Eigen::LLT<Eigen::MatrixXd> llt_;
+  // The Cholesky factor L, kept as a plain matrix: a default Eigen::LLT holds an
+  // uninitialised status that copying an unfitted scorer would read (UBSan).
+  Eigen::MatrixXd chol_;
 };
 
 // Blends two scores of different units (e.g. rec_error and latent distance): z-scores each with

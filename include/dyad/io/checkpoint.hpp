@@ -89,24 +89,6 @@ inline std::uint32_t crc32c_text(std::string_view s, std::uint32_t crc) {
   return crc32c(std::as_bytes(std::span<const char>(s.data(), s.size())), crc);
 }
 
-// Our writer pads the header with at most 7 spaces after the closing brace. JSON readers stop
-// at a NUL, so a bit flip turning a padding space into NUL would load unnoticed: check the
-// header's last 8 bytes. (Only for files with a checksum, i.e. written by dyad.)
-inline void check_header_padding(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::byte len[8];
-  if (!in.read(reinterpret_cast<char*>(len), 8)) throw_os_error("cannot read", path, errno ? errno : EIO);
-  const std::uint64_t n = load_le<std::uint64_t>(len);  // the parser has checked it against the file size
-  const std::uint64_t tail = std::min<std::uint64_t>(n, 8);
-  std::array<char, 8> last{};
-  in.seekg(static_cast<std::streamoff>(8 + n - tail));
-  if (!in.read(last.data(), static_cast<std::streamsize>(tail))) throw_os_error("cannot read", path, errno ? errno : EIO);
-  std::size_t end = static_cast<std::size_t>(tail);
-  while (end > 0 && last[end - 1] == ' ') --end;
-  if (end == 0 || last[end - 1] != '}')
-    throw std::runtime_error(path.string() + ": the checkpoint is damaged: its header has stray bytes after the JSON");
-}
-
 }  // namespace detail
 
 // The checksum save_checkpoint stores under kChecksumKey (and the training state reuses):
@@ -169,7 +151,6 @@ inline SafeTensors read_checkpoint_file(const std::filesystem::path& path) {
     throw std::runtime_error(src + ": checkpoint format " + json_excerpt(format) + " is not one this dyad reads (" +
                              kCheckpointFormat + " or " + kCheckpointFormatV1 + "); the file is damaged or from a newer dyad");
   verify_tensor_checksum(st, format == kCheckpointFormat);
-  if (st.metadata.count(kChecksumKey)) check_header_padding(path);
   return st;
 }
 

@@ -432,6 +432,10 @@ inline SafeTensors SafeTensors::from_bytes(std::span<const std::byte> file, std:
   const std::string_view text(reinterpret_cast<const char*>(file.data() + 8), static_cast<std::size_t>(n));
   const std::span<const std::byte> buffer = file.subspan(8 + n);
 
+  // JSON cannot hold a raw NUL (strings escape it), but the parser stops at one, so a flipped
+  // padding byte would otherwise pass unseen.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+    fail_file("the header holds a NUL byte at byte " + std::to_string(nul) + " of the header (damaged or not safetensors)");
   if (const auto at = detail::nesting_beyond(text, detail::kMaxHeaderDepth))
     fail_file("the header nests arrays and objects deeper than " + std::to_string(detail::kMaxHeaderDepth) + " levels (at byte " +
               std::to_string(*at) + " of the header)");

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -131,7 +132,7 @@ TrainingState<T> load_training_state(const std::filesystem::path& path) {
   if (format == st.metadata.end() || format->second != kTrainingStateFormat)
     throw std::runtime_error(where + ": not a dyad training state (no format '" + kTrainingStateFormat +
                              "' in the metadata); pass the .state file that `dyad train --checkpoint-every` writes");
-  verify_tensor_checksum(st);
+  verify_tensor_checksum(st, true);  // states are always dyad-written: the checksum must be there
   TrainingState<T> s;
   try {
     s.config = config_from_json(detail::parse_meta(st, "dyad.config"), ModelConfig{}, where + " (dyad.config)");
@@ -141,16 +142,17 @@ TrainingState<T> load_training_state(const std::filesystem::path& path) {
     const auto m = detail::parse_meta(st, "dyad.mileage");
     s.mileage = MinMax(m.at("min").get<double>(), m.at("max").get<double>());
     const auto p = detail::parse_meta(st, "dyad.progress");
-    s.adam_steps = p.at("adam_steps").get<std::int64_t>();
-    s.step = p.at("step").get<std::int64_t>();
-    s.epoch = p.at("epoch").get<int>();
-    s.batch = p.at("batch").get<std::int64_t>();
+    const std::string progress = where + " (dyad.progress)";
+    s.adam_steps = detail::json_integer<std::int64_t>(p.at("adam_steps"), progress, "adam_steps", 0, std::numeric_limits<std::int64_t>::max());
+    s.step = detail::json_integer<std::int64_t>(p.at("step"), progress, "step", 0, std::numeric_limits<std::int64_t>::max());
+    s.epoch = detail::json_integer<int>(p.at("epoch"), progress, "epoch", 0, limits::epochs);
+    s.batch = detail::json_integer<std::int64_t>(p.at("batch"), progress, "batch", 0, std::numeric_limits<std::int64_t>::max());
     s.order_rng = detail::rng_from_json(p.at("order_rng"), where + " (order_rng)");
     s.noise_rng = detail::rng_from_json(p.at("noise_rng"), where + " (noise_rng)");
     s.epoch_sums = p.at("epoch_sums").get<std::array<double, 4>>();
     s.seconds = p.at("seconds").get<double>();
     s.data_fingerprint = detail::parse_hex64(p.at("data_fingerprint").get<std::string>(), where + " (data_fingerprint)");
-    s.train_segments = p.at("train_segments").get<std::int64_t>();
+    s.train_segments = detail::json_integer<std::int64_t>(p.at("train_segments"), progress, "train_segments", 1, std::numeric_limits<std::int64_t>::max());
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(where + ": training state metadata is incomplete: " + e.what());
   } catch (const std::invalid_argument& e) {

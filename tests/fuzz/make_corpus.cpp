@@ -1,0 +1,102 @@
+// Writes the generated seed files of the fuzz corpora: tiny dyad checkpoints and plain
+// state_dicts (corpus/checkpoint), safetensors of every dtype (corpus/safetensors) and the
+// presets as params JSON (corpus/params_json). Deterministic; run after a format change:
+//   fuzz_make_corpus tests/fuzz/corpus
+#include "../toy_data.hpp"
+
+#include <dyad/model.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace dyad;
+
+namespace {
+
+ModelConfig tiny(const char* task, bool bidirectional, int layers) {
+  ModelConfig c;
+  c.task = task;
+  c.roles = task_roles(task);
+  c.hidden = 4;
+  c.latent = 2;
+  c.layers = layers;
+  c.bidirectional = bidirectional;
+  c.epochs = 1;
+  c.batch_size = 8;
+  c.seed = 3;
+  return c;
+}
+
+// The weights only, as PyTorch's state_dict exported to safetensors would hold them.
+SafeTensors state_dict(const Model<float>& m, bool as_double) {
+  SafeTensors st;
+  const auto& p = m.parameters();
+  for (const auto& s : p.slices()) {
+    std::vector<std::size_t> shape(s.shape.begin(), s.shape.end());
+    const float* v = p.values().data() + s.offset;
+    if (as_double) st.add<double>(s.name, shape, std::vector<double>(v, v + s.size));
+    else st.add<float>(s.name, shape, std::vector<float>(v, v + s.size));
+  }
+  return st;
+}
+
+Tensor raw(std::string name, DType dt, std::vector<std::size_t> shape) {
+  std::size_t n = dtype_size(dt);
+  for (auto d : shape) n *= d;
+  std::vector<std::byte> bytes(n);
+  for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<std::byte>(i * 37 + 11);
+  return {std::move(name), dt, std::move(shape), std::move(bytes)};
+}
+
+void write_text(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: fuzz_make_corpus CORPUS_DIR\n");
+    return 2;
+  }
+  const fs::path root = argv[1];
+  for (const char* d : {"checkpoint", "safetensors", "params_json"}) fs::create_directories(root / d);
+
+  // Checkpoints: fresh and fitted (with the latent scorers), three architectures.
+  const fs::path ck = root / "checkpoint";
+  Model<float> fresh(tiny("ev", true, 1));
+  fresh.save(ck / "fresh_ev_bi.safetensors");
+  for (const auto& [name, config] : {std::pair{"fitted_ev_bi", tiny("ev", true, 1)}, std::pair{"fitted_brand_b_uni2", tiny("brand_b", false, 2)}}) {
+    Model<float> m(config);
+    m.fit(test::toy_dataset(12, config.roles, 5, 4, 8));
+    m.save(ck / (std::string(name) + ".safetensors"));
+  }
+  state_dict(fresh, false).save(ck / "state_dict_f32.safetensors");
+  state_dict(Model<float>(tiny("ev", false, 1)), true).save(ck / "state_dict_uni_f64.safetensors");
+
+  // Safetensors: every dtype, a scalar, empty tensors, metadata, no tensors at all.
+  const fs::path sf = root / "safetensors";
+  SafeTensors all;
+  for (const auto& info : detail::kDTypes) all.add(raw(std::string("t_") + std::string(info.name), info.dtype, {2, 3}));
+  all.save(sf / "every_dtype.safetensors");
+  SafeTensors odd;
+  odd.metadata = {{"format", "pt"}, {"note", "scalar, empty and 3-d tensors"}};
+  odd.add(raw("scalar", DType::F64, {}));
+  odd.add(raw("empty", DType::F32, {0, 4}));
+  odd.add(raw("cube", DType::BF16, {2, 2, 2}));
+  odd.add(raw("half", DType::F16, {5}));
+  odd.save(sf / "odd_shapes.safetensors");
+  SafeTensors none;
+  none.save(sf / "no_tensors.safetensors");
+
+  // Params JSON: the presets as dyad writes them, and upstream-style files.
+  const fs::path pj = root / "params_json";
+  for (const auto& name : preset_names()) write_text(pj / (name + ".json"), preset(name).to_json().dump(1) + "\n");
+  write_text(pj / "tiny.json", tiny("brand_a", false, 2).to_json().dump() + "\n");
+  std::printf("wrote the generated corpus files under %s\n", root.c_str());
+  return 0;
+}

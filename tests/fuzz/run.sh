@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs each libFuzzer target for SECONDS on a scratch copy of its seed corpus (the checked-in
+# corpus never grows), then prints per target the executions per second and in total, parsed
+# from libFuzzer's -print_final_stats=1. Fails when any target crashes, leaks, times out or
+# runs out of memory; the reproducer is kept under BUILD_DIR/fuzz-work/NAME/artifacts/.
+#
+# Usage: run.sh BUILD_DIR SECONDS [NAME...]   (default: every target; `make fuzz` calls this)
+set -euo pipefail
+if [[ $# -lt 2 ]]; then
+  echo "usage: run.sh BUILD_DIR SECONDS [NAME...]" >&2
+  exit 2
+fi
+build=$(cd "$1" && pwd)
+seconds=$2
+shift 2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(csv scores_csv safetensors checkpoint params_json)
+# Longest input per target: a few times its largest seed.
+declare -A max_len=([csv]=8192 [scores_csv]=4096 [safetensors]=16384 [checkpoint]=32768 [params_json]=4096)
+
+symbolizer=/usr/lib/llvm-14/bin/llvm-symbolizer
+[[ -x $symbolizer ]] && export ASAN_SYMBOLIZER_PATH=$symbolizer
+export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+work=$build/fuzz-work
+rm -rf "$work"
+results=()
+failed=()
+for name in "${targets[@]}"; do
+  bin=$build/tests/fuzz/fuzz_$name
+  [[ -x $bin ]] || { echo "run.sh: no fuzz target $bin (make fuzz builds them)" >&2; exit 2; }
+  [[ -n ${max_len[$name]:-} ]] || { echo "run.sh: no max_len for '$name'" >&2; exit 2; }
+  dir=$work/$name
+  mkdir -p "$dir/corpus" "$dir/artifacts"
+  cp -R "$here/corpus/$name/." "$dir/corpus/"
+  dict=()
+  [[ -f $here/dict/$name.dict ]] && dict=(-dict="$here/dict/$name.dict")
+  echo "== fuzz_$name: ${seconds}s on $(ls "$dir/corpus" | wc -l) seed files (log: $dir/fuzz.log)"
+  rc=0
+  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="${max_len[$name]}" \
+    -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "${dict[@]}" "$dir/corpus" > "$dir/fuzz.log" 2>&1 || rc=$?
+  stat() { sed -n "s/^stat::$1: *//p" "$dir/fuzz.log" | tail -1; }
+  execs=$(stat number_of_executed_units)
+  per_s=$(stat average_exec_per_sec)
+  rss=$(stat peak_rss_mb)
+  artifacts=$(find "$dir/artifacts" -type f | sort)
+  if [[ $rc -ne 0 || -n $artifacts ]]; then
+    failed+=("$name")
+    status="FAILED (exit $rc)"
+    echo "-- fuzz_$name failed; the end of its log:"
+    tail -n 60 "$dir/fuzz.log"
+    [[ -z $artifacts ]] || printf 'reproducer: %s\n' $artifacts
+  else
+    status=ok
+  fi
+  results+=("$(printf '%-12s %12s %14s %9s  %s' "$name" "${per_s:--}" "${execs:--}" "${rss:--}" "$status")")
+done
+
+echo
+printf '%-12s %12s %14s %9s  %s\n' target exec/s executions "rss MB" result
+printf '%s\n' "${results[@]}"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "make fuzz: ${failed[*]} failed; reproducers under $work/*/artifacts (copy them to tests/fuzz/crashes/NAME/)" >&2
+  exit 1
+fi
