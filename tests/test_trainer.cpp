@@ -47,7 +47,7 @@ bool same_bits(const Vector<float>& a, const Vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("an interrupted run resumes to the bit-identical model, on 1 and 2 threads") {
+TEST_CASE("an interrupted run resumes to the bit-identical model, with 1 and 2 workers") {
   TempDir dir;
   const Dataset d = toy_dataset(24, resume_config().roles, 5, 8, 12, 3);  // ragged, some faulty cars
   for (const int threads : {1, 2}) {
