@@ -3,6 +3,7 @@
 
 #include "dyad/config.hpp"
 #include "dyad/core/arena.hpp"
+#include "dyad/core/excerpt.hpp"
 #include "dyad/core/memory.hpp"
 #include "dyad/core/parameters.hpp"
 #include "dyad/core/random.hpp"

@@ -4,6 +4,7 @@
 // file of several GB costs no per-row allocation. Every error names `file:line:column`.
 #pragma once
 
+#include "dyad/core/excerpt.hpp"
 #include "dyad/data/dataset.hpp"
 #include "dyad/io/atomic_file.hpp"
 
@@ -44,33 +45,6 @@ struct CsvOptions {
 };
 
 namespace detail {
-
-// At most `max` bytes of untrusted text for an error message: longer text keeps its head and
-// tail around an ellipsis and the total length; control bytes are escaped so that the message
-// stays on one line. A hostile file cannot make a message of megabytes.
-inline std::string csv_excerpt(std::string_view s, std::size_t max = 200) {
-  auto escaped = [](std::string_view part) {
-    std::string out;
-    for (const char c : part) {
-      const auto u = static_cast<unsigned char>(c);
-      if (u < 0x20 || u == 0x7f) {
-        constexpr char hex[] = "0123456789abcdef";
-        out += "\\x";
-        out += hex[u >> 4];
-        out += hex[u & 15];
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  };
-  if (s.size() <= max) return escaped(s);
-  auto continuation = [&](std::size_t i) { return (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80; };
-  std::size_t head = max * 3 / 4, tail = s.size() - max / 4;
-  for (int k = 0; k < 3 && head > 0 && continuation(head); ++k) --head;  // do not cut a UTF-8 sequence
-  for (int k = 0; k < 3 && tail < s.size() && continuation(tail); ++k) ++tail;
-  return escaped(s.substr(0, head)) + "...[" + std::to_string(s.size()) + " bytes]..." + escaped(s.substr(tail));
-}
 
 // Hands out lines (without '\n' and a trailing '\r') from big reads of an istream. A line longer
 // than `max_line` bytes is an error `name:line:1: ...`.
@@ -301,7 +275,7 @@ struct CsvErrors {
   const std::vector<std::string>& header;
   [[noreturn]] void operator()(std::size_t line, std::size_t column, const std::string& message) const {
     std::string where = std::string(file) + ":" + std::to_string(line) + ":" + std::to_string(column == whole_line ? 1 : column + 1) + ": ";
-    if (column < header.size()) where += "column '" + csv_excerpt(header[column]) + "': ";
+    if (column < header.size()) where += "column '" + excerpt(header[column]) + "': ";
     throw std::runtime_error(where + message);
   }
 };
@@ -363,7 +337,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
   auto header_list = [&] {  // bounded: the header is untrusted text
     std::string s;
     std::size_t i = 0;
-    for (; i < header.size() && s.size() < 1000; ++i) s += (i ? ", " : "") + detail::csv_excerpt(header[i], 100);
+    for (; i < header.size() && s.size() < 1000; ++i) s += (i ? ", " : "") + detail::excerpt(header[i], 100);
     if (i < header.size()) s += ", ... (" + std::to_string(header.size()) + " columns)";
     return s;
   };
@@ -375,9 +349,9 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
   std::vector<std::size_t> signal_cols;
   for (const auto& s : options.signals) {
     const std::size_t c = find(s);
-    if (c == none) fail(header_line, whole_line, "no signal column '" + detail::csv_excerpt(s) + "' (header: " + header_list() + ")");
+    if (c == none) fail(header_line, whole_line, "no signal column '" + detail::excerpt(s) + "' (header: " + header_list() + ")");
     if (std::find(signal_cols.begin(), signal_cols.end(), c) != signal_cols.end())
-      throw std::invalid_argument("dyad::read_csv: signal column '" + detail::csv_excerpt(s) + "' requested twice");
+      throw std::invalid_argument("dyad::read_csv: signal column '" + detail::excerpt(s) + "' requested twice");
     signal_cols.push_back(c);
   }
   const bool auto_signals = options.signals.empty();
@@ -406,9 +380,9 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
     const std::string_view s = fields[c];
     if (allow_missing && s.empty()) return std::numeric_limits<double>::quiet_NaN();
     const auto st = detail::parse_number(s, v);
-    if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::csv_excerpt(s) + "' is out of range");
-    if (st != detail::NumberStatus::ok) fail(line_no, c, (s.empty() ? std::string("missing value") : "'" + detail::csv_excerpt(s) + "' is not a number"));
-    if (std::isinf(v) || (!allow_missing && std::isnan(v))) fail(line_no, c, "non-finite value '" + detail::csv_excerpt(s) + "'");
+    if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::excerpt(s) + "' is out of range");
+    if (st != detail::NumberStatus::ok) fail(line_no, c, (s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number"));
+    if (std::isinf(v) || (!allow_missing && std::isnan(v))) fail(line_no, c, "non-finite value '" + detail::excerpt(s) + "'");
     return v;
   };
   auto finish_segment = [&] {
@@ -436,12 +410,12 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
     if (car.empty()) fail(line_no, car_col, "missing value");
     std::int64_t segment;
     if (const auto st = detail::parse_number(fields[seg_col], segment); st != detail::NumberStatus::ok)
-      fail(line_no, seg_col, "'" + detail::csv_excerpt(fields[seg_col]) +
+      fail(line_no, seg_col, "'" + detail::excerpt(fields[seg_col]) +
                                  (st == detail::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
     int label = 0;
     if (label_col != none) {
       const double l = parse_double(label_col, false);
-      if (l != 0 && l != 1) fail(line_no, label_col, "'" + detail::csv_excerpt(fields[label_col]) + "' is not 0 or 1");
+      if (l != 0 && l != 1) fail(line_no, label_col, "'" + detail::excerpt(fields[label_col]) + "' is not 0 or 1");
       label = static_cast<int>(l);
     }
     const double mileage = mileage_col != none ? parse_double(mileage_col, true) : std::numeric_limits<double>::quiet_NaN();
@@ -452,7 +426,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
       finish_segment();
       auto& by_segment = seen[std::string(car)];
       if (const auto [it, fresh] = by_segment.try_emplace(segment, line_no); !fresh)
-        fail(line_no, seg_col, "car '" + detail::csv_excerpt(car) + "' segment " + std::to_string(segment) + " reappears; it started at line " +
+        fail(line_no, seg_col, "car '" + detail::excerpt(car) + "' segment " + std::to_string(segment) + " reappears; it started at line " +
                                    std::to_string(it->second) + " and rows of a segment must be contiguous");
       meta = SegmentMeta{std::string(car), segment, label, mileage, timestamp};
       segment_start = line_no;
@@ -462,7 +436,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
         fail(line_no, label_col, "label " + std::to_string(label) + " differs from the segment's label " + std::to_string(meta.label) +
                                      " (line " + std::to_string(segment_start) + ")");
       if (t_col != none && !(t > last_t))
-        fail(line_no, t_col, "t = " + detail::csv_excerpt(fields[t_col]) + " does not increase within the segment (previous t = " + detail::number_text(last_t) + ")");
+        fail(line_no, t_col, "t = " + detail::excerpt(fields[t_col]) + " does not increase within the segment (previous t = " + detail::number_text(last_t) + ")");
     }
     last_t = t;
 
@@ -470,9 +444,9 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
       float v;
       const std::string_view s = fields[c];
       const auto st = detail::parse_number(s, v);
-      if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::csv_excerpt(s) + "' is out of range for float");
-      if (st != detail::NumberStatus::ok) fail(line_no, c, s.empty() ? std::string("missing value") : "'" + detail::csv_excerpt(s) + "' is not a number");
-      if (!std::isfinite(v)) fail(line_no, c, "non-finite value '" + detail::csv_excerpt(s) + "' (DyAD cannot train on NaN or infinity)");
+      if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::excerpt(s) + "' is out of range for float");
+      if (st != detail::NumberStatus::ok) fail(line_no, c, s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number");
+      if (!std::isfinite(v)) fail(line_no, c, "non-finite value '" + detail::excerpt(s) + "' (DyAD cannot train on NaN or infinity)");
       values.push_back(v);
     }
   }

@@ -5,6 +5,7 @@
 // everything a corrupt or foreign file can get wrong and names the file and the tensor.
 #pragma once
 
+#include "dyad/core/excerpt.hpp"
 #include "dyad/io/atomic_file.hpp"
 
 #include <nlohmann/json.hpp>
@@ -114,33 +115,6 @@ inline std::optional<std::size_t> checked_numel(std::span<const std::size_t> sha
 inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 inline constexpr std::size_t kMaxHeaderDepth = 8;
 inline constexpr std::size_t kMaxRank = 64;
-
-// At most `max` bytes of untrusted text for an error message: longer text keeps its head and
-// tail around an ellipsis and the total length; control bytes are escaped so that the message
-// stays on one line. Tensor names, keys, dtype strings and parser messages go through it.
-inline std::string excerpt(std::string_view s, std::size_t max = 200) {
-  auto escaped = [](std::string_view part) {
-    std::string out;
-    for (const char c : part) {
-      const auto u = static_cast<unsigned char>(c);
-      if (u < 0x20 || u == 0x7f) {
-        constexpr char hex[] = "0123456789abcdef";
-        out += "\\x";
-        out += hex[u >> 4];
-        out += hex[u & 15];
-      } else {
-        out += c;
-      }
-    }
-    return out;
-  };
-  if (s.size() <= max) return escaped(s);
-  auto continuation = [&](std::size_t i) { return (static_cast<unsigned char>(s[i]) & 0xc0) == 0x80; };
-  std::size_t head = max * 3 / 4, tail = s.size() - max / 4;
-  for (int k = 0; k < 3 && head > 0 && continuation(head); ++k) --head;  // do not cut a UTF-8 sequence
-  for (int k = 0; k < 3 && tail < s.size() && continuation(tail); ++k) ++tail;
-  return escaped(s.substr(0, head)) + "...[" + std::to_string(s.size()) + " bytes]..." + escaped(s.substr(tail));
-}
 
 // The byte offset at which `json` first nests arrays and objects deeper than `limit`, or
 // nullopt. Brackets inside strings do not count. Exact for valid JSON; on invalid JSON the

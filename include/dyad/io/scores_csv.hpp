@@ -94,7 +94,7 @@ inline ScoreTable read_scores_csv(const std::filesystem::path& path) {
   ScoreTable t;
   for (std::size_t i = 0; i < d.size(); ++i) {
     if (d.length(i) != 1)
-      throw std::invalid_argument(path.string() + ": car '" + detail::csv_excerpt(d.meta(i).car) + "' segment " +
+      throw std::invalid_argument(path.string() + ": car '" + detail::excerpt(d.meta(i).car) + "' segment " +
                                   std::to_string(d.meta(i).segment) + " has " + std::to_string(d.length(i)) +
                                   " rows; a score file has one row per segment");
     t.cars.push_back(d.meta(i).car);
