@@ -227,3 +227,44 @@ TEST_CASE("Parameters::add: overflowing or unallocatable shapes leave the store 
   CHECK(q.slices().empty());
   CHECK(q.values().size() == 0);
 }
+
+TEST_CASE("Parameters::add_all registers a layout at once, like add() one at a time") {
+  const std::vector<std::pair<std::string, std::vector<std::int64_t>>> layout = {{"w", {3, 5}}, {"b", {3}}, {"s", {}}};
+  Parameters<float> one, all;
+  for (const auto& [name, shape] : layout) one.add(name, shape);
+  all.add_all(layout);
+  REQUIRE(all.slices().size() == one.slices().size());
+  for (std::size_t i = 0; i < layout.size(); ++i) {
+    CHECK(all.slices()[i].name == one.slices()[i].name);
+    CHECK(all.slices()[i].shape == one.slices()[i].shape);
+    CHECK(all.slices()[i].offset == one.slices()[i].offset);
+  }
+  CHECK(all.values() == one.values());
+  // A layer takes the slice already registered with its shape; another shape is a bug.
+  CHECK(all.add_or_find("b", {3}) == 1);
+  CHECK(all.add_or_find("new", {2}) == 3);
+  CHECK_THROWS_AS(all.add_or_find("w", {5, 3}), std::logic_error);
+  // All or nothing: a bad entry (or a name twice) leaves the store as it was.
+  all.value("w").setConstant(1.f);
+  const Vector<float> before = all.values();
+  CHECK_THROWS_AS(all.add_all(std::vector<std::pair<std::string, std::vector<std::int64_t>>>{{"x", {2}}, {"x", {2}}}),
+                  std::logic_error);
+  CHECK_THROWS_AS(all.add_all(std::vector<std::pair<std::string, std::vector<std::int64_t>>>{{"y", {2}}, {"z", {-2}}}),
+                  std::invalid_argument);
+  CHECK(all.slices().size() == 4);
+  CHECK(all.values() == before);
+}
+
+TEST_CASE("Model registers exactly the tensors parameter_shapes lists, in one allocation") {
+  ModelConfig c;
+  c.hidden = 6;
+  c.latent = 3;
+  c.layers = 2;
+  const Model<float> m(c);
+  const auto shapes = parameter_shapes(c);
+  REQUIRE(m.parameters().slices().size() == shapes.size());
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    CHECK(m.parameters().slices()[i].name == shapes[i].name);
+    CHECK(m.parameters().slices()[i].shape == shapes[i].shape);
+  }
+}

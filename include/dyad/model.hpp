@@ -355,6 +355,8 @@ class Model {
     const Index E = static_cast<Index>(r.encoder.size()), D = static_cast<Index>(r.condition);
     const Index H = config_.hidden, Z = config_.latent, F = config_.factor(), Dir = config_.directions();
     const GruShape enc{E, H, config_.layers, config_.bidirectional}, dec{D, H, config_.layers, config_.bidirectional};
+    const std::vector<ParameterShape> layout = parameter_shapes(config_);
+    params_.add_all(layout);  // one allocation; the layers below find their slices in it
     encoder_ = GruStack<T>(params_, "encoder_rnn", enc);
     decoder_ = GruStack<T>(params_, "decoder_rnn", dec);
     hidden2mean_ = add_linear("hidden2mean", F * H, Z);
@@ -363,13 +365,15 @@ class Model {
     outputs2embedding_ = add_linear("outputs2embedding", H * Dir, E - D);
     head0_ = add_linear("mean2latent.0", Z, H / 2);
     head2_ = add_linear("mean2latent.2", H / 2, 1);
+    if (params_.slices().size() != layout.size())
+      throw std::logic_error("dyad: the model registers tensors that parameter_shapes() does not list");
   }
 
   struct LinearIds {
     Index weight, bias, fan_in;
   };
   LinearIds add_linear(const std::string& name, Index in, Index out) {
-    return {params_.add(name + ".weight", {out, in}), params_.add(name + ".bias", {out}), in};
+    return {params_.add_or_find(name + ".weight", {out, in}), params_.add_or_find(name + ".bias", {out}), in};
   }
 
   void initialize(Rng& rng) {

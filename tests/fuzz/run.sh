@@ -5,6 +5,7 @@
 # runs out of memory; the reproducer is kept under BUILD_DIR/fuzz-work/NAME/artifacts/.
 #
 # Usage: run.sh BUILD_DIR SECONDS [NAME...]   (default: every target; `make fuzz` calls this)
+# FUZZ_JOBS=N fuzzes N targets at once (default 1).
 set -euo pipefail
 if [[ $# -lt 2 ]]; then
   echo "usage: run.sh BUILD_DIR SECONDS [NAME...]" >&2
@@ -15,9 +16,9 @@ seconds=$2
 shift 2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(csv scores_csv safetensors checkpoint params_json)
+[[ ${#targets[@]} -gt 0 ]] || targets=(csv scores_csv safetensors checkpoint params_json training_state)
 # Longest input per target: a few times its largest seed.
-declare -A max_len=([csv]=8192 [scores_csv]=4096 [safetensors]=16384 [checkpoint]=32768 [params_json]=4096)
+declare -A max_len=([csv]=8192 [scores_csv]=4096 [safetensors]=16384 [checkpoint]=32768 [params_json]=4096 [training_state]=32768)
 
 symbolizer=/usr/lib/llvm-14/bin/llvm-symbolizer
 [[ -x $symbolizer ]] && export ASAN_SYMBOLIZER_PATH=$symbolizer
@@ -26,21 +27,37 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 work=$build/fuzz-work
 rm -rf "$work"
-results=()
-failed=()
+jobs=${FUZZ_JOBS:-1}  # targets fuzzed at once (one core each)
+
+fuzz_one() {  # NAME: runs one target; its exit status goes to DIR/rc
+  local name=$1 dir=$work/$1 rc=0
+  local dict=()
+  [[ -f $here/dict/$name.dict ]] && dict=(-dict="$here/dict/$name.dict")
+  "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len="${max_len[$name]}" -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "${dict[@]}" \
+    "$dir/corpus" > "$dir/fuzz.log" 2>&1 || rc=$?
+  echo "$rc" > "$dir/rc"
+}
+
 for name in "${targets[@]}"; do
-  bin=$build/tests/fuzz/fuzz_$name
-  [[ -x $bin ]] || { echo "run.sh: no fuzz target $bin (make fuzz builds them)" >&2; exit 2; }
+  [[ -x $build/tests/fuzz/fuzz_$name ]] || { echo "run.sh: no fuzz target $build/tests/fuzz/fuzz_$name (make fuzz builds them)" >&2; exit 2; }
   [[ -n ${max_len[$name]:-} ]] || { echo "run.sh: no max_len for '$name'" >&2; exit 2; }
+done
+for name in "${targets[@]}"; do
   dir=$work/$name
   mkdir -p "$dir/corpus" "$dir/artifacts"
   cp -R "$here/corpus/$name/." "$dir/corpus/"
-  dict=()
-  [[ -f $here/dict/$name.dict ]] && dict=(-dict="$here/dict/$name.dict")
+  while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do wait -n || true; done
   echo "== fuzz_$name: ${seconds}s on $(ls "$dir/corpus" | wc -l) seed files (log: $dir/fuzz.log)"
-  rc=0
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="${max_len[$name]}" \
-    -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "${dict[@]}" "$dir/corpus" > "$dir/fuzz.log" 2>&1 || rc=$?
+  fuzz_one "$name" &
+done
+wait
+
+results=()
+failed=()
+for name in "${targets[@]}"; do
+  dir=$work/$name
+  rc=$(cat "$dir/rc")
   stat() { sed -n "s/^stat::$1: *//p" "$dir/fuzz.log" | tail -1; }
   execs=$(stat number_of_executed_units)
   per_s=$(stat average_exec_per_sec)
@@ -55,11 +72,11 @@ for name in "${targets[@]}"; do
   else
     status=ok
   fi
-  results+=("$(printf '%-12s %12s %14s %9s  %s' "$name" "${per_s:--}" "${execs:--}" "${rss:--}" "$status")")
+  results+=("$(printf '%-15s %12s %14s %9s  %s' "$name" "${per_s:--}" "${execs:--}" "${rss:--}" "$status")")
 done
 
 echo
-printf '%-12s %12s %14s %9s  %s\n' target exec/s executions "rss MB" result
+printf '%-15s %12s %14s %9s  %s\n' target exec/s executions "rss MB" result
 printf '%s\n' "${results[@]}"
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "make fuzz: ${failed[*]} failed; reproducers under $work/*/artifacts (copy them to tests/fuzz/crashes/NAME/)" >&2

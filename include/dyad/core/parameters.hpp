@@ -5,10 +5,12 @@
 
 #include "dyad/core/var.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dyad {
@@ -31,17 +33,34 @@ class Parameters {
   // std::invalid_argument) or a failed allocation (std::bad_alloc) the store is unchanged.
   // Maps and Vars taken before an add() point into the old buffers.
   Index add(std::string name, std::vector<std::int64_t> shape) {
+    add_all(std::vector<std::pair<std::string, std::vector<std::int64_t>>>{{std::move(name), std::move(shape)}});
+    return static_cast<Index>(slices_.size() - 1);
+  }
+
+  // Registers every {name, shape} of `layout` in order, with one allocation: add() copies the
+  // whole store each time, so registering a large model one tensor at a time is quadratic.
+  // Same guarantees as add().
+  template <class Layout>
+  void add_all(const Layout& layout) {
     constexpr Index kMax = std::numeric_limits<Index>::max();
-    Index n = 1;
-    for (const auto d : shape) {
-      if (d < 0) throw std::invalid_argument("dyad: parameter '" + name + "' has a negative dimension " + std::to_string(d));
-      if (d != 0 && n > kMax / d) throw std::length_error("dyad: parameter '" + name + "': the size of its shape overflows");
-      n *= static_cast<Index>(d);
+    std::vector<ParameterSlice> added;
+    Index total = total_;
+    for (const auto& entry : layout) {
+      const auto& [entry_name, shape] = entry;  // a pair or a ParameterShape
+      const std::string& name = entry_name;     // (clang 14 lambdas cannot capture bindings)
+      Index n = 1;
+      for (const auto d : shape) {
+        if (d < 0) throw std::invalid_argument("dyad: parameter '" + name + "' has a negative dimension " + std::to_string(d));
+        if (d != 0 && n > kMax / d) throw std::length_error("dyad: parameter '" + name + "': the size of its shape overflows");
+        n *= static_cast<Index>(d);
+      }
+      if (find(name) >= 0 || std::any_of(added.begin(), added.end(), [&](const auto& a) { return a.name == name; }))
+        throw std::logic_error("dyad: parameter '" + name + "' registered twice");
+      if (n > kMax - (kPad - 1) || (n + kPad - 1) / kPad * kPad > kMax - total)
+        throw std::length_error("dyad: parameter '" + name + "': the parameter store's size overflows");
+      added.push_back({name, {shape.begin(), shape.end()}, total, n});
+      total += (n + kPad - 1) / kPad * kPad;
     }
-    if (find(name) >= 0) throw std::logic_error("dyad: parameter '" + name + "' registered twice");
-    if (n > kMax - (kPad - 1) || (n + kPad - 1) / kPad * kPad > kMax - total_)
-      throw std::length_error("dyad: parameter '" + name + "': the parameter store's size overflows");
-    const Index total = total_ + (n + kPad - 1) / kPad * kPad;
     // Allocate before touching anything: Eigen's resize frees the old buffer before allocating
     // the new one, so a bad_alloc there left a dangling pointer (a double free later).
     Vector<T> values(total), grads(total);
@@ -49,13 +68,22 @@ class Parameters {
     values.tail(total - total_).setZero();
     grads.head(total_) = grads_;
     grads.tail(total - total_).setZero();
-    if (slices_.size() == slices_.capacity()) slices_.reserve(2 * slices_.size() + 8);
-    // Commit: nothing below throws (the push_back moves into reserved space).
-    slices_.push_back({std::move(name), std::move(shape), total_, n});
+    if (slices_.capacity() < slices_.size() + added.size()) slices_.reserve(2 * slices_.size() + added.size() + 8);
+    // Commit: nothing below throws (the moves go into reserved space).
+    for (auto& a : added) slices_.push_back(std::move(a));
     values_.swap(values);
     grads_.swap(grads);
     total_ = total;
-    return static_cast<Index>(slices_.size() - 1);
+  }
+
+  // The index of parameter `name`, registering it when absent; a registered `name` must have
+  // this shape. Layers call this, so a model can register its whole layout first (add_all).
+  Index add_or_find(const std::string& name, const std::vector<std::int64_t>& shape) {
+    const Index i = find(name);
+    if (i < 0) return add(name, shape);
+    if (slices_[static_cast<std::size_t>(i)].shape != shape)
+      throw std::logic_error("dyad: parameter '" + name + "' is registered with another shape");
+    return i;
   }
 
   const std::vector<ParameterSlice>& slices() const { return slices_; }

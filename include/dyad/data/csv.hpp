@@ -51,7 +51,7 @@ namespace detail {
 class LineReader {
  public:
   LineReader(std::istream& in, std::string_view name, std::size_t max_line = CsvOptions{}.max_line_bytes)
-      : in_(in), name_(name), max_line_(max_line), buf_(std::size_t{1} << 20) {}
+      : in_(in), name_(name), max_line_(max_line), buf_(std::min<std::size_t>(std::size_t{1} << 12, max_line + 1)) {}
 
   bool next(std::string_view& line) {
     for (;;) {
@@ -92,9 +92,11 @@ class LineReader {
     scan_ -= begin_;
     begin_ = 0;
     end_ = keep;
-    // A line longer than the buffer (but, as checked in next(), not than max_line_): grow,
-    // never past what max_line_ needs.
-    if (end_ == buf_.size()) buf_.resize(max_line_ < buf_.size() * 2 ? max_line_ + 1 : buf_.size() * 2);
+    // Grow for a line longer than the buffer (but, as checked in next(), not than max_line_),
+    // and on every refill up to 1 MiB reads: small inputs stay cheap, large files read in
+    // large chunks. Never past what max_line_ needs.
+    if (end_ == buf_.size() || (refills_++ > 0 && buf_.size() < (std::size_t{1} << 20) && buf_.size() <= max_line_))
+      buf_.resize(max_line_ < buf_.size() * 2 ? max_line_ + 1 : buf_.size() * 2);
     in_.read(buf_.data() + end_, static_cast<std::streamsize>(buf_.size() - end_));
     end_ += static_cast<std::size_t>(in_.gcount());
     if (in_.bad()) throw std::runtime_error(std::string(name_) + ":" + std::to_string(lines_ + 1) + ": read error");
@@ -105,7 +107,7 @@ class LineReader {
   std::string_view name_;
   std::size_t max_line_;
   std::vector<char> buf_;
-  std::size_t begin_ = 0, scan_ = 0, end_ = 0, lines_ = 0;
+  std::size_t begin_ = 0, scan_ = 0, end_ = 0, lines_ = 0, refills_ = 0;
   bool eof_ = false;
 };
 

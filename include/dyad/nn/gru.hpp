@@ -27,17 +27,18 @@ class GruStack {
  public:
   GruStack() = default;
 
-  // Registers `<prefix>.weight_ih_l<k>[_reverse]` etc. with PyTorch's shapes.
+  // Registers `<prefix>.weight_ih_l<k>[_reverse]` etc. with PyTorch's shapes (or takes them
+  // from `params` when already registered there with those shapes).
   GruStack(Parameters<T>& params, const std::string& prefix, GruShape shape) : shape_(shape) {
     const auto H = static_cast<std::int64_t>(shape.hidden);
     for (Index l = 0; l < shape.layers; ++l) {
       const auto in = static_cast<std::int64_t>(l == 0 ? shape.input : shape.hidden * shape.directions());
       for (Index d = 0; d < shape.directions(); ++d) {
         const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
-        ids_.push_back({params.add(prefix + ".weight_ih" + suffix, {3 * H, in}),
-                        params.add(prefix + ".weight_hh" + suffix, {3 * H, H}),
-                        params.add(prefix + ".bias_ih" + suffix, {3 * H}),
-                        params.add(prefix + ".bias_hh" + suffix, {3 * H})});
+        ids_.push_back({params.add_or_find(prefix + ".weight_ih" + suffix, {3 * H, in}),
+                        params.add_or_find(prefix + ".weight_hh" + suffix, {3 * H, H}),
+                        params.add_or_find(prefix + ".bias_ih" + suffix, {3 * H}),
+                        params.add_or_find(prefix + ".bias_hh" + suffix, {3 * H})});
       }
     }
   }
