@@ -321,25 +321,13 @@ dyad::Dataset random_dataset(const dyad::ModelConfig& c, std::size_t n, Index T)
 void BM_Model_TrainStep(benchmark::State& st) {
   dyad::ModelConfig cfg = dyad::preset(kPresets[st.range(0)]);
   cfg.threads = static_cast<int>(st.range(1));
+  cfg.epochs = dyad::limits::epochs;  // every iteration is one step of a run that never ends here
   dyad::Model<float> model(cfg);
   const auto B = static_cast<std::size_t>(cfg.batch_size);
   const dyad::Dataset data = random_dataset(cfg, B, kSteps);
-  model.set_mileage_scale(dyad::MinMax::fit_mileage(data));
-  const auto cols = model.resolve_columns(data);
-  std::vector<std::size_t> idx(B);
-  std::iota(idx.begin(), idx.end(), std::size_t{0});
-  const std::size_t per_step = 14 * static_cast<std::size_t>(cfg.hidden * cfg.factor()) + 32;
-  Tape<float> tape(Mode::training, 2 * B * static_cast<std::size_t>(kSteps) * per_step * sizeof(float));
-  const auto pool = make_pool(tape, cfg.threads);  // as Model::fit does with config().threads
-  dyad::AdamW<float> opt({cfg.lr, 0.9, 0.999, 1e-8, cfg.weight_decay});
-  dyad::Rng noise(7);
+  dyad::Trainer<dyad::Model<float>> trainer(model, data);  // the step fit() takes, batch B
   auto step = [&] {
-    tape.reset();
-    model.parameters().zero_grad();
-    const auto parts = model.loss(tape, data, cols, idx, 0.5, &noise);
-    tape.backward(parts.loss);
-    opt.step(model.parameters().values(), model.parameters().grads());
-    benchmark::DoNotOptimize(parts.loss.val);
+    trainer.step();
     benchmark::ClobberMemory();
   };
   warm_up(step);

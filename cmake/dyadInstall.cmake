@@ -1,8 +1,9 @@
-# Installs the headers, the exported INTERFACE target dyad::dyad and a relocatable package config.
+# Installs the headers, the exported INTERFACE targets dyad::dyad and dyad::native, and a
+# relocatable package config.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/dyad DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS dyad EXPORT dyadTargets)
+install(TARGETS dyad dyad_native EXPORT dyadTargets)
 install(EXPORT dyadTargets NAMESPACE dyad:: DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/dyad)
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/dyadConfig.cmake.in

@@ -2,6 +2,7 @@
 #include "toy_data.hpp"
 
 #include <dyad/model.hpp>
+#include <dyad/trainer.hpp>
 
 #include <doctest/doctest.h>
 
@@ -63,34 +64,27 @@ int posix_memalign(void** p, std::size_t a, std::size_t n) {
 
 using namespace dyad;
 
-TEST_CASE("a warmed-up training step and scoring batch allocate nothing, on 1 and 2 threads") {
+TEST_CASE("a warmed-up Trainer::step and score_batch allocate nothing, on 1 and 2 threads") {
   for (int threads : {1, 2}) {
     CAPTURE(threads);
     ModelConfig c = preset("fivefold");  // real sizes: H 64, bidirectional, Z 32
     c.threads = threads;
+    c.batch_size = 64;  // 96 segments: a full batch and a ragged last one
     const Dataset d = dyad::test::toy_dataset(96, c.roles, 1, 100, 128);  // ragged, so padding paths run too
     Model<float> m(c);
-    m.fit(d.subset(std::vector<std::size_t>{0, 1, 2, 3}));  // fits the normaliser; starts the pool
+    Trainer<Model<float>> trainer(m, d);  // fit()'s own training step
     const auto cols = m.resolve_columns(d);
-    AdamW<float> opt({c.lr, 0.9, 0.999, 1e-8, c.weight_decay});
-    Tape<float> tape;
-    ThreadPool pool(threads);
-    tape.set_pool(&pool);
-    Rng noise(1);
-    std::vector<std::size_t> batch(64);
+    Model<float>::Workspace workspace(threads);
+    std::vector<std::size_t> batch(32);
     Scores out;
     out.rec_error.resize(96);
     out.target_error.resize(96, 4);
     out.mu.resize(96, c.latent);
     out.log_var.resize(96, c.latent);
     auto step = [&](std::size_t first) {
+      trainer.step();  // over an epoch's boundary too: a reshuffle allocates nothing either
       for (std::size_t i = 0; i < batch.size(); ++i) batch[i] = (first + i) % d.size();
-      tape.reset();
-      m.parameters().zero_grad();
-      const auto parts = m.loss(tape, d, cols, batch, 0.05, &noise);
-      tape.backward(parts.loss);
-      opt.step(m.parameters().values(), m.parameters().grads());
-      m.score_batch(d, cols, std::span<const std::size_t>(batch.data(), 32), out, 0);
+      m.score_batch(workspace, d, cols, batch, out, 0);
     };
     step(0);
     step(7);

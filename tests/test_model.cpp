@@ -123,7 +123,9 @@ TEST_CASE("the gradient of a batch is the mean of the per-segment gradients (eve
   const auto idx = all_indices(d);
   // One noise stream per segment so the batch sees the same eps as the single-segment runs:
   // use noise 0 to make the latent deterministic.
-  m.config().noise_scale = 0.0;
+  ModelConfig quiet = m.config();
+  quiet.noise_scale = 0.0;
+  m.set_config(quiet);
   const Vector<double> batch = loss_gradient(m, d, idx);
   Vector<double> sum = Vector<double>::Zero(batch.size());
   for (std::size_t i : idx) {

@@ -9,6 +9,7 @@
 #include <limits>
 #include <new>
 #include <string>
+#include <vector>
 
 using namespace dyad;
 
@@ -267,4 +268,39 @@ TEST_CASE("Model registers exactly the tensors parameter_shapes lists, in one al
     CHECK(m.parameters().slices()[i].name == shapes[i].name);
     CHECK(m.parameters().slices()[i].shape == shapes[i].shape);
   }
+}
+
+TEST_CASE("upstream's params files load unchanged; their unused keys are listed, other unknown keys refused") {
+  // Upstream's brand-1 file as shipped: its task name, its unused keys and its data paths.
+  const auto j = parse(R"({"project": "DyAD", "jobs": 8, "model_type": "rnn", "task": "batterybranda",
+    "epochs": 3, "batch_size": 128, "learning_rate": 0.005, "cosine_factor": 0.1, "rnn_type": "gru",
+    "hidden_size": 128, "num_layers": 2, "bidirectional": true, "latent_size": 8, "noise_scale": 1.0,
+    "anneal_function": "linear", "k": 0.0025, "x0": 500, "anneal0": 0.01, "nll_weight": 10,
+    "latent_label_weight": 0.001, "variable_length": false, "min_length": 30, "kernel_size": 3, "nhead": 2,
+    "dim_feedforward": 2048, "smoothing": 8, "granularity_all": 1000, "num_granularity_all": 100,
+    "granularity_car": 1000, "num_granularity_car": 200, "use_flag": "rec_error", "save_model_path": "./dyad_vae_save",
+    "train_path": "../data/train", "test_path": "../data/test", "evaluation_path": "../data/eval"})");
+  std::vector<std::string> ignored;
+  const ModelConfig c = config_from_json(j, ModelConfig{}, "params_brand1.json", &ignored);
+  CHECK(c.task == "brand_a");
+  CHECK(c.roles.encoder == task_roles("brand_a").encoder);
+  CHECK(c.hidden == 128);
+  CHECK(c.layers == 2);
+  CHECK(c.min_length == 30);
+  CHECK(ignored == std::vector<std::string>{"dim_feedforward", "evaluation_path", "granularity_all", "granularity_car",
+                                            "jobs", "kernel_size", "model_type", "nhead", "num_granularity_all",
+                                            "num_granularity_car", "project", "save_model_path", "smoothing",
+                                            "test_path", "train_path", "use_flag", "variable_length"});
+  CHECK(config_from_json(parse(R"({"task": "batterybrandb"})")).roles.condition == 4);
+  CHECK(task_roles("batterybrandb").encoder == task_roles("brand_b").encoder);
+  // min_length survives a checkpoint's to_json.
+  CHECK(config_from_json(c.to_json()).min_length == 30);
+
+  // A typo is not a default: the error names the file, the key and the closest known key.
+  CHECK(error_for("epoch", "1") == "params.json: key 'epoch': unknown key (did you mean 'epochs'?)");
+  CHECK(error_for("hiden_size", "128") == "params.json: key 'hiden_size': unknown key (did you mean 'hidden_size'?)");
+  CHECK(error_for("min_length", "-1").find("key 'min_length': must be an integer in [0, ") != std::string::npos);
+  CHECK(error_for("variable_length", "1") == "params.json: key 'variable_length': must be true or false, got 1");
+  // An untrusted key is quoted with a bounded length.
+  CHECK(error_for(std::string(5000, 'x'), "1").size() < 300);
 }

@@ -11,12 +11,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
 namespace dyad::cli {
 
 struct BenchArgs {
   std::string preset = "fivefold";
-  int threads = 1;
+  int threads = hardware_threads();
   int steps = 128;
   double seconds = 3;
   bool json = false;
@@ -24,7 +25,7 @@ struct BenchArgs {
 
 inline void add_bench_options(CLI::App* cmd, BenchArgs& a) {
   cmd->add_option("--preset", a.preset, "Model and batch shape to time")->capture_default_str()->check(CLI::IsMember(preset_names()));
-  cmd->add_option("--threads", a.threads, "Worker threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   cmd->add_option("--steps", a.steps, "Time steps per segment (T)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seconds", a.seconds, "Time spent on each measurement")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--json", a.json, "End with one JSON object of the results");
@@ -69,35 +70,29 @@ inline int run_bench(const BenchArgs& a) {
     for (auto& x : v) x = static_cast<float>(rng.normal());
     data.add({"car" + std::to_string(s % 10), s, 0, 1000.0 + s, 0.0}, v);
   }
+  c.epochs = limits::epochs;  // each timed call is one step of a run that never ends here
   Model<float> model(c);
-  model.fit(data.subset(std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7}));  // normaliser and thread pool
+  auto first = [](int n) {
+    std::vector<std::size_t> v(static_cast<std::size_t>(n));
+    std::iota(v.begin(), v.end(), std::size_t{0});
+    return v;
+  };
+  const Dataset train_data = data.subset(first(B));
+  Trainer<Model<float>> trainer(model, train_data);  // the step fit() takes, batch B
+  const double train_s = median_seconds(a.seconds, [&] { trainer.step(); });
   const auto cols = model.resolve_columns(data);
-  std::vector<std::size_t> idx(static_cast<std::size_t>(std::max(B, score_batch)));
-  std::iota(idx.begin(), idx.end(), std::size_t{0});
-  const std::span<const std::size_t> train_idx(idx.data(), static_cast<std::size_t>(B));
-
-  AdamW<float> opt({c.lr, 0.9, 0.999, 1e-8, c.weight_decay});
-  Tape<float> tape;
-  ThreadPool pool(a.threads);
-  tape.set_pool(a.threads > 1 ? &pool : nullptr);
-  Rng noise(2);
-  const double train_s = median_seconds(a.seconds, [&] {
-    tape.reset();
-    model.parameters().zero_grad();
-    const auto parts = model.loss(tape, data, cols, train_idx, 0.05, &noise);
-    tape.backward(parts.loss);
-    opt.step(model.parameters().values(), model.parameters().grads());
-  });
+  const std::vector<std::size_t> idx = first(std::max(B, score_batch));
+  Model<float>::Workspace workspace(a.threads);
   Scores out;
   out.rec_error.resize(score_batch);
   out.target_error.resize(score_batch, static_cast<Eigen::Index>(c.roles.encoder.size() - c.roles.condition));
   out.mu.resize(score_batch, c.latent);
   out.log_var.resize(score_batch, c.latent);
   const double score_s = median_seconds(a.seconds, [&] {
-    model.score_batch(data, cols, std::span<const std::size_t>(idx.data(), static_cast<std::size_t>(score_batch)), out, 0);
+    model.score_batch(workspace, data, cols, std::span<const std::size_t>(idx.data(), static_cast<std::size_t>(score_batch)), out, 0);
   });
   const double latency_s = median_seconds(a.seconds, [&] {
-    model.score_batch(data, cols, std::span<const std::size_t>(idx.data(), 1), out, 0);
+    model.score_batch(workspace, data, cols, std::span<const std::size_t>(idx.data(), 1), out, 0);
   });
   const double peak = gemm_peak_gflops(a.threads, std::min(a.seconds, 1.0));
   rusage ru{};
@@ -116,7 +111,7 @@ inline int run_bench(const BenchArgs& a) {
   std::printf("  GEMM peak         %9.1f GFLOP/s on %d core%s (768^3 sgemm each); training at %.0f%% of it\n", peak,
               a.threads, a.threads > 1 ? "s" : "", 100 * train_gflops / peak);
   std::printf("  saved activations %9.1f MiB per training step; peak RSS %.1f MiB\n",
-              double(tape.arena().high_water_bytes()) / (1 << 20), double(ru.ru_maxrss) / 1024);
+              double(trainer.tape().arena().high_water_bytes()) / (1 << 20), double(ru.ru_maxrss) / 1024);
   if (a.json)
     std::printf("%s\n", nlohmann::json{{"preset", a.preset},
                                        {"threads", a.threads},
@@ -129,7 +124,7 @@ inline int run_bench(const BenchArgs& a) {
                                        {"score_gflops", score_gflops},
                                        {"gemm_peak_gflops", peak},
                                        {"forward_mflop_per_segment", flops / 1e6},
-                                       {"train_arena_mib", double(tape.arena().high_water_bytes()) / (1 << 20)},
+                                       {"train_arena_mib", double(trainer.tape().arena().high_water_bytes()) / (1 << 20)},
                                        {"peak_rss_mib", double(ru.ru_maxrss) / 1024}}
                             .dump()
                             .c_str());

@@ -64,7 +64,7 @@ inline void add_cv_options(CLI::App* cmd, CvArgs& a) {
   cmd->add_option("--preset", a.preset, "Upstream configuration")->capture_default_str()->check(CLI::IsMember(preset_names()));
   cmd->add_option("--config", a.config, "JSON configuration overriding the preset")->check(CLI::ExistingFile);
   cmd->add_option("--epochs", a.epochs, "Epochs per fold")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", a.threads, "Worker threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   cmd->add_option("--seed", a.seed, "Seed of the fold split and of training")->capture_default_str();
   cmd->add_flag("--json", a.json, "Print one JSON object with every fold");
   cmd->add_flag("-q,--quiet", a.quiet, "No progress line");
@@ -72,7 +72,8 @@ inline void add_cv_options(CLI::App* cmd, CvArgs& a) {
 
 inline int run_cv(const CvArgs& a) {
   ModelConfig config = preset(a.preset);
-  if (!a.config.empty()) config = config_from_file(a.config, config);
+  config.threads = hardware_threads();
+  if (!a.config.empty()) config = read_config_file(a.config, config);
   if (a.epochs) config.epochs = *a.epochs;
   if (a.threads) config.threads = *a.threads;
   config.seed = a.seed;
@@ -94,7 +95,7 @@ inline int run_cv(const CvArgs& a) {
     const auto fc = detect::fold_cars(cars.normal, cars.faulty, a.folds, k, a.seed);
     const auto train = detect::segments_of(cars.per_segment, fc.train_normal);
     Model<float> model(config);
-    ProgressLine line(a.quiet || a.json);
+    ProgressLine line(a.quiet || a.json, "fold " + std::to_string(k + 1) + "/" + std::to_string(a.folds));
     model.fit(data.subset(train), std::ref(line));
     const Scores s = model.score(data);
     const auto val = detect::segments_of(cars.per_segment, fc.validation());

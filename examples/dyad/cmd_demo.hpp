@@ -17,7 +17,7 @@ struct DemoArgs {
   sim::FleetConfig fleet{100, 10, 40, 128, 10.0, 1, 96};
   double train_fraction = 0.7;
   int epochs = 10;
-  int threads = 2;
+  int threads = hardware_threads();
   int top = 100;
 };
 
@@ -29,7 +29,7 @@ inline void add_demo_options(CLI::App* cmd, DemoArgs& a) {
   cmd->add_option("--segments", a.fleet.segments_per_car, "Segments per car")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seed", a.fleet.seed, "Seed of the fleet, split and training")->capture_default_str();
   cmd->add_option("--epochs", a.epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", a.threads, "Worker threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   cmd->add_option("--train-fraction", a.train_fraction, "Share of normal cars used for training")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 0.95));

@@ -23,7 +23,7 @@ inline void add_score_options(CLI::App* cmd, ScoreArgs& a) {
   cmd->add_option("--preset", a.preset, "Columns for a PyTorch state_dict without dyad metadata")
       ->check(CLI::IsMember(preset_names()));
   cmd->add_flag("--no-normalize", a.no_normalize, "Score the values as they are (data normalised beforehand)");
-  cmd->add_option("--threads", a.threads, "Worker threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   cmd->add_option("--batch-size", a.batch_size, "Segments per scoring batch")->check(CLI::PositiveNumber);
 }
 
@@ -36,11 +36,11 @@ inline Model<float> load_for_scoring(const std::string& path, const std::string&
 inline int run_score(const ScoreArgs& a) {
   check_output_path(a.out, "--out");  // before loading and scoring, which may take long
   Model<float> model = load_for_scoring(a.model, a.preset);
-  if (a.threads) model.config().threads = *a.threads;
   if (a.no_normalize) model.set_normalizer(Normalizer::identity(model.config().roles.encoder));
   const Dataset data = read_model_data(a.data, model.config());
   const auto start = std::chrono::steady_clock::now();
-  const Scores s = model.score(data, static_cast<std::size_t>(a.batch_size));
+  Model<float>::Workspace workspace(a.threads.value_or(hardware_threads()));
+  const Scores s = model.score(workspace, data, static_cast<std::size_t>(a.batch_size));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_scores_csv(a.out, data, s);
   std::cerr << "dyad score: " << data.size() << " segments in " << clock(seconds) << " ("

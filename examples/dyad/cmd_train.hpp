@@ -8,6 +8,7 @@
 
 #include <csignal>
 #include <optional>
+#include <sstream>
 #include <system_error>
 
 namespace dyad::cli {
@@ -25,14 +26,15 @@ inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--out", a.out, "Where to write the model (.safetensors)")->required();
   auto* preset_opt = cmd->add_option("--preset", a.preset, "Upstream configuration: brand1, brand2, brand3, fivefold")
                          ->check(CLI::IsMember(preset_names()));
-  cmd->add_option("--config", a.config, "JSON configuration (dyad's keys or upstream's params file)")
+  cmd->add_option("--config", a.config, "JSON configuration (dyad's keys or upstream's params file, unchanged)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--epochs", a.epochs, "Epochs")->check(CLI::Range(1, limits::epochs));
   cmd->add_option("--batch-size", a.batch_size, "Segments per mini-batch")->check(CLI::Range(1, limits::batch_size));
   cmd->add_option("--lr", a.lr, "Learning rate")->check(CLI::PositiveNumber);
   cmd->add_option("--seed", a.seed, "Random seed (initialisation, shuffling, latent noise)");
-  cmd->add_option("--threads", a.threads, "Worker threads")->check(CLI::Range(1, limits::threads));
-  cmd->add_option("--init", a.init, "Start from this model's weights and normaliser (fine-tuning)")->check(CLI::ExistingFile);
+  cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
+  cmd->add_option("--init", a.init, "Fine-tune this model: its architecture, weights, normaliser and settings, changed only by the training flags given")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--no-shuffle", a.no_shuffle, "Keep the data order in every epoch");
   cmd->add_flag("--no-normalize", a.no_normalize, "Use the values as they are (already normalised data)");
   cmd->add_option("--log-json", a.log_json, "Write every batch's and epoch's losses as JSON lines");
@@ -45,19 +47,52 @@ inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
   (void)preset_opt;
 }
 
+// The training flags given on the command line, applied to `c`; returns them as "key value".
+inline std::vector<std::string> apply_training_flags(const TrainArgs& a, ModelConfig& c) {
+  std::vector<std::string> given;
+  auto set = [&](const char* key, auto& field, const auto& value) {
+    field = value;
+    std::ostringstream text;
+    text << key << ' ' << value;
+    given.push_back(text.str());
+  };
+  if (a.epochs) set("epochs", c.epochs, *a.epochs);
+  if (a.batch_size) set("batch_size", c.batch_size, *a.batch_size);
+  if (a.lr) set("learning_rate", c.lr, *a.lr);
+  if (a.seed) set("seed", c.seed, *a.seed);
+  if (a.threads) set("threads", c.threads, *a.threads);
+  if (a.no_shuffle) set("shuffle", c.shuffle, false);
+  if (a.no_normalize) set("normalize", c.normalize, false);
+  return given;
+}
+
 // The configuration: preset, then config file, then flags, each overriding the last.
 inline ModelConfig train_config(const TrainArgs& a) {
   ModelConfig c = a.preset.empty() ? preset("fivefold") : preset(a.preset);
-  if (!a.config.empty()) c = config_from_file(a.config, c);
-  if (a.epochs) c.epochs = *a.epochs;
-  if (a.batch_size) c.batch_size = *a.batch_size;
-  if (a.lr) c.lr = *a.lr;
-  if (a.seed) c.seed = *a.seed;
-  if (a.threads) c.threads = *a.threads;
-  if (a.no_shuffle) c.shuffle = false;
-  if (a.no_normalize) c.normalize = false;
+  c.threads = hardware_threads();
+  if (!a.config.empty()) c = read_config_file(a.config, c);
+  apply_training_flags(a, c);
   c.validate();
   return c;
+}
+
+// --init: the loaded model keeps its architecture, normaliser and training settings; only the
+// training flags given change (--preset only names the columns of a PyTorch state_dict).
+inline Model<float> init_model(const TrainArgs& a) {
+  if (!a.config.empty())
+    throw std::invalid_argument("--init trains the loaded model with its own settings; give training flags "
+                                "(--epochs, --batch-size, --lr, --seed, --threads, ...) instead of --config");
+  LoadOptions load;
+  if (!a.preset.empty()) load.config = preset(a.preset);
+  Model<float> model = Model<float>::load(a.init, load);
+  ModelConfig c = model.config();
+  if (!a.threads) c.threads = hardware_threads();  // a setting of this machine, not of the model
+  const std::vector<std::string> given = apply_training_flags(a, c);
+  model.set_config(c);
+  std::cerr << "dyad train: --init " << a.init << ": architecture, normaliser and training settings from the model";
+  for (std::size_t i = 0; i < given.size(); ++i) std::cerr << (i ? ", " : "; from the command line: ") << given[i];
+  std::cerr << "\n";
+  return model;
 }
 
 // SIGINT / SIGTERM during training: the first asks fit() to stop at the next step boundary
@@ -116,19 +151,12 @@ inline int run_train(const TrainArgs& a) {
     if (config.threads != resumed->config.threads)
       std::cerr << "dyad train: note: the interrupted run used " << resumed->config.threads << " threads, this one "
                 << config.threads << "; the model may differ from an uninterrupted run in the last bits\n";
-  } else {
+  } else if (a.init.empty()) {
     config = train_config(a);
   }
-  Model<float> model(config);
+  Model<float> model = a.init.empty() ? Model<float>(config) : init_model(a);
   FitOptions options;
-  if (!a.init.empty()) {
-    model = Model<float>::load(a.init, {config});
-    // Sizes come from the checkpoint; training settings from the command line.
-    ModelConfig& c = model.config();
-    c.epochs = config.epochs, c.batch_size = config.batch_size, c.lr = config.lr, c.seed = config.seed;
-    c.threads = config.threads, c.shuffle = config.shuffle, c.normalize = config.normalize;
-    options.refit_normalizer = false;
-  }
+  options.refit_normalizer = a.init.empty();
   const Dataset data = read_model_data(a.data, model.config());
   std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden
             << ", layers " << model.config().layers << (model.config().bidirectional ? " x2" : "") << ", Z "

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
+#include <vector>
 
 namespace dyad::cli {
 
@@ -29,10 +32,34 @@ inline std::string clock(double seconds) {
   return buf;
 }
 
-// A live progress line on a terminal (rewritten in place), one line per epoch otherwise.
+// The default of --threads for train, score, cv, bench and demo: every hardware thread.
+inline int hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return std::clamp(n == 0 ? 1 : static_cast<int>(n), 1, limits::threads);
+}
+inline std::string threads_help() {
+  return "Worker threads (default: every hardware thread, " + std::to_string(hardware_threads()) + " here)";
+}
+
+// Reads a --config file over `base`; names once the upstream keys it ignores.
+inline ModelConfig read_config_file(const std::string& path, const ModelConfig& base) {
+  std::vector<std::string> ignored;
+  ModelConfig c = config_from_file(path, base, &ignored);
+  if (!ignored.empty()) {
+    std::cerr << "dyad: note: " << path << ": ignoring upstream keys dyad does not use:";
+    for (const auto& k : ignored) std::cerr << ' ' << k;
+    std::cerr << "\n";
+  }
+  return c;
+}
+
+// A live progress line on a terminal (rewritten in place). Into a pipe or log file: a line at
+// the end of each epoch and at least every 10 seconds in between, so a long epoch shows its
+// speed and ETA. `prefix` says which run it is (e.g. "fold 2/5").
 class ProgressLine {
  public:
-  explicit ProgressLine(bool quiet = false) : quiet_(quiet), tty_(stderr_is_tty()) {}
+  explicit ProgressLine(bool quiet = false, std::string prefix = "")
+      : quiet_(quiet), tty_(stderr_is_tty()), prefix_(prefix.empty() ? prefix : prefix + "  ") {}
 
   void operator()(const Progress& p) {
     if (quiet_) return;
@@ -42,14 +69,18 @@ class ProgressLine {
                   p.epoch + 1, p.epochs, p.batch, p.batches, p.loss, p.nll, p.kl, p.label, p.lr, p.kl_weight,
                   p.segments_per_s, p.epoch_end ? "elapsed" : "ETA", clock(p.epoch_end ? p.seconds : p.seconds_left).c_str());
     if (tty_) {
-      std::cerr << "\r\033[K" << buf << (p.epoch_end ? "\n" : "") << std::flush;
-    } else if (p.epoch_end) {
-      std::cerr << buf << "\n";
+      std::cerr << "\r\033[K" << prefix_ << buf << (p.epoch_end ? "\n" : "") << std::flush;
+    } else if (p.epoch_end || p.seconds >= last_ + kLogInterval) {
+      last_ = p.seconds;
+      std::cerr << prefix_ << buf << "\n";
     }
   }
 
  private:
+  static constexpr double kLogInterval = 10;  // seconds
   bool quiet_, tty_;
+  std::string prefix_;
+  double last_ = 0;
 };
 
 // Creates the output directory `dir` (the value of `flag`) and checks that each of `files` can be
@@ -65,11 +96,18 @@ inline void prepare_output_directory(const std::filesystem::path& dir, std::stri
   for (const char* f : files) check_output_path(dir / f, flag);
 }
 
-// Reads only the model's encoder columns (plus metadata) from a long CSV.
+// Reads only the model's encoder columns (plus metadata) from a long CSV, leaving out (and
+// saying how many) segments shorter than the configuration's min_length.
 inline Dataset read_model_data(const std::string& path, const ModelConfig& config) {
   CsvOptions options;
   options.signals = config.roles.encoder;
-  return read_csv(path, options);
+  Dataset data = read_csv(path, options);
+  const std::size_t short_segments = data.drop_short_segments(static_cast<std::size_t>(config.min_length));
+  if (short_segments)
+    std::cerr << "dyad: note: " << path << ": left out " << short_segments << " of " << data.size() + short_segments
+              << " segments, shorter than min_length " << config.min_length << " steps\n";
+  if (data.size() == 0) throw std::runtime_error(path + ": no segment of at least min_length " + std::to_string(config.min_length) + " steps");
+  return data;
 }
 
 }  // namespace dyad::cli

@@ -71,6 +71,7 @@ struct FitOptions {
 struct FitReport {
   std::size_t segments = 0;         // segments trained on
   std::size_t faulty_excluded = 0;  // segments labelled faulty, left out (one-class training)
+  std::size_t short_excluded = 0;   // normal segments shorter than ModelConfig::min_length, left out
   long steps = 0;
   double seconds = 0;
   double final_loss = 0;
@@ -134,7 +135,15 @@ class Model {
   }
 
   const ModelConfig& config() const { return config_; }
-  ModelConfig& config() { return config_; }  // training settings; sizes are fixed after construction
+  // Replaces the training settings (epochs, learning rate, threads, loss weights, ...). The
+  // architecture is fixed once built: a `c` that changes it is refused, naming the setting.
+  void set_config(ModelConfig c) {
+    c.validate();
+    if (const std::string d = config_.architecture_difference(c); !d.empty())
+      throw std::invalid_argument("dyad::Model::set_config: the architecture of a built model is fixed (" + d + ")");
+    c.task = config_.task;
+    config_ = std::move(c);
+  }
   Parameters<T>& parameters() { return params_; }
   const Parameters<T>& parameters() const { return params_; }
   const Normalizer& normalizer() const { return normalizer_; }
@@ -231,9 +240,8 @@ class Model {
   // Scores every segment in evaluation mode (z = mu), `batch` segments at a time, recording
   // no tape. A segment's result does not depend on the other segments of its batch.
   Scores score(const Dataset& data, std::size_t batch = 256) const {
-    std::vector<std::size_t> all(data.size());
-    std::iota(all.begin(), all.end(), std::size_t{0});
-    return score(data, all, batch);
+    Workspace ws(config_.threads);
+    return score(ws, data, batch);
   }
 
   // The same for the listed segments only (row i of the result is segments[i]), without
@@ -241,6 +249,12 @@ class Model {
   Scores score(const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
     Workspace ws(config_.threads);
     return score(ws, data, segments, batch);
+  }
+  // With a caller's workspace (and so its thread count): every segment, or the listed ones.
+  Scores score(Workspace& ws, const Dataset& data, std::size_t batch = 256) const {
+    std::vector<std::size_t> all(data.size());
+    std::iota(all.begin(), all.end(), std::size_t{0});
+    return score(ws, data, all, batch);
   }
   Scores score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
     const auto cols = resolve_columns(data);
@@ -265,8 +279,10 @@ class Model {
     return s;
   }
 
-  // Scores the listed segments into rows row0.. of `out` (sized by the caller). After the
-  // first call at a given batch size with the same workspace this allocates nothing.
+  // Scores the listed segments into rows row0.. of `out` (sized by the caller), reading the
+  // columns resolve_columns(data) gave: score() without its allocations, for a service's hot
+  // loop (and the benchmarks). After the first call at a given batch size with the same
+  // workspace this allocates nothing; the latent scores are not filled in.
   void score_batch(Workspace& ws, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
                    Scores& out, Index row0) const {
     Tape<T>& tape = ws.tape();
@@ -290,16 +306,7 @@ class Model {
       out.log_var.row(row0 + b) = e.log_var.value().col(b).transpose().template cast<double>();
     }
   }
-  // The same with a workspace the model keeps: not thread-safe (a non-const call), for
-  // benchmarks and the allocation test.
-  void score_batch(const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx, Scores& out,
-                   Index row0) {
-    if (!workspace_ || workspace_threads_ != config_.threads) {
-      workspace_ = std::make_unique<Workspace>(config_.threads);
-      workspace_threads_ = config_.threads;
-    }
-    score_batch(*workspace_, data, cols, idx, out, row0);
-  }
+
 
   // The reconstruction of one segment (evaluation mode), mapped back to original units.
   Reconstruction reconstruct(const Dataset& data, std::size_t segment) const {
@@ -539,8 +546,6 @@ class Model {
   detect::LatentScorer latent_, pattern_;
   detect::ScoreCombiner combiner_;
   bool latent_fitted_ = false;
-  std::unique_ptr<Workspace> workspace_;  // for the non-const score_batch only
-  int workspace_threads_ = 0;
 
   template <class M>
   friend class Trainer;

@@ -3,10 +3,12 @@
 // upstream's params JSON so users migrating from the PyTorch code pass the same file.
 #pragma once
 
+#include "dyad/core/excerpt.hpp"
 #include "dyad/optim/schedule.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -34,6 +36,7 @@ inline constexpr std::size_t columns = 1024;  // encoder columns
 inline constexpr int epochs = 1'000'000;
 inline constexpr int batch_size = 65536;
 inline constexpr int threads = 1024;
+inline constexpr int min_length = 1'000'000;  // steps
 // Trainable values of the whole model (4 GiB of float weights; training keeps 4 copies).
 inline constexpr std::int64_t parameters = std::int64_t{1} << 30;
 }  // namespace limits
@@ -150,14 +153,24 @@ struct FeatureRoles {
   }
 };
 
+// The paper's task names; upstream's params files spell brand_a / brand_b as batterybranda /
+// batterybrandb (dyad-method §7), which are accepted as the same tasks.
+inline std::string canonical_task(std::string_view task) {
+  if (task == "batterybranda") return "brand_a";
+  if (task == "batterybrandb") return "brand_b";
+  return std::string(task);
+}
+
 // The paper's tasks (dyad-method §3).
-inline FeatureRoles task_roles(std::string_view task) {
+inline FeatureRoles task_roles(std::string_view name) {
+  const std::string task = canonical_task(name);
   if (task == "ev") return {{"soc", "current", "max_temp", "max_single_volt", "min_single_volt", "volt"}, 2};
   if (task == "brand_a")
     return {{"soc", "current", "min_temp", "max_single_volt", "max_temp", "min_single_volt", "volt"}, 2};
   if (task == "brand_b")
     return {{"soc", "current", "min_temp", "max_single_volt", "min_single_volt", "volt", "max_temp"}, 4};
-  throw std::invalid_argument("dyad: unknown task '" + std::string(task) + "' (expected ev, brand_a or brand_b)");
+  throw std::invalid_argument("dyad: unknown task '" + std::string(name) +
+                              "' (expected ev, brand_a or brand_b; upstream's batterybranda / batterybrandb)");
 }
 
 struct ModelConfig {
@@ -186,6 +199,9 @@ struct ModelConfig {
   int threads = 1;
   bool shuffle = true;
   bool normalize = true;
+  // Segments shorter than this many steps are left out of training and scoring and counted
+  // (upstream's min_length; 0 keeps every segment).
+  int min_length = 0;
 
   int directions() const { return bidirectional ? 2 : 1; }
   int factor() const { return layers * directions(); }  // <= 32 under the caps
@@ -204,6 +220,28 @@ struct ModelConfig {
            (Z * (H / 2) + H / 2) + (H / 2 + 1);
   }
 
+  // The first architecture setting (what the weights' shapes and meaning depend on: task,
+  // columns, sizes) in which `o` differs, as "key this -> other"; empty when there is none.
+  // Everything else is a training setting, which a built model may change (Model::set_config).
+  std::string architecture_difference(const ModelConfig& o) const {
+    auto join = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+      return s;
+    };
+    auto differ = [](const char* key, const auto& a, const auto& b) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(a)>, std::string>) return std::string(key) + " " + a + " -> " + b;
+      else return std::string(key) + " " + std::to_string(a) + " -> " + std::to_string(b);
+    };
+    if (roles.encoder != o.roles.encoder) return differ("columns", join(roles.encoder), join(o.roles.encoder));
+    if (roles.condition != o.roles.condition) return differ("condition_columns", roles.condition, o.roles.condition);
+    if (hidden != o.hidden) return differ("hidden_size", hidden, o.hidden);
+    if (latent != o.latent) return differ("latent_size", latent, o.latent);
+    if (layers != o.layers) return differ("num_layers", layers, o.layers);
+    if (bidirectional != o.bidirectional) return differ("bidirectional", int(bidirectional), int(o.bidirectional));
+    return "";
+  }
+
   // Checks every setting; errors name the key (as in the params JSON) and the allowed range.
   void validate() const {
     roles.validate();
@@ -218,6 +256,7 @@ struct ModelConfig {
     range("epochs", epochs, 1, limits::epochs);
     range("batch_size", batch_size, 1, limits::batch_size);
     range("threads", threads, 1, limits::threads);
+    range("min_length", min_length, 0, limits::min_length);
     if (parameter_count() > limits::parameters)
       throw std::invalid_argument("dyad: config: the model would have " + std::to_string(parameter_count()) +
                                   " parameters, above the cap " + std::to_string(limits::parameters) +
@@ -241,7 +280,7 @@ struct ModelConfig {
   }
 
   // Same keys as upstream's params JSON (plus dyad's own: columns, condition_columns,
-  // weight_decay, seed, threads, shuffle, normalize).
+  // weight_decay, seed, threads, shuffle, normalize). config_from_json reads them back.
   nlohmann::json to_json() const {
     return {{"task", task},
             {"columns", roles.encoder},
@@ -266,7 +305,8 @@ struct ModelConfig {
             {"seed", seed},
             {"threads", threads},
             {"shuffle", shuffle},
-            {"normalize", normalize}};
+            {"normalize", normalize},
+            {"min_length", min_length}};
   }
 };
 
@@ -306,16 +346,69 @@ inline std::vector<ParameterShape> parameter_shapes(const ModelConfig& c) {
   return out;
 }
 
-// Overrides the fields present in `j`; unknown upstream keys (save paths, GPU flags,
-// variable_length, ...) are ignored. `where` names the source in errors. Every value must have
+// The keys config_from_json reads (ModelConfig::to_json writes all but variable_length).
+inline constexpr std::string_view config_keys[] = {
+    "task", "columns", "condition_columns", "rnn_type", "hidden_size", "latent_size", "num_layers", "bidirectional",
+    "noise_scale", "nll_weight", "latent_label_weight", "anneal_function", "anneal0", "k", "x0", "learning_rate",
+    "weight_decay", "cosine_factor", "epochs", "batch_size", "seed", "threads", "shuffle", "normalize", "min_length"};
+
+// Keys of upstream's params files that mean nothing to dyad (other model types, data paths,
+// evaluation settings; variable_length, because dyad always uses each segment's true length).
+// They are accepted so that upstream's files load unchanged, and reported as ignored.
+inline bool upstream_unused_key(std::string_view key) {
+  static constexpr std::string_view exact[] = {"project", "jobs", "model_type", "kernel_size", "nhead",
+                                               "dim_feedforward", "smoothing", "use_flag", "variable_length"};
+  for (const auto k : exact)
+    if (key == k) return true;
+  return key.starts_with("granularity_") || key.starts_with("num_granularity_") || key.ends_with("_path");
+}
+
+namespace detail {
+// Levenshtein distance, for "did you mean" (keys are short).
+inline std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace detail
+
+// The known key closest to `key` (by edit distance), for error messages.
+inline std::string_view closest_config_key(std::string_view key) {
+  std::string_view best = config_keys[0];
+  std::size_t best_d = detail::edit_distance(key, best);
+  for (const auto k : config_keys)
+    if (const std::size_t d = detail::edit_distance(key, k); d < best_d) best = k, best_d = d;
+  return best;
+}
+
+// Overrides the fields present in `j`. `where` names the source in errors. Upstream's params
+// files load unchanged: its keys that dyad does not use (upstream_unused_key) are skipped and,
+// when `ignored` is given, appended to it; any other unknown key is an error that names the
+// closest known key (a typo must not train with a default silently). Every value must have
 // the key's type exactly: integers are JSON integers (or integral floats such as 128.0) within
 // the key's range (the caps in dyad::limits), numbers are finite, booleans are true/false;
 // 1e10, 1.5, -1, true or "12" for an integer key are refused with the source and the key.
 inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = ModelConfig{},
-                                    const std::string& where = "config") {
+                                    const std::string& where = "config", std::vector<std::string>* ignored = nullptr) {
   using namespace detail;
   ModelConfig c = std::move(base);
   if (!j.is_object()) throw std::invalid_argument(where + ": expected a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(std::begin(config_keys), std::end(config_keys), key) != std::end(config_keys)) continue;
+    if (!upstream_unused_key(key))
+      json_key_error(where, excerpt(key, 60),
+                     "unknown key (did you mean '" + std::string(closest_config_key(key)) + "'?)");
+    if (ignored) ignored->push_back(key);
+  }
   auto has = [&](const char* key) { return j.contains(key); };
   auto integer = [&](const char* key, auto& field, auto lo, auto hi) {
     using I = std::remove_reference_t<decltype(field)>;
@@ -334,7 +427,7 @@ inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = 
                                            std::to_string(limits::columns));
   }
   if (has("task")) {
-    c.task = json_string(j.at("task"), where, "task");
+    c.task = canonical_task(json_string(j.at("task"), where, "task"));
     // The task only names the roles; with explicit columns an unknown (user's own) task is fine.
     try {
       const FeatureRoles roles = task_roles(c.task);
@@ -377,10 +470,13 @@ inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = 
   integer("threads", c.threads, 1, limits::threads);
   boolean("shuffle", c.shuffle);
   boolean("normalize", c.normalize);
+  integer("min_length", c.min_length, 0, limits::min_length);
+  if (has("variable_length")) (void)json_bool(j.at("variable_length"), where, "variable_length");
   return c;
 }
 
-inline ModelConfig config_from_file(const std::filesystem::path& path, ModelConfig base = ModelConfig{}) {
+inline ModelConfig config_from_file(const std::filesystem::path& path, ModelConfig base = ModelConfig{},
+                                    std::vector<std::string>* ignored = nullptr) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path.string() + ": cannot open config file");
   nlohmann::json j;
@@ -389,7 +485,7 @@ inline ModelConfig config_from_file(const std::filesystem::path& path, ModelConf
   } catch (const nlohmann::json::parse_error& e) {
     throw std::invalid_argument(path.string() + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
   }
-  return config_from_json(j, std::move(base), path.string());
+  return config_from_json(j, std::move(base), path.string(), ignored);
 }
 
 // The four shipped upstream configurations (dyad-method §7): GRU, bidirectional, linear

@@ -35,11 +35,16 @@ class Trainer {
       : model_(model), data_(data), config_(model.config()) {
     config_.validate();
     cols_ = model_.resolve_columns(data);
-    for (std::size_t i = 0; i < data.size(); ++i)
-      if (data.meta(i).label == 0) train_.push_back(i);
-    report_.faulty_excluded = data.size() - train_.size();
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      if (data.meta(i).label != 0) ++report_.faulty_excluded;
+      else if (data.length(i) < static_cast<std::size_t>(config_.min_length)) ++report_.short_excluded;
+      else train_.push_back(i);
+    }
     report_.segments = train_.size();
-    if (train_.empty()) throw std::invalid_argument("dyad::Model::fit: no normal (label 0) segments to train on");
+    if (train_.empty())
+      throw std::invalid_argument(report_.short_excluded ? "dyad::Model::fit: no normal (label 0) segment of at least min_length " +
+                                                               std::to_string(config_.min_length) + " steps to train on"
+                                                         : std::string("dyad::Model::fit: no normal (label 0) segments to train on"));
 
     // A batch never holds more segments than there are: the memory it needs is for those.
     batch_size_ = std::min(static_cast<std::size_t>(config_.batch_size), train_.size());
@@ -68,6 +73,7 @@ class Trainer {
   int epoch() const { return epoch_; }  // the epoch the next step belongs to, from 0
   long steps() const { return static_cast<long>(step_); }
   std::size_t batches_per_epoch() const { return batches_; }
+  const Tape<T>& tape() const { return *tape_; }  // e.g. its arena's high-water mark
 
   // Trains on the next mini-batch; reports it (and, after an epoch's last batch, the epoch's
   // means with epoch_end set). Returns true when that batch ended an epoch.

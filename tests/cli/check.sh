@@ -56,6 +56,50 @@ python3 -c "import json; j=json.load(open('bench.json')); assert all(j[k] > 0 fo
 for f in fleet.csv model.safetensors scores.csv report.html; do [ -s "demo/$f" ] || fail "demo writes $f"; done
 grep -q "car-level AUROC" demo.out || fail "demo prints the AUROCs"
 
+# Upstream's own params file loads unchanged: its task name, its unused keys (named once as
+# ignored) and min_length, which leaves out the shorter segments (counted).
+cat > params_upstream.json <<'JSON'
+{"project": "DyAD", "jobs": 4, "model_type": "rnn", "task": "ev", "epochs": 1, "batch_size": 16,
+ "learning_rate": 0.001, "cosine_factor": 1.0, "rnn_type": "gru", "hidden_size": 8, "num_layers": 1,
+ "bidirectional": true, "latent_size": 4, "noise_scale": 0.01, "anneal_function": "linear", "k": 0.0025,
+ "x0": 500, "anneal0": 0.1, "nll_weight": 10, "latent_label_weight": 0.01, "variable_length": false,
+ "min_length": 20, "granularity_all": 1000, "use_flag": "rec_error", "save_model_path": "./dyad_vae_save"}
+JSON
+awk -F, 'NR == 1 || !($1 == "car0000" && $2 == 0 && $3 >= 16)' fleet.csv > short.csv   # car0000's segment 0: 16 steps
+"$dyad" train --data short.csv --config params_upstream.json --out upstream.safetensors -q 2> upstream.err \
+  || fail "upstream params file: $(cat upstream.err)"
+[ "$(grep -c "ignoring upstream keys" upstream.err)" -eq 1 ] || fail "ignored keys named once: $(cat upstream.err)"
+grep -q "ignoring upstream keys dyad does not use: granularity_all jobs model_type project save_model_path use_flag variable_length" upstream.err \
+  || fail "the ignored keys: $(cat upstream.err)"
+grep -q "left out 1 of 72 segments, shorter than min_length 20 steps" upstream.err || fail "min_length: $(cat upstream.err)"
+"$dyad" score --model upstream.safetensors --data short.csv --out upstream_scores.csv 2> upstream_score.err
+[ "$(wc -l < upstream_scores.csv)" -eq 72 ] || fail "score leaves out segments below the model's min_length"
+sed 's/"epochs": 1/"epoch": 1/' params_upstream.json > typo.json
+if "$dyad" train --data fleet.csv --config typo.json --out typo.safetensors 2> typo.err; then fail "a misspelt key accepted"; fi
+grep -q "typo.json: key 'epoch': unknown key (did you mean 'epochs'?)" typo.err || fail "typo error: $(cat typo.err)"
+[ ! -e typo.safetensors ] || fail "a refused config left a model"
+# --init fine-tunes the loaded model with its own settings; only the flags given change, and it
+# says so (a preset's learning rate or batch size is not applied to it).
+"$dyad" train --data fleet.csv --init upstream.safetensors --out tuned.safetensors --epochs 2 --lr 0.0005 -q 2> init.err \
+  || fail "train --init: $(cat init.err)"
+grep -q "architecture, normaliser and training settings from the model; from the command line: epochs 2, learning_rate 0.0005" init.err \
+  || fail "--init says what it keeps: $(cat init.err)"
+grep -q "H 8, layers 1 x2, Z 4" init.err || fail "--init keeps the loaded architecture: $(cat init.err)"
+python3 - tuned.safetensors <<'PY' || fail "--init settings in the saved model"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+c = json.loads(json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]["dyad.config"])
+assert (c["epochs"], c["learning_rate"], c["batch_size"], c["min_length"]) == (2, 0.0005, 16, 20), c
+PY
+if "$dyad" train --data fleet.csv --init upstream.safetensors --config params_upstream.json --out t2.safetensors 2> init.err; then
+  fail "--init with --config accepted"
+fi
+grep -q "give training flags" init.err || fail "--init with --config: $(cat init.err)"
+# Thread defaults are every hardware thread, and --help says so.
+for cmd in train score cv bench demo; do
+  "$dyad" "$cmd" --help | grep -q "default: every hardware thread" || fail "$cmd --help states the thread default"
+done
+
 # Bad input: the message names file, line and column; no output file is left behind.
 awk -F, -v OFS=, 'NR == 5 { $7 = "abc" } { print }' fleet.csv > bad.csv   # volt, a column the model reads
 if "$dyad" score --model model.safetensors --data bad.csv --out bad_scores.csv 2> bad.err; then fail "bad CSV accepted"; fi

@@ -40,9 +40,24 @@ run(configure ${CMAKE_COMMAND} -S "${DOWNSTREAM_SOURCE_DIR}" -B "${WORK_DIR}/bui
     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
 run(build ${CMAKE_COMMAND} --build "${WORK_DIR}/build" --config "${BUILD_TYPE}")
 
-find_program(app NAMES app PATHS "${WORK_DIR}/build" "${WORK_DIR}/build/${BUILD_TYPE}"
-             NO_DEFAULT_PATH NO_CACHE)
-if(NOT app)
-  message(FATAL_ERROR "package_downstream: no app binary under ${WORK_DIR}/build")
+foreach(name app app_native)
+  find_program(${name}_bin NAMES ${name} PATHS "${WORK_DIR}/build" "${WORK_DIR}/build/${BUILD_TYPE}"
+               NO_DEFAULT_PATH NO_CACHE)
+  if(NOT ${name}_bin)
+    message(FATAL_ERROR "package_downstream: no ${name} binary under ${WORK_DIR}/build")
+  endif()
+  run(run "${${name}_bin}")
+endforeach()
+
+# The build-type warning: a consumer compiling without optimisation is told so.
+file(WRITE "${WORK_DIR}/unoptimised.cpp" "#include <dyad/config.hpp>\nint main() { return 0; }\n")
+execute_process(COMMAND "${CXX_COMPILER}" -std=c++20 -O0 -fsyntax-only "-I${prefix}/include" "${WORK_DIR}/unoptimised.cpp"
+                RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "compiled without optimisation")
+  message(FATAL_ERROR "package_downstream: an -O0 build of dyad gave no warning (exit ${rc}): ${err}")
 endif()
-run(run "${app}")
+execute_process(COMMAND "${CXX_COMPILER}" -std=c++20 -O2 -fsyntax-only "-I${prefix}/include" "${WORK_DIR}/unoptimised.cpp"
+                RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR err MATCHES "compiled without optimisation")
+  message(FATAL_ERROR "package_downstream: an -O2 build of dyad warned (exit ${rc}): ${err}")
+endif()

@@ -65,8 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const std::exception&) {
     return 0;
   }
+  dyad::ModelConfig one_thread = model->config();
+  one_thread.threads = 1;  // a checkpoint's thread count is a setting of the machine it was trained on
+  model->set_config(one_thread);
   const dyad::ModelConfig& c = model->config();
-  model->config().threads = 1;  // a checkpoint's thread count is a setting of the machine it was trained on
   const dyad::Dataset d = tiny_dataset(c);
   dyad::Scores s;
   try {

@@ -5,7 +5,9 @@
 # runs out of memory; the reproducer is kept under BUILD_DIR/fuzz-work/NAME/artifacts/.
 #
 # Usage: run.sh BUILD_DIR SECONDS [NAME...]   (default: every target; `make fuzz` calls this)
-# FUZZ_JOBS=N fuzzes N targets at once (default 1).
+# FUZZ_JOBS=N fuzzes N targets at once (default 1). FUZZ_RESUME=1 keeps BUILD_DIR/fuzz-work
+# from earlier runs: each target goes on from the corpus it grew, and campaign.tsv there adds
+# up the executions of every run (a campaign spread over several sessions).
 set -euo pipefail
 if [[ $# -lt 2 ]]; then
   echo "usage: run.sh BUILD_DIR SECONDS [NAME...]" >&2
@@ -26,7 +28,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:abort_on_erro
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 work=$build/fuzz-work
-rm -rf "$work"
+[[ ${FUZZ_RESUME:-0} == 1 ]] || rm -rf "$work"
 jobs=${FUZZ_JOBS:-1}  # targets fuzzed at once (one core each)
 
 fuzz_one() {  # NAME: runs one target; its exit status goes to DIR/rc
@@ -47,6 +49,7 @@ for name in "${targets[@]}"; do
   dir=$work/$name
   mkdir -p "$dir/corpus" "$dir/artifacts"
   cp -R "$here/corpus/$name/." "$dir/corpus/"
+  rm -f "$dir/rc"
   while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do wait -n || true; done
   echo "== fuzz_$name: ${seconds}s on $(ls "$dir/corpus" | wc -l) seed files (log: $dir/fuzz.log)"
   fuzz_one "$name" &
@@ -73,11 +76,19 @@ for name in "${targets[@]}"; do
     status=ok
   fi
   results+=("$(printf '%-15s %12s %14s %9s  %s' "$name" "${per_s:--}" "${execs:--}" "${rss:--}" "$status")")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$name" "$seconds" "${execs:-0}" "${per_s:-0}" "$status" >> "$work/campaign.tsv"
 done
 
 echo
 printf '%-15s %12s %14s %9s  %s\n' target exec/s executions "rss MB" result
 printf '%s\n' "${results[@]}"
+if [[ ${FUZZ_RESUME:-0} == 1 ]]; then
+  echo
+  echo "campaign so far ($work/campaign.tsv): runs, seconds and executions per target"
+  awk -F'\t' '{ runs[$2]++; secs[$2] += $3; execs[$2] += $4; if ($6 != "ok") bad[$2]++ }
+    END { for (t in runs) printf "%-15s %4d runs %8d s %12d executions %s\n", t, runs[t], secs[t], execs[t], (bad[t] ? bad[t] " FAILED" : "ok") }' \
+    "$work/campaign.tsv" | sort
+fi
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "make fuzz: ${failed[*]} failed; reproducers under $work/*/artifacts (copy them to tests/fuzz/crashes/NAME/)" >&2
   exit 1

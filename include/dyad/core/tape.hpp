@@ -27,6 +27,7 @@ class Tape {
   bool recording() const { return mode_ == Mode::training; }
   Mode mode() const { return mode_; }
   Arena& arena() { return arena_; }
+  const Arena& arena() const { return arena_; }
   // Worker threads the operations may use; none (the default) runs everything on the caller.
   ThreadPool* pool() const { return pool_; }
   void set_pool(ThreadPool* pool) { pool_ = pool; }

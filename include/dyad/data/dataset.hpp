@@ -96,6 +96,17 @@ class Dataset {
     return out;
   }
 
+  // Keeps the segments of at least `min_length` steps, in order (upstream's min_length; 0
+  // keeps all). Returns how many were shorter and left out.
+  std::size_t drop_short_segments(std::size_t min_length) {
+    std::vector<std::size_t> keep;
+    for (std::size_t i = 0; i < size(); ++i)
+      if (length(i) >= min_length) keep.push_back(i);
+    const std::size_t dropped = size() - keep.size();
+    if (dropped) *this = subset(keep);
+    return dropped;
+  }
+
  private:
   std::vector<std::string> columns_;
   std::vector<SegmentMeta> meta_;
