@@ -119,7 +119,7 @@ TEST_CASE("report: a complete document with every section and one svg per chart"
   CHECK(count(html, "robust car score") >= 3);
   // Legends: every score's AUROC in the ROC legend, both classes in each distribution.
   for (const auto& e : r.scores)
-    CHECK(html.find(e.name + "<tspan class=\"auroc\" dx=\"8\">AUROC " + dyad::report::detail::auroc_text(e.auroc_robust)) !=
+    CHECK(html.find(e.name + "<tspan class=\"auroc\" dx=\"8\">AUROC " + dyad::detect::auroc_text(e.auroc_robust)) !=
           std::string::npos);
   CHECK(count(html, ">normal (5)</text>") == 3);
   CHECK(count(html, ">faulty (3)</text>") == 3);
@@ -271,8 +271,8 @@ TEST_CASE("report: number formatting and path data") {
   CHECK(fixed(-2.5) == "-2.5");
   CHECK(general(std::numeric_limits<double>::quiet_NaN()) == "n/a");
   CHECK(general(0.0123456) == "0.01235");
-  CHECK(auroc_text(0.5) == "0.500");
-  CHECK(auroc_text(std::numeric_limits<double>::quiet_NaN()) == "n/a");
+  CHECK(dyad::detect::auroc_text(0.5) == "0.500");
+  CHECK(dyad::detect::auroc_text(std::numeric_limits<double>::quiet_NaN()) == "n/a");
   CHECK(linear_ticks(0, 1, 5).size() == 6);
   CHECK(linear_ticks(0, 1, 5)[1].label == "0.2");
   CHECK(linear_ticks(-3, 3, 4)[0].label == "-2");

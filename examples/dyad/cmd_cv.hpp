@@ -9,47 +9,6 @@
 
 namespace dyad::cli {
 
-struct FleetCars {
-  std::vector<std::string> per_segment;  // car of every segment
-  std::vector<int> labels;               // label of every segment
-  std::vector<std::string> normal, faulty;
-};
-
-inline FleetCars fleet_cars_of(const Dataset& data) {
-  FleetCars f;
-  std::map<std::string, int> label;
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    f.per_segment.push_back(data.meta(i).car);
-    f.labels.push_back(data.meta(i).label);
-    label[data.meta(i).car] |= data.meta(i).label;
-  }
-  for (const auto& [car, l] : label) (l ? f.faulty : f.normal).push_back(car);
-  return f;
-}
-
-// The scores of the listed segments, as the evaluation wants them.
-inline std::vector<std::pair<std::string, std::vector<double>>> scores_of(const Scores& s, std::span<const std::size_t> idx) {
-  std::vector<std::pair<std::string, std::vector<double>>> out;
-  auto put = [&](const char* name, const Eigen::VectorXd& v) {
-    if (v.size() != s.rec_error.size()) return;
-    std::vector<double> x;
-    for (std::size_t i : idx) x.push_back(v[static_cast<Eigen::Index>(i)]);
-    out.emplace_back(name, std::move(x));
-  };
-  put("rec_error", s.rec_error);
-  put("latent_score", s.latent_score);
-  put("pattern_score", s.pattern_score);
-  put("combined_score", s.combined_score);
-  return out;
-}
-
-template <class V>
-std::vector<V> pick(const std::vector<V>& v, std::span<const std::size_t> idx) {
-  std::vector<V> out;
-  for (std::size_t i : idx) out.push_back(v[i]);
-  return out;
-}
-
 struct CvArgs {
   std::string data, preset = "fivefold", config;
   std::size_t folds = 5;
@@ -78,49 +37,40 @@ inline int run_cv(const CvArgs& a) {
   if (a.threads) config.threads = *a.threads;
   config.seed = a.seed;
   const Dataset data = read_model_data(a.data, config);
-  const FleetCars cars = fleet_cars_of(data);
-  if (cars.normal.size() < a.folds || cars.faulty.size() < 2)
-    throw std::invalid_argument(a.data + ": the protocol needs at least " + std::to_string(a.folds) +
-                                " normal cars and 2 faulty cars; found " + std::to_string(cars.normal.size()) + " and " +
-                                std::to_string(cars.faulty.size()));
-  nlohmann::json folds = nlohmann::json::array();
-  std::map<std::string, double> sum;
-  static constexpr const char* kScores[] = {"rec_error", "latent_score", "pattern_score", "combined_score"};
   if (!a.json) {
     std::printf("%-5s %6s %6s %5s", "fold", "train", "test", "h");
-    for (const char* n : kScores) std::printf(" %15s", n);
+    for (const auto n : detect::score_names) std::printf(" %15s", std::string(n).c_str());
     std::printf("\n");
   }
-  for (std::size_t k = 0; k < a.folds; ++k) {
-    const auto fc = detect::fold_cars(cars.normal, cars.faulty, a.folds, k, a.seed);
-    const auto train = detect::segments_of(cars.per_segment, fc.train_normal);
-    Model<float> model(config);
-    ProgressLine line(a.quiet || a.json, "fold " + std::to_string(k + 1) + "/" + std::to_string(a.folds));
-    model.fit(data.subset(train), std::ref(line));
-    const Scores s = model.score(data);
-    const auto val = detect::segments_of(cars.per_segment, fc.validation());
-    const auto test = detect::segments_of(cars.per_segment, fc.test());
-    const auto val_rec = pick(std::vector<double>(s.rec_error.data(), s.rec_error.data() + s.rec_error.size()), val);
-    const int h = detect::choose_h(pick(cars.per_segment, val), pick(cars.labels, val), val_rec).h_per_mille;
-    const auto ev = detect::evaluate_scores(pick(cars.per_segment, test), pick(cars.labels, test), scores_of(s, test), h);
-    nlohmann::json f = {{"fold", k + 1}, {"train_cars", fc.train_normal.size()}, {"test_cars", fc.test().size()}, {"h", h}};
-    if (!a.json) std::printf("%-5zu %6zu %6zu %5d", k + 1, fc.train_normal.size(), fc.test().size(), h);
-    for (const auto& e : ev) {
-      f[e.name] = e.auroc_robust;
-      sum[e.name] += e.auroc_robust;
-      if (!a.json) std::printf(" %15s", auroc_text(e.auroc_robust).c_str());
-    }
-    if (!a.json) std::printf("\n");
-    folds.push_back(f);
-  }
-  nlohmann::json mean;
-  for (const auto& [name, v] : sum) mean[name] = v / static_cast<double>(a.folds);
+  detect::CvOptions options;
+  options.folds = a.folds;
+  options.seed = a.seed;
+  std::vector<ProgressLine> lines;
+  lines.reserve(a.folds);
+  options.progress = [&](std::size_t fold) -> ProgressCallback {
+    lines.emplace_back(a.quiet || a.json, "fold " + std::to_string(fold) + "/" + std::to_string(a.folds));
+    return std::ref(lines.back());
+  };
+  options.fold_done = [&](const detect::CvFold& f) {
+    if (a.json) return;
+    std::printf("%-5zu %6zu %6zu %5d", f.fold, f.train_cars, f.test_cars, f.h_per_mille);
+    for (const auto& [name, auroc] : f.auroc) std::printf(" %15s", detect::auroc_text(auroc).c_str());
+    std::printf("\n");
+    std::fflush(stdout);
+  };
+  const detect::CvResult r = detect::cross_validate(data, config, options, a.data);
   if (a.json) {
+    nlohmann::json folds = nlohmann::json::array(), mean = nlohmann::json::object();
+    for (const auto& f : r.folds) {
+      nlohmann::json j = {{"fold", f.fold}, {"train_cars", f.train_cars}, {"test_cars", f.test_cars}, {"h", f.h_per_mille}};
+      for (const auto& [name, auroc] : f.auroc) j[name] = auroc;
+      folds.push_back(j);
+    }
+    for (const auto& [name, auroc] : r.mean) mean[name] = auroc;
     std::printf("%s\n", nlohmann::json{{"folds", folds}, {"mean", mean}}.dump().c_str());
   } else {
     std::printf("%-5s %6s %6s %5s", "mean", "", "", "");
-    for (const char* n : kScores)
-      if (mean.contains(n)) std::printf(" %15s", auroc_text(mean[n].get<double>()).c_str());
+    for (const auto& [name, auroc] : r.mean) std::printf(" %15s", detect::auroc_text(auroc).c_str());
     std::printf("\n(test AUROC of the robust car score; h chosen per fold on the validation cars by rec_error)\n");
   }
   return 0;

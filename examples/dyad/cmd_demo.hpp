@@ -46,7 +46,7 @@ inline int run_demo(const DemoArgs& a) {
   write_csv(fs::path(a.out) / "fleet.csv", fleet);
 
   // Car-level split: a share of the normal cars trains; the rest and every faulty car are tested.
-  FleetCars cars = fleet_cars_of(fleet);
+  detect::FleetCars cars = detect::fleet_cars(fleet);
   Rng rng(a.fleet.seed);
   rng.shuffle(cars.normal);
   const auto n_train = static_cast<std::size_t>(a.train_fraction * static_cast<double>(cars.normal.size()));
@@ -72,7 +72,7 @@ inline int run_demo(const DemoArgs& a) {
   write_scores_csv(fs::path(a.out) / "scores.csv", test, s);
   const ScoreTable table = to_score_table(test, s);
   std::printf("\nTest cars ranked by the combined score (top %d per mille of each car's segments):\n\n", a.top);
-  print_evaluation(detect::evaluate_scores(table.cars, table.labels, score_columns(table), a.top), a.top, 20);
+  print_evaluation(detect::evaluate_scores(table.cars, table.labels, detect::score_columns(table), a.top), a.top, 20);
 
   std::cerr << "[4/4] writing the report (" << elapsed() << ")\n";
   const auto r = build_report(table, test, model, a.top, 6,

@@ -24,27 +24,10 @@ inline void add_evaluate_options(CLI::App* cmd, EvaluateArgs& a) {
   cmd->add_flag("--json", a.json, "Print one JSON object instead of tables");
 }
 
-// The scores present in a table, in a fixed order.
-inline std::vector<std::pair<std::string, std::vector<double>>> score_columns(const ScoreTable& t) {
-  std::vector<std::pair<std::string, std::vector<double>>> out;
-  for (const char* name : {"rec_error", "latent_score", "pattern_score", "combined_score"})
-    if (t.has(name)) out.emplace_back(name, t.column(name));
-  return out;
-}
-
-inline std::string auroc_text(double a) {
-  if (std::isnan(a)) return "n/a";
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%.3f", a);
-  return buf;
-}
-
-// Prints the car ranking (by the last score, the strongest when present) and the AUROCs.
+// Prints the car ranking (by the last score, the strongest: detect::score_names) and the AUROCs.
 inline void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int top, std::size_t max_rows = SIZE_MAX) {
   const auto& key = ev.back();
-  std::vector<std::size_t> order(key.robust.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key.robust[a].score > key.robust[b].score; });
+  const std::vector<std::size_t> order = detect::car_ranking(key.robust);
   std::printf("%-4s %-14s %-7s %8s", "rank", "car", "label", "segments");
   for (const auto& e : ev) std::printf(" %15s", e.name.c_str());
   std::printf("\n");
@@ -58,8 +41,8 @@ inline void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int
   if (max_rows < order.size()) std::printf("... %zu more cars\n", order.size() - max_rows);
   std::printf("\ncar-level AUROC (robust: mean of the top %d per mille segments; average: all segments)\n", top);
   for (const auto& e : ev)
-    std::printf("  %-15s robust %s   average %s\n", e.name.c_str(), auroc_text(e.auroc_robust).c_str(),
-                auroc_text(e.auroc_average).c_str());
+    std::printf("  %-15s robust %s   average %s\n", e.name.c_str(), detect::auroc_text(e.auroc_robust).c_str(),
+                detect::auroc_text(e.auroc_average).c_str());
 }
 
 inline nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>& ev, int top) {
@@ -77,7 +60,7 @@ inline nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>
 
 inline int run_evaluate(const EvaluateArgs& a) {
   const ScoreTable t = read_scores_csv(a.scores);
-  const auto ev = detect::evaluate_scores(t.cars, t.labels, score_columns(t), a.top);
+  const auto ev = detect::evaluate_scores(t.cars, t.labels, detect::score_columns(t), a.top);
   if (a.json)
     std::printf("%s\n", evaluation_json(ev, a.top).dump().c_str());
   else

@@ -38,20 +38,16 @@ inline report::ReportData build_report(const ScoreTable& table, const Dataset& d
                                        int detail_cars, std::vector<std::pair<std::string, std::string>> facts) {
   report::ReportData r;
   r.facts = std::move(facts);
-  r.scores = detect::evaluate_scores(table.cars, table.labels, score_columns(table), top);
+  r.scores = detect::evaluate_scores(table.cars, table.labels, detect::score_columns(table), top);
   r.ranking_score = r.scores.back().name;
   const auto& ranking = r.scores.back().robust;
   const auto& seg_score = table.column(r.ranking_score);
   std::map<std::pair<std::string, std::int64_t>, std::size_t> where;
   for (std::size_t i = 0; i < data.size(); ++i) where[{data.meta(i).car, data.meta(i).segment}] = i;
-  std::vector<std::size_t> order(ranking.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return ranking[a].score > ranking[b].score; });
+  const std::vector<std::size_t> order = detect::car_ranking(ranking);
   for (std::size_t k = 0; k < std::min<std::size_t>(order.size(), static_cast<std::size_t>(detail_cars)); ++k) {
     const std::string& car = ranking[order[k]].car;
-    std::size_t worst = SIZE_MAX;
-    for (std::size_t i = 0; i < table.size(); ++i)
-      if (table.cars[i] == car && (worst == SIZE_MAX || seg_score[i] > seg_score[worst])) worst = i;
+    const std::size_t worst = detect::worst_segment(table.cars, seg_score, car);
     auto it = where.find({car, table.segments[worst]});
     if (it == where.end())
       throw std::invalid_argument("dyad report: car '" + car + "' segment " + std::to_string(table.segments[worst]) +

@@ -11,6 +11,7 @@
 #include "dyad/data/dataset.hpp"
 #include "dyad/data/normalizer.hpp"
 #include "dyad/detect/latent.hpp"
+#include "dyad/detect/scores.hpp"
 #include "dyad/io/checkpoint.hpp"
 #include "dyad/model_config.hpp"
 #include "dyad/nn/gru.hpp"
@@ -80,18 +81,6 @@ struct FitReport {
   bool interrupted = false;    // stopped early through FitOptions::stop; the state is saved
   bool resumed = false;        // continued from FitOptions::resume
   int states_written = 0;      // training-state files written
-};
-
-// Per-segment results of score(), one row per segment in dataset order.
-struct Scores {
-  std::vector<std::string> targets;  // the reconstructed columns
-  Eigen::VectorXd rec_error;         // MSE over T x targets (dyad-method §6), normalised units
-  Eigen::MatrixXd target_error;      // [n x targets]: MSE of each target column over T
-  Eigen::MatrixXd mu, log_var;       // [n x Z]
-  Eigen::VectorXd latent_score;      // Mahalanobis distance of mu to the training latents
-  Eigen::VectorXd pattern_score;     // Mahalanobis distance of the log per-target errors to training's
-  Eigen::VectorXd combined_score;    // mean of the z-scored rec_error and pattern_score
-  std::size_t size() const { return static_cast<std::size_t>(rec_error.size()); }
 };
 
 // One segment's targets and their reconstruction, in the data's original units.

@@ -5,7 +5,9 @@
 # runs out of memory; the reproducer is kept under BUILD_DIR/fuzz-work/NAME/artifacts/.
 #
 # Usage: run.sh BUILD_DIR SECONDS [NAME...]   (default: every target; `make fuzz` calls this)
-# FUZZ_JOBS=N fuzzes N targets at once (default 1). FUZZ_RESUME=1 keeps BUILD_DIR/fuzz-work
+# FUZZ_JOBS=N fuzzes N targets at once (default 1). FUZZ_TIMEOUT=S: a unit slower than S seconds
+# of wall time is a failure (default 10; raise it on a loaded machine, where a starved process
+# can stall for seconds). FUZZ_RESUME=1 keeps BUILD_DIR/fuzz-work
 # from earlier runs: each target goes on from the corpus it grew, and campaign.tsv there adds
 # up the executions of every run (a campaign spread over several sessions).
 set -euo pipefail
@@ -35,7 +37,7 @@ fuzz_one() {  # NAME: runs one target; its exit status goes to DIR/rc
   local name=$1 dir=$work/$1 rc=0
   local dict=()
   [[ -f $here/dict/$name.dict ]] && dict=(-dict="$here/dict/$name.dict")
-  "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 \
     -max_len="${max_len[$name]}" -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "${dict[@]}" \
     "$dir/corpus" > "$dir/fuzz.log" 2>&1 || rc=$?
   echo "$rc" > "$dir/rc"
@@ -50,6 +52,8 @@ for name in "${targets[@]}"; do
   mkdir -p "$dir/corpus" "$dir/artifacts"
   cp -R "$here/corpus/$name/." "$dir/corpus/"
   rm -f "$dir/rc"
+  # A resumed campaign keeps the corpus; reproducers of earlier runs move aside.
+  if [[ -n $(ls -A "$dir/artifacts") ]]; then mv "$dir/artifacts" "$dir/artifacts.$(date +%s)" && mkdir "$dir/artifacts"; fi
   while [[ $(jobs -rp | wc -l) -ge $jobs ]]; do wait -n || true; done
   echo "== fuzz_$name: ${seconds}s on $(ls "$dir/corpus" | wc -l) seed files (log: $dir/fuzz.log)"
   fuzz_one "$name" &

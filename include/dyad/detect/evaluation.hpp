@@ -20,7 +20,8 @@ struct ScoreEvaluation {
   std::vector<RocPoint> roc;      // of the robust car score
 };
 
-inline double car_auroc(const std::vector<CarScore>& cars) {
+// The AUROC of car scores (faulty = label 1); NaN when the cars are all of one class.
+inline double car_auroc(std::span<const CarScore> cars) {
   std::vector<double> s;
   std::vector<int> l;
   int faulty = 0;

@@ -125,17 +125,6 @@ inline std::vector<std::size_t> segments_of(std::span<const std::string> segment
   return out;
 }
 
-// AUROC over car records (faulty = label 1).
-inline double auroc(std::span<const CarScore> cars) {
-  std::vector<double> s;
-  std::vector<int> l;
-  for (const auto& c : cars) {
-    s.push_back(c.score);
-    l.push_back(c.label);
-  }
-  return auroc(s, l);
-}
-
 // The chosen h and the validation AUROC of every candidate (same order as the candidates).
 struct HChoice {
   int h_per_mille = 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "dyad/data/csv.hpp"
+#include "dyad/detect/scores.hpp"
 #include "dyad/io/atomic_file.hpp"
 #include "dyad/model.hpp"
 
@@ -13,41 +14,6 @@
 #include <vector>
 
 namespace dyad {
-
-struct ScoreTable {
-  std::vector<std::string> cars;
-  std::vector<std::int64_t> segments;
-  std::vector<int> labels;
-  std::map<std::string, std::vector<double>> columns;  // rec_error, latent_score, ...
-
-  std::size_t size() const { return cars.size(); }
-  bool has(const std::string& name) const { return columns.count(name) > 0; }
-  const std::vector<double>& column(const std::string& name, const std::string& source = "scores") const {
-    auto it = columns.find(name);
-    if (it == columns.end()) throw std::invalid_argument(source + ": no column '" + name + "'");
-    return it->second;
-  }
-};
-
-// The same table in memory, from a dataset and its scores.
-inline ScoreTable to_score_table(const Dataset& data, const Scores& s) {
-  ScoreTable t;
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    t.cars.push_back(data.meta(i).car);
-    t.segments.push_back(data.meta(i).segment);
-    t.labels.push_back(data.meta(i).label);
-  }
-  auto put = [&](const std::string& name, const Eigen::VectorXd& v) {
-    if (v.size() == static_cast<Eigen::Index>(data.size())) t.columns[name].assign(v.data(), v.data() + v.size());
-  };
-  put("rec_error", s.rec_error);
-  for (Eigen::Index k = 0; k < s.target_error.cols(); ++k)
-    put(s.targets[static_cast<std::size_t>(k)] + "_error", s.target_error.col(k));
-  put("latent_score", s.latent_score);
-  put("pattern_score", s.pattern_score);
-  put("combined_score", s.combined_score);
-  return t;
-}
 
 // Writes one row per segment of `data`, in dataset order, atomically.
 inline void write_scores_csv(const std::filesystem::path& path, const Dataset& data, const Scores& s) {

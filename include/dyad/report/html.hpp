@@ -5,6 +5,7 @@
 #pragma once
 
 #include "dyad/detect/evaluation.hpp"
+#include "dyad/detect/ranking.hpp"
 #include "dyad/io/atomic_file.hpp"
 
 #include <algorithm>
@@ -92,13 +93,6 @@ inline std::string general(double v, int digits = 4) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, digits);
-  return std::string(buf, r.ptr);
-}
-
-inline std::string auroc_text(double a) {
-  if (std::isnan(a)) return "n/a";
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, a, std::chars_format::fixed, 3);
   return std::string(buf, r.ptr);
 }
 
@@ -368,20 +362,6 @@ inline const detect::ScoreEvaluation* ranking_evaluation(const ReportData& r) {
   return r.scores.empty() ? nullptr : &r.scores.front();
 }
 
-// Ranking order: indices into the ranking evaluation's robust car scores, highest score first,
-// ties in car-id order, NaN last.
-inline std::vector<std::size_t> ranking_order(const std::vector<detect::CarScore>& cars) {
-  std::vector<std::size_t> order(cars.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    const double sa = cars[a].score, sb = cars[b].score;
-    if (std::isnan(sa) || std::isnan(sb)) return !std::isnan(sa) && std::isnan(sb);
-    if (sa != sb) return sa > sb;
-    return cars[a].car < cars[b].car;
-  });
-  return order;
-}
-
 inline void label_tag(std::string& o, int label) {
   o += label == 1 ? "<span class=\"tag faulty\">faulty</span>" : "<span class=\"tag normal\">normal</span>";
 }
@@ -398,7 +378,7 @@ inline void header_section(std::string& o, const ReportData& r) {
     for (const auto& s : r.scores) {
       o += " &middot; ";
       append_escaped(o, s.name);
-      add(o, " AUROC <strong>", auroc_text(s.auroc_robust), "</strong>");
+      add(o, " AUROC <strong>", detect::auroc_text(s.auroc_robust), "</strong>");
     }
   } else {
     o += "No scores to report.";
@@ -462,7 +442,7 @@ inline void roc_section(std::string& o, const ReportData& r) {
       add(o, " stroke=\"", e.roc.empty() ? "#cbd5e1" : series_colour(i), e.roc.empty() ? "\" stroke-dasharray=\"3 3\"/>" : "\"/>");
       add(o, "<text class=\"legend-text\" x=\"", fixed(lx + 34), "\" y=\"", fixed(cy + 4), "\">");
       append_escaped(o, e.name);
-      add(o, "<tspan class=\"auroc\" dx=\"8\">AUROC ", auroc_text(e.auroc_robust), "</tspan></text>");
+      add(o, "<tspan class=\"auroc\" dx=\"8\">AUROC ", detect::auroc_text(e.auroc_robust), "</tspan></text>");
     }
   }
   o += "</g>\n</svg>\n";
@@ -473,7 +453,7 @@ inline void roc_section(std::string& o, const ReportData& r) {
     const auto& e = r.scores[i];
     add(o, "<tr><td><span class=\"swatch\" style=\"background:", series_colour(i), "\"></span>");
     append_escaped(o, e.name);
-    add(o, "</td><td class=\"num\">", auroc_text(e.auroc_robust), "</td><td class=\"num\">", auroc_text(e.auroc_average),
+    add(o, "</td><td class=\"num\">", detect::auroc_text(e.auroc_robust), "</td><td class=\"num\">", detect::auroc_text(e.auroc_average),
         "</td></tr>\n");
   }
   if (r.scores.empty()) o += "<tr><td colspan=\"3\">no scores</td></tr>\n";
@@ -502,7 +482,7 @@ inline void ranking_section(std::string& o, const ReportData& r) {
     o += key ? " &#9662;</th>" : "</th>";
   }
   o += "</tr></thead>\n<tbody>\n";
-  const auto order = ranking_order(rank_by->robust);
+  const auto order = detect::car_ranking(rank_by->robust);
   for (std::size_t k = 0; k < order.size(); ++k) {
     const auto& c = rank_by->robust[order[k]];
     add(o, c.label == 1 ? "<tr class=\"faulty\">" : "<tr class=\"normal\">", "<td class=\"num\">", std::to_string(k + 1),
@@ -534,7 +514,7 @@ inline void distribution_chart(std::string& o, const detect::ScoreEvaluation& e)
   svg_open(o, "chart dist", L + W + R, T + 2 * row + B, aria);
   svg_text(o, 4, 16, e.name, "class=\"title\"");
   std::string auroc = "AUROC ";
-  add(auroc, auroc_text(e.auroc_robust));
+  add(auroc, detect::auroc_text(e.auroc_robust));
   svg_text(o, L + W, 16, auroc, "class=\"subtitle\" text-anchor=\"end\"");
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   std::size_t counts[2] = {0, 0};
