@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <vector>
 
 namespace dyad::test {
@@ -30,9 +31,41 @@ struct GradTolerance<float> {
   static constexpr double step = 1e-2, tol = 2e-2, floor = 1e-2;
 };
 
-// `build(tape, vars)` turns the inputs into a scalar loss. Returns the largest
-// |analytic - numeric| / max(|analytic|, |numeric|, floor) over every input element
-// (central differences are computed in double).
+// Scalars a loss depends on, with their analytic gradient (same length): a tape input, or
+// a model's whole parameter store (values() with the grads() a backward pass left).
+template <class T>
+struct GradProbe {
+  T* values;
+  const T* grads;
+  Index size;
+};
+
+// The one finite-difference loop: perturbs every scalar of every probe by +-step, re-evaluates
+// `eval()` (the loss, as double, from the current values) and returns the largest
+// |analytic - numeric| / max(|analytic|, |numeric|, floor). Values are restored.
+template <class T, class Eval>
+double max_probe_error(std::initializer_list<GradProbe<T>> probes, Eval&& eval, double step = GradTolerance<T>::step,
+                       double floor = GradTolerance<T>::floor) {
+  double worst = 0;
+  for (const GradProbe<T>& p : probes)
+    for (Index k = 0; k < p.size; ++k) {
+      T& x = p.values[k];
+      const T saved = x;
+      const T hi = T(saved + step), lo = T(saved - step);  // the steps T can represent
+      x = hi;
+      const double up = eval();
+      x = lo;
+      const double down = eval();
+      x = saved;
+      const double numeric = (up - down) / (static_cast<double>(hi) - static_cast<double>(lo));
+      const double analytic = p.grads[k];
+      worst = std::max(worst, std::abs(analytic - numeric) / std::max({std::abs(analytic), std::abs(numeric), floor}));
+    }
+  return worst;
+}
+
+// `build(tape, vars)` turns the inputs into a scalar loss. Returns the largest relative error
+// of the tape's gradient of every input element (max_probe_error).
 template <class T, class Build>
 double max_gradient_error(std::vector<Matrix<T>>& inputs, Build&& build, ThreadPool* pool = nullptr,
                           double step = GradTolerance<T>::step) {
@@ -57,20 +90,7 @@ double max_gradient_error(std::vector<Matrix<T>>& inputs, Build&& build, ThreadP
   };
   double worst = 0;
   for (std::size_t i = 0; i < inputs.size(); ++i)
-    for (Index k = 0; k < inputs[i].size(); ++k) {
-      T& x = inputs[i].data()[k];
-      const T saved = x;
-      const T hi = T(saved + step), lo = T(saved - step);  // the steps float can represent
-      x = hi;
-      const double up = eval();
-      x = lo;
-      const double down = eval();
-      x = saved;
-      const double numeric = (up - down) / (static_cast<double>(hi) - static_cast<double>(lo));
-      const double analytic = grads[i].data()[k];
-      const double err = std::abs(analytic - numeric) / std::max({std::abs(analytic), std::abs(numeric), GradTolerance<T>::floor});
-      worst = std::max(worst, err);
-    }
+    worst = std::max(worst, max_probe_error<T>({{inputs[i].data(), grads[i].data(), inputs[i].size()}}, eval, step));
   return worst;
 }
 

@@ -144,27 +144,16 @@ TEST_CASE_TEMPLATE("GRU stack: 2 layers, bidirectional, every parameter and h0, 
   };
   tape.backward(loss_of(tape, Var<T>(in[0].data(), dx.data(), 3, T_ * B), Var<T>(in[1].data(), dh0.data(), F * H, B)));
   const Vector<T> analytic = params.grads();
-  const double step = dyad::test::GradTolerance<T>::step;
   auto eval = [&] {
     Tape<T> tp(Mode::inference);
     tp.set_pool(pool);
     return static_cast<double>(
         loss_of(tp, Tape<T>::constant(in[0].data(), 3, T_ * B), Tape<T>::constant(in[1].data(), F * H, B)).scalar());
   };
-  double worst = 0;
-  auto check = [&](T& x, double a) {
-    const T saved = x, hi = T(saved + step), lo = T(saved - step);
-    x = hi;
-    const double up = eval();
-    x = lo;
-    const double down = eval();
-    x = saved;
-    const double numeric = (up - down) / (double(hi) - double(lo));
-    worst = std::max(worst, std::abs(a - numeric) / std::max({std::abs(a), std::abs(numeric), dyad::test::GradTolerance<T>::floor}));
-  };
-  for (Index k = 0; k < params.values().size(); ++k) check(params.values()[k], analytic[k]);
-  for (Index k = 0; k < in[0].size(); ++k) check(in[0].data()[k], dx.data()[k]);
-  for (Index k = 0; k < in[1].size(); ++k) check(in[1].data()[k], dh0.data()[k]);
+  const double worst = dyad::test::max_probe_error<T>({{params.values().data(), analytic.data(), params.values().size()},
+                                                      {in[0].data(), dx.data(), in[0].size()},
+                                                      {in[1].data(), dh0.data(), in[1].size()}},
+                                                     eval);
   MESSAGE("max relative error " << worst);
   CHECK(worst < tolerance<T>());
 }

@@ -58,21 +58,13 @@ TEST_CASE("the whole encoder-latent-decoder loss matches finite differences (dou
     const auto idx = all_indices(d);
     const Vector<double> analytic = loss_gradient(m, d, idx);
     // The loss is O(10), so a larger step than the per-node checks keeps rounding out of it.
-    const double step = 1e-4;
-    double worst = 0;
-    auto& p = m.parameters().values();
-    for (const auto& s : m.parameters().slices())
-      for (Index k = s.offset; k < s.offset + s.size; ++k) {
-        const double saved = p[k];
-        double up, down;
-        p[k] = saved + step;
-        loss_gradient(m, d, idx, &up);
-        p[k] = saved - step;
-        loss_gradient(m, d, idx, &down);
-        p[k] = saved;
-        const double numeric = (up - down) / (2 * step), a = analytic[k];
-        worst = std::max(worst, std::abs(a - numeric) / std::max({std::abs(a), std::abs(numeric), 1e-3}));
-      }
+    // The probe perturbs the weights in the parameter store itself.
+    Vector<double>& p = m.parameters().values();
+    const double worst = dyad::test::max_probe_error<double>({{p.data(), analytic.data(), p.size()}}, [&] {
+      double value = 0;
+      loss_gradient(m, d, idx, &value);
+      return value;
+    }, 1e-4, 1e-3);
     MESSAGE("whole model, max relative error " << worst);
     CHECK(worst < 1e-6);
   }
@@ -123,9 +115,9 @@ TEST_CASE("the gradient of a batch is the mean of the per-segment gradients (eve
   const auto idx = all_indices(d);
   // One noise stream per segment so the batch sees the same eps as the single-segment runs:
   // use noise 0 to make the latent deterministic.
-  ModelConfig quiet = m.config();
+  TrainingOptions quiet = m.config();
   quiet.noise_scale = 0.0;
-  m.set_config(quiet);
+  m.set_training(quiet);
   const Vector<double> batch = loss_gradient(m, d, idx);
   Vector<double> sum = Vector<double>::Zero(batch.size());
   for (std::size_t i : idx) {

@@ -304,3 +304,21 @@ TEST_CASE("upstream's params files load unchanged; their unused keys are listed,
   // An untrusted key is quoted with a bounded length.
   CHECK(error_for(std::string(5000, 'x'), "1").size() < 300);
 }
+
+TEST_CASE("a built model's training options change; its architecture does not") {
+  ModelConfig c;
+  c.hidden = 6;
+  c.latent = 3;
+  Model<float> m(c);
+  TrainingOptions t = m.config();
+  t.lr = 0.5;
+  t.epochs = 2;
+  m.set_training(t);
+  CHECK(m.config().lr == 0.5);
+  CHECK(m.config().epochs == 2);
+  CHECK(m.architecture().hidden == 6);
+  CHECK(m.architecture().latent == 3);
+  t.lr = -1;  // invalid: refused, the model keeps its options
+  CHECK_THROWS_WITH_AS(m.set_training(t), doctest::Contains("learning_rate"), std::invalid_argument);
+  CHECK(m.config().lr == 0.5);
+}

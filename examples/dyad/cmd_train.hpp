@@ -48,7 +48,7 @@ inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
 }
 
 // The training flags given on the command line, applied to `c`; returns them as "key value".
-inline std::vector<std::string> apply_training_flags(const TrainArgs& a, ModelConfig& c) {
+inline std::vector<std::string> apply_training_flags(const TrainArgs& a, TrainingOptions& c) {
   std::vector<std::string> given;
   auto set = [&](const char* key, auto& field, const auto& value) {
     field = value;
@@ -85,10 +85,10 @@ inline Model<float> init_model(const TrainArgs& a) {
   LoadOptions load;
   if (!a.preset.empty()) load.config = preset(a.preset);
   Model<float> model = Model<float>::load(a.init, load);
-  ModelConfig c = model.config();
+  TrainingOptions c = model.config();
   if (!a.threads) c.threads = hardware_threads();  // a setting of this machine, not of the model
   const std::vector<std::string> given = apply_training_flags(a, c);
-  model.set_config(c);
+  model.set_training(c);
   std::cerr << "dyad train: --init " << a.init << ": architecture, normaliser and training settings from the model";
   for (std::size_t i = 0; i < given.size(); ++i) std::cerr << (i ? ", " : "; from the command line: ") << given[i];
   std::cerr << "\n";

@@ -1,6 +1,10 @@
 // dyad::Model<T, Hidden, Latent>: the DyAD sequence VAE (dyad-method §4-§6) with fit, score,
 // save and load. Hidden and Latent are compile-time sizes, or Eigen::Dynamic (the default)
-// for a model whose sizes come from its configuration or checkpoint.
+// for a model whose sizes come from its configuration or checkpoint. They are checks (a
+// configuration or checkpoint of other sizes is refused) and documentation in the type; they
+// do not reach the kernels, whose time goes into GEMMs of at least H x B (H 64-1024, B up to
+// 256) and gate passes vectorised over H, both at their speed with run-time sizes. Training
+// is in dyad/trainer.hpp, the detection protocol in dyad/detect/.
 #pragma once
 
 #include "dyad/core/memory.hpp"
@@ -124,13 +128,13 @@ class Model {
   }
 
   const ModelConfig& config() const { return config_; }
-  // Replaces the training settings (epochs, learning rate, threads, loss weights, ...). The
-  // architecture is fixed once built: a `c` that changes it is refused, naming the setting.
-  void set_config(ModelConfig c) {
+  const Architecture& architecture() const { return config_; }
+  // Replaces the training options (epochs, learning rate, threads, loss weights, ...); the
+  // architecture is fixed once built.
+  void set_training(const TrainingOptions& t) {
+    ModelConfig c = config_;
+    static_cast<TrainingOptions&>(c) = t;
     c.validate();
-    if (const std::string d = config_.architecture_difference(c); !d.empty())
-      throw std::invalid_argument("dyad::Model::set_config: the architecture of a built model is fixed (" + d + ")");
-    c.task = config_.task;
     config_ = std::move(c);
   }
   Parameters<T>& parameters() { return params_; }

@@ -173,14 +173,23 @@ inline FeatureRoles task_roles(std::string_view name) {
                               "' (expected ev, brand_a or brand_b; upstream's batterybranda / batterybrandb)");
 }
 
-struct ModelConfig {
-  // Architecture
+// What the weights' shapes and meaning depend on: fixed once a model is built (checkpoints
+// and --init keep it).
+struct Architecture {
   std::string task = "ev";  // informational once `roles` is set
   FeatureRoles roles = task_roles("ev");
   int hidden = 64;
   int latent = 32;
   int layers = 1;
   bool bidirectional = true;
+
+  int directions() const { return bidirectional ? 2 : 1; }
+  int factor() const { return layers * directions(); }  // <= 32 under the caps
+};
+
+// How a model is trained, and the threads score() uses by default: a built model may change
+// these (Model::set_training), e.g. to fine-tune with another learning rate.
+struct TrainingOptions {
   // Loss
   double noise_scale = 0.01;
   double nll_weight = 10;
@@ -195,17 +204,17 @@ struct ModelConfig {
   double cosine_factor = 1.0;
   int epochs = 10;
   int batch_size = 64;
-  std::uint64_t seed = 0;
+  std::uint64_t seed = 0;  // initialisation, shuffling, latent noise
   int threads = 1;
   bool shuffle = true;
   bool normalize = true;
   // Segments shorter than this many steps are left out of training and scoring and counted
   // (upstream's min_length; 0 keeps every segment).
   int min_length = 0;
+};
 
-  int directions() const { return bidirectional ? 2 : 1; }
-  int factor() const { return layers * directions(); }  // <= 32 under the caps
-
+// Everything a params file or checkpoint configures: the architecture and the training options.
+struct ModelConfig : Architecture, TrainingOptions {
   // Trainable values of the model this configuration builds (closed form of parameter_shapes()).
   // Exact in int64 for any sizes within the caps; call after validate() for other configs.
   std::int64_t parameter_count() const {
@@ -218,28 +227,6 @@ struct ModelConfig {
     };
     return gru(E) + gru(D) + 2 * (F * H * Z + Z) + (Z * F * H + F * H) + (Dir * H * (E - D) + (E - D)) +
            (Z * (H / 2) + H / 2) + (H / 2 + 1);
-  }
-
-  // The first architecture setting (what the weights' shapes and meaning depend on: task,
-  // columns, sizes) in which `o` differs, as "key this -> other"; empty when there is none.
-  // Everything else is a training setting, which a built model may change (Model::set_config).
-  std::string architecture_difference(const ModelConfig& o) const {
-    auto join = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
-      return s;
-    };
-    auto differ = [](const char* key, const auto& a, const auto& b) {
-      if constexpr (std::is_same_v<std::decay_t<decltype(a)>, std::string>) return std::string(key) + " " + a + " -> " + b;
-      else return std::string(key) + " " + std::to_string(a) + " -> " + std::to_string(b);
-    };
-    if (roles.encoder != o.roles.encoder) return differ("columns", join(roles.encoder), join(o.roles.encoder));
-    if (roles.condition != o.roles.condition) return differ("condition_columns", roles.condition, o.roles.condition);
-    if (hidden != o.hidden) return differ("hidden_size", hidden, o.hidden);
-    if (latent != o.latent) return differ("latent_size", latent, o.latent);
-    if (layers != o.layers) return differ("num_layers", layers, o.layers);
-    if (bidirectional != o.bidirectional) return differ("bidirectional", int(bidirectional), int(o.bidirectional));
-    return "";
   }
 
   // Checks every setting; errors name the key (as in the params JSON) and the allowed range.

@@ -65,9 +65,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const std::exception&) {
     return 0;
   }
-  dyad::ModelConfig one_thread = model->config();
+  dyad::TrainingOptions one_thread = model->config();
   one_thread.threads = 1;  // a checkpoint's thread count is a setting of the machine it was trained on
-  model->set_config(one_thread);
+  model->set_training(one_thread);
   const dyad::ModelConfig& c = model->config();
   const dyad::Dataset d = tiny_dataset(c);
   dyad::Scores s;

@@ -41,6 +41,12 @@ fuzz_one() {  # NAME: runs one target; its exit status goes to DIR/rc
     -max_len="${max_len[$name]}" -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "${dict[@]}" \
     "$dir/corpus" > "$dir/fuzz.log" 2>&1 || rc=$?
   echo "$rc" > "$dir/rc"
+  local execs per_s status=ok
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/fuzz.log" | tail -1)
+  per_s=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/fuzz.log" | tail -1)
+  [[ $rc -eq 0 && -z $(ls -A "$dir/artifacts") ]] || status="FAILED (exit $rc)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$name" "$seconds" "${execs:-0}" "${per_s:-0}" "$status" \
+    >> "$work/campaign.tsv"
 }
 
 for name in "${targets[@]}"; do
@@ -80,7 +86,6 @@ for name in "${targets[@]}"; do
     status=ok
   fi
   results+=("$(printf '%-15s %12s %14s %9s  %s' "$name" "${per_s:--}" "${execs:--}" "${rss:--}" "$status")")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$name" "$seconds" "${execs:-0}" "${per_s:-0}" "$status" >> "$work/campaign.tsv"
 done
 
 echo
