@@ -2,6 +2,7 @@
 
 #include "dyad/core/random.hpp"
 #include "dyad/detect/car_score.hpp"
+#include "dyad/detect/evaluation.hpp"
 #include "dyad/detect/latent.hpp"
 #include "dyad/detect/protocol.hpp"
 #include "dyad/detect/roc.hpp"
@@ -246,7 +247,7 @@ TEST_CASE("choose_h picks the best AUROC, ties to the smallest h") {
   CHECK(choice.auroc_by_h[0] == 0.0);
   CHECK(choice.auroc_by_h[1] == 0.0);
   for (std::size_t i = 0; i < kHGrid.size(); ++i)
-    CHECK(choice.auroc_by_h[i] == auroc(car_scores(cars, labels, scores, kHGrid[i])));
+    CHECK(choice.auroc_by_h[i] == car_auroc(car_scores(cars, labels, scores, kHGrid[i])));
   CHECK(choose_h(cars, labels, scores, std::vector<int>{900, 300}).h_per_mille == 300);
   CHECK_THROWS_AS(choose_h(cars, labels, scores, std::vector<int>{}), std::invalid_argument);
 }
