@@ -94,7 +94,7 @@ printf '%s\n' "${results[@]}"
 if [[ ${FUZZ_RESUME:-0} == 1 ]]; then
   echo
   echo "campaign so far ($work/campaign.tsv): runs, seconds and executions per target"
-  awk -F'\t' '{ runs[$2]++; secs[$2] += $3; execs[$2] += $4; if ($6 != "ok") bad[$2]++ }
+  awk -F'\t' '{ runs[$2]++; secs[$2] += $3; execs[$2] += $4; if ($6 !~ /^ok/) bad[$2]++ }
     END { for (t in runs) printf "%-15s %4d runs %8d s %12d executions %s\n", t, runs[t], secs[t], execs[t], (bad[t] ? bad[t] " FAILED" : "ok") }' \
     "$work/campaign.tsv" | sort
 fi
