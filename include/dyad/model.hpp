@@ -1,38 +1,32 @@
-// dyad::Model<T, Hidden, Latent>: the DyAD sequence VAE (dyad-method §4-§6) with fit, score,
-// save and load. Hidden and Latent are compile-time sizes, or Eigen::Dynamic (the default)
+// dyad::Model<T, Hidden, Latent>: the user's façade over DyAD (dyad-method §4-§6), with fit,
+// score, save and load. It holds the network (dyad/network.hpp), the input normaliser, the
+// mileage scale and the fitted segment scorers (dyad/detect/scorers.hpp). Hidden and Latent are compile-time sizes, or Eigen::Dynamic (the default)
 // for a model whose sizes come from its configuration or checkpoint. They are checks (a
 // configuration or checkpoint of other sizes is refused) and documentation in the type; they
 // do not reach the kernels, whose time goes into GEMMs of at least H x B (H 64-1024, B up to
 // 256) and gate passes vectorised over H, both at their speed with run-time sizes. Training
-// is in dyad/trainer.hpp, the detection protocol in dyad/detect/.
+// is in dyad/trainer.hpp, the detection protocol in dyad/detect/. Scoring is const and safe
+// from any number of threads, each with its own Workspace.
 #pragma once
 
 #include "dyad/core/memory.hpp"
 #include "dyad/core/parameters.hpp"
 #include "dyad/core/random.hpp"
 #include "dyad/core/tape.hpp"
-#include "dyad/data/csv.hpp"  // detail::number_text
+#include "dyad/data/batch.hpp"
 #include "dyad/data/dataset.hpp"
 #include "dyad/data/normalizer.hpp"
-#include "dyad/detect/latent.hpp"
+#include "dyad/detect/scorers.hpp"
 #include "dyad/detect/scores.hpp"
 #include "dyad/io/checkpoint.hpp"
 #include "dyad/model_config.hpp"
-#include "dyad/nn/gru.hpp"
-#include "dyad/ops/activation.hpp"
-#include "dyad/ops/gaussian.hpp"
-#include "dyad/ops/linear.hpp"
-#include "dyad/ops/losses.hpp"
-#include "dyad/optim/adamw.hpp"
-#include "dyad/optim/schedule.hpp"
+#include "dyad/network.hpp"
 
 #include <algorithm>
-#include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
-#include <cmath>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <numeric>
 #include <span>
@@ -104,20 +98,10 @@ class Model {
   static constexpr int latent_size = Latent;
 
   // Builds the network and initialises it like PyTorch from config.seed.
-  explicit Model(ModelConfig config = default_config()) : config_(std::move(config)) {
-    if constexpr (Hidden != Eigen::Dynamic)
-      if (config_.hidden != Hidden)
-        throw std::invalid_argument("dyad::Model<T, " + std::to_string(Hidden) + ", ...>: configuration has hidden_size " +
-                                    std::to_string(config_.hidden));
-    if constexpr (Latent != Eigen::Dynamic)
-      if (config_.latent != Latent)
-        throw std::invalid_argument("dyad::Model<T, ..., " + std::to_string(Latent) + ">: configuration has latent_size " +
-                                    std::to_string(config_.latent));
-    config_.validate();
-    build();
+  explicit Model(ModelConfig config = default_config()) : config_(checked(std::move(config))), network_(config_) {
     Rng rng(config_.seed);
-    initialize(rng);
-    normalizer_ = identity_normalizer();
+    network_.initialize(rng);
+    normalizer_ = Normalizer::identity(config_.roles.encoder);
   }
 
   static ModelConfig default_config() {
@@ -137,8 +121,9 @@ class Model {
     c.validate();
     config_ = std::move(c);
   }
-  Parameters<T>& parameters() { return params_; }
-  const Parameters<T>& parameters() const { return params_; }
+  const Network<T>& network() const { return network_; }
+  Parameters<T>& parameters() { return network_.parameters(); }
+  const Parameters<T>& parameters() const { return network_.parameters(); }
   const Normalizer& normalizer() const { return normalizer_; }
   void set_normalizer(Normalizer n) {
     if (n.columns() != config_.roles.encoder) throw std::invalid_argument("dyad::Model: normaliser columns differ from the encoder columns");
@@ -154,21 +139,19 @@ class Model {
       throw std::invalid_argument("dyad::Model: latent / pattern scorers have " + std::to_string(latent.dim()) + " / " +
                                   std::to_string(pattern.dim()) + " dimensions, the model " +
                                   std::to_string(config_.latent) + " / " + std::to_string(targets));
-    latent_ = std::move(latent);
-    pattern_ = std::move(pattern);
-    combiner_ = std::move(combiner);
-    latent_fitted_ = true;
+    scorers_ = detect::SegmentScorers(std::move(latent), std::move(pattern), std::move(combiner));
   }
+  const detect::SegmentScorers& scorers() const { return scorers_; }
+  bool has_latent_scorer() const { return scorers_.fitted(); }
+  const detect::LatentScorer& latent_scorer() const { return scorers_.latent(); }
+  const detect::LatentScorer& pattern_scorer() const { return scorers_.pattern(); }
+  const detect::ScoreCombiner& score_combiner() const { return scorers_.combiner(); }
 
   // ---- Checkpoints (dyad/io/checkpoint.hpp) -----------------------------------------------
   void save(const std::filesystem::path& path) const { save_checkpoint(*this, path); }
   static Model load(const std::filesystem::path& path, const LoadOptions& options = {}) {
     return load_checkpoint<Model>(path, options);
   }
-  bool has_latent_scorer() const { return latent_fitted_; }
-  const detect::LatentScorer& latent_scorer() const { return latent_; }
-  const detect::LatentScorer& pattern_scorer() const { return pattern_; }
-  const detect::ScoreCombiner& score_combiner() const { return combiner_; }
 
   // ---- Training ---------------------------------------------------------------------------
 
@@ -177,39 +160,26 @@ class Model {
   // Trainer::step (dyad/trainer.hpp), which also saves and resumes the training state.
   FitReport fit(const Dataset& data, const ProgressCallback& progress = {}, FitOptions options = {});
 
-  // The full DyAD loss of one mini-batch, recorded on `tape` (dyad-method §5). With
-  // noise_rng == nullptr the latent noise is zero (z = mu), as in the gradient fixtures.
-  struct LossParts {
-    Var<T> loss, nll, kl, label;
-  };
-  LossParts loss(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols,
-                 std::span<const std::size_t> idx, double klw, Rng* noise_rng) {
-    SequenceShape seq;
-    const Var<T> x = gather(tape, data, cols, idx, seq);
-    const Index B = seq.batch, Z = config_.latent;
-    Var<T> eps = tape.variable(Z, B).detached();
+  using LossParts = typename Network<T>::LossParts;
+  // The full DyAD loss of segments `idx` of `data` (columns `cols` = resolve_columns(data)),
+  // recorded on `tape` with KL weight `klw` (dyad-method §5): Trainer::step's forward pass.
+  // With noise_rng == nullptr the latent noise is zero (z = mu), as in the gradient fixtures.
+  // The mileage label loss is in when label_weight > 0 and every segment has a mileage.
+  LossParts loss(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
+                 double klw, Rng* noise_rng) {
+    const Batch<T> b = gather_batch(tape, data, cols, idx, normalizer_);
+    const Index B = b.seq.batch;
+    Var<T> eps = tape.variable(config_.latent, B).detached();
     for (Index i = 0; i < eps.size(); ++i) eps.val[i] = noise_rng ? T(noise_rng->normal()) : T(0);
-    const Encoded e = encode(tape, x, seq);
-    const Var<T> z = reparameterize(tape, e.mu, e.log_var, eps, T(config_.noise_scale));
-    const Var<T> recon = decode(tape, x, z, seq);
-    const auto D = static_cast<Index>(config_.roles.condition), K = x.rows - D;
-    LossParts p;
-    p.nll = smooth_l1(tape, recon, x.block_rows(D, K), &seq);
-    p.kl = kl_divergence(tape, e.mu, e.log_var);
     bool use_label = config_.label_weight > 0;
     for (std::size_t i : idx) use_label = use_label && !std::isnan(data.meta(i).mileage);
+    Var<T> mileage;
     if (use_label) {
-      Var<T> target = tape.variable(1, B).detached();
-      for (Index b = 0; b < B; ++b)
-        target.val[b] = T(mileage_.transform(data.meta(idx[static_cast<std::size_t>(b)]).mileage));
-      p.label = mse(tape, mileage_head(tape, e.mu), target);
-      p.loss = weighted_sum<T>(tape, {{T(config_.nll_weight), p.nll},
-                                      {T(config_.label_weight), p.label},
-                                      {T(klw / static_cast<double>(B)), p.kl}});
-    } else {
-      p.loss = weighted_sum<T>(tape, {{T(config_.nll_weight), p.nll}, {T(klw / static_cast<double>(B)), p.kl}});
+      mileage = tape.variable(1, B).detached();
+      for (Index j = 0; j < B; ++j) mileage.val[j] = T(mileage_.transform(data.meta(idx[static_cast<std::size_t>(j)]).mileage));
     }
-    return p;
+    const LossWeights w{config_.nll_weight, config_.label_weight, klw / static_cast<double>(B), config_.noise_scale};
+    return network_.loss(tape, b.x, b.seq, eps, mileage, w);
   }
 
   // ---- Scoring ----------------------------------------------------------------------------
@@ -250,11 +220,101 @@ class Model {
     return score(ws, data, all, batch);
   }
   Scores score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
+    Scores s = reconstruction_errors(ws, data, segments, batch);
+    scorers_.add_to(s);
+    return s;
+  }
+
+  // Scores the listed segments into rows row0.. of `out` (sized by the caller), reading the
+  // columns resolve_columns(data) gave: score() without its allocations, for a service's hot
+  // loop (and the benchmarks). After the first call at a given batch size with the same
+  // workspace this allocates nothing; the latent scores are not filled in.
+  void score_batch(Workspace& ws, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
+                   Scores& out, Index row0) const {
+    Tape<T>& tape = ws.tape();
+    tape.reset();
+    const Batch<T> b = gather_batch(tape, data, cols, idx, normalizer_);
+    const auto e = network_.encode(tape, b.x, b.seq);
+    const Var<T> recon = network_.decode(tape, b.x, e.mu, b.seq);
+    const Index D = network_.condition_rows(), K = b.x.rows - D, B = b.seq.batch;
+    const auto target = b.x.block_rows(D, K).value();
+    const auto r = recon.value();
+    for (Index j = 0; j < B; ++j) {
+      const Index len = b.seq.lengths ? b.seq.lengths[j] : b.seq.steps;
+      auto per = out.target_error.row(row0 + j);
+      per.setZero();
+      for (Index t = 0; t < len; ++t)
+        per += (r.col(t * B + j) - target.col(t * B + j)).template cast<double>().array().square().matrix().transpose();
+      per /= static_cast<double>(len);
+      out.rec_error[row0 + j] = per.mean();
+      out.mu.row(row0 + j) = e.mu.value().col(j).transpose().template cast<double>();
+      out.log_var.row(row0 + j) = e.log_var.value().col(j).transpose().template cast<double>();
+    }
+  }
+
+  // The reconstruction of one segment (evaluation mode), mapped back to original units.
+  Reconstruction reconstruct(const Dataset& data, std::size_t segment) const {
+    const auto cols = resolve_columns(data);
+    Workspace ws(1);
+    Tape<T>& tape = ws.tape();
+    const std::size_t one[] = {segment};
+    const Batch<T> b = gather_batch(tape, data, cols, one, normalizer_);
+    const Var<T> recon = network_.decode(tape, b.x, network_.encode(tape, b.x, b.seq).mu, b.seq);
+    const Index D = network_.condition_rows(), K = b.x.rows - D;
+    Reconstruction r;
+    r.targets = config_.roles.targets();
+    r.measured.resize(b.seq.steps, K);
+    r.reconstructed.resize(b.seq.steps, K);
+    const SegmentValues v = data.values(segment);
+    for (Index k = 0; k < K; ++k) {
+      const auto c = static_cast<std::size_t>(D + k);
+      for (Index t = 0; t < b.seq.steps; ++t) {
+        r.measured(t, k) = v(t, static_cast<Index>(cols[c]));
+        r.reconstructed(t, k) = double(recon.val[t * K + k]) * normalizer_.scale()[c] + normalizer_.mean()[c];
+      }
+    }
+    return r;
+  }
+
+  // Bytes a training run needs at about its peak: the parameters with their gradients and
+  // AdamW moments, and the activations a mini-batch of `batch` segments of `steps` steps saves.
+  // (A double: absurd settings must not wrap around.)
+  double training_bytes(std::size_t batch, std::size_t steps) const {
+    return 4.0 * static_cast<double>(parameters().values().size()) * sizeof(T) +
+           Network<T>::activation_values(config_, batch, steps, true) * sizeof(T);
+  }
+  // Bytes scoring needs for a batch of `batch` segments of `steps` steps (no adjoints, no
+  // activations kept for backward, but the hoisted input products of a layer).
+  double scoring_bytes(std::size_t batch, std::size_t steps) const {
+    return Network<T>::activation_values(config_, batch, steps, false) * sizeof(T);
+  }
+
+  // Column indices of the encoder columns in `data`; the error names a missing column.
+  std::vector<std::size_t> resolve_columns(const Dataset& data) const {
+    return column_indices(data, config_.roles.encoder);
+  }
+
+ private:
+  static ModelConfig checked(ModelConfig c) {
+    if constexpr (Hidden != Eigen::Dynamic)
+      if (c.hidden != Hidden)
+        throw std::invalid_argument("dyad::Model<T, " + std::to_string(Hidden) + ", ...>: configuration has hidden_size " +
+                                    std::to_string(c.hidden));
+    if constexpr (Latent != Eigen::Dynamic)
+      if (c.latent != Latent)
+        throw std::invalid_argument("dyad::Model<T, ..., " + std::to_string(Latent) + ">: configuration has latent_size " +
+                                    std::to_string(c.latent));
+    c.validate();
+    return c;
+  }
+
+  // rec_error, target_error, mu and log_var of the listed segments, `batch` at a time.
+  Scores reconstruction_errors(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments,
+                               std::size_t batch) const {
     const auto cols = resolve_columns(data);
     const auto n = static_cast<Index>(segments.size());
-    const auto& roles = config_.roles;
     Scores s;
-    s.targets = roles.targets();
+    s.targets = config_.roles.targets();
     s.rec_error.resize(n);
     s.target_error.resize(n, static_cast<Index>(s.targets.size()));
     s.mu.resize(n, config_.latent);
@@ -268,199 +328,7 @@ class Model {
     for (std::size_t first = 0; first < segments.size(); first += batch)
       score_batch(ws, data, cols, segments.subspan(first, std::min(batch, segments.size() - first)), s,
                   static_cast<Index>(first));
-    add_latent_scores(s);
     return s;
-  }
-
-  // Scores the listed segments into rows row0.. of `out` (sized by the caller), reading the
-  // columns resolve_columns(data) gave: score() without its allocations, for a service's hot
-  // loop (and the benchmarks). After the first call at a given batch size with the same
-  // workspace this allocates nothing; the latent scores are not filled in.
-  void score_batch(Workspace& ws, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
-                   Scores& out, Index row0) const {
-    Tape<T>& tape = ws.tape();
-    tape.reset();
-    SequenceShape seq;
-    const Var<T> x = gather(tape, data, cols, idx, seq);
-    const Encoded e = encode(tape, x, seq);
-    const Var<T> recon = decode(tape, x, e.mu, seq);
-    const auto D = static_cast<Index>(config_.roles.condition), K = x.rows - D, B = seq.batch;
-    const auto target = x.block_rows(D, K).value();
-    const auto r = recon.value();
-    for (Index b = 0; b < B; ++b) {
-      const Index len = seq.lengths ? seq.lengths[b] : seq.steps;
-      auto per = out.target_error.row(row0 + b);
-      per.setZero();
-      for (Index t = 0; t < len; ++t)
-        per += (r.col(t * B + b) - target.col(t * B + b)).template cast<double>().array().square().matrix().transpose();
-      per /= static_cast<double>(len);
-      out.rec_error[row0 + b] = per.mean();
-      out.mu.row(row0 + b) = e.mu.value().col(b).transpose().template cast<double>();
-      out.log_var.row(row0 + b) = e.log_var.value().col(b).transpose().template cast<double>();
-    }
-  }
-
-
-  // The reconstruction of one segment (evaluation mode), mapped back to original units.
-  Reconstruction reconstruct(const Dataset& data, std::size_t segment) const {
-    const auto cols = resolve_columns(data);
-    Workspace ws(1);
-    Tape<T>& tape = ws.tape();
-    SequenceShape seq;
-    const std::size_t one[] = {segment};
-    const Var<T> x = gather(tape, data, cols, one, seq);
-    const Var<T> recon = decode(tape, x, encode(tape, x, seq).mu, seq);
-    const auto D = static_cast<Index>(config_.roles.condition), K = x.rows - D;
-    Reconstruction r;
-    r.targets = config_.roles.targets();
-    r.measured.resize(seq.steps, K);
-    r.reconstructed.resize(seq.steps, K);
-    const SegmentValues v = data.values(segment);
-    for (Index k = 0; k < K; ++k) {
-      const auto c = static_cast<std::size_t>(D + k);
-      for (Index t = 0; t < seq.steps; ++t) {
-        r.measured(t, k) = v(t, static_cast<Index>(cols[c]));
-        r.reconstructed(t, k) = double(recon.val[t * K + k]) * normalizer_.scale()[c] + normalizer_.mean()[c];
-      }
-    }
-    return r;
-  }
-
-  // Bytes a training run needs at about its peak: the parameters with their gradients and
-  // AdamW moments, and the activations a mini-batch of `batch` segments of `steps` steps saves.
-  // (A double: absurd settings must not wrap around.)
-  double training_bytes(std::size_t batch, std::size_t steps) const {
-    return 4.0 * static_cast<double>(params_.values().size()) * sizeof(T) + activation_values(config_, batch, steps, true) * sizeof(T);
-  }
-  // Bytes scoring needs for a batch of `batch` segments of `steps` steps (no adjoints, no
-  // activations kept for backward, but the hoisted input products of a layer).
-  double scoring_bytes(std::size_t batch, std::size_t steps) const {
-    return activation_values(config_, batch, steps, false) * sizeof(T);
-  }
-
-  // Column indices of the encoder columns in `data`; the error names a missing column.
-  std::vector<std::size_t> resolve_columns(const Dataset& data) const {
-    std::vector<std::size_t> cols;
-    for (const auto& name : config_.roles.encoder) cols.push_back(data.column_index(name));
-    return cols;
-  }
-
- private:
-  struct Encoded {
-    Var<T> mu, log_var;
-  };
-
-  void build() {
-    const auto& r = config_.roles;
-    const Index E = static_cast<Index>(r.encoder.size()), D = static_cast<Index>(r.condition);
-    const Index H = config_.hidden, Z = config_.latent, F = config_.factor(), Dir = config_.directions();
-    const GruShape enc{E, H, config_.layers, config_.bidirectional}, dec{D, H, config_.layers, config_.bidirectional};
-    const std::vector<ParameterShape> layout = parameter_shapes(config_);
-    params_.add_all(layout);  // one allocation; the layers below find their slices in it
-    encoder_ = GruStack<T>(params_, "encoder_rnn", enc);
-    decoder_ = GruStack<T>(params_, "decoder_rnn", dec);
-    hidden2mean_ = add_linear("hidden2mean", F * H, Z);
-    hidden2log_v_ = add_linear("hidden2log_v", F * H, Z);
-    latent2hidden_ = add_linear("latent2hidden", Z, F * H);
-    outputs2embedding_ = add_linear("outputs2embedding", H * Dir, E - D);
-    head0_ = add_linear("mean2latent.0", Z, H / 2);
-    head2_ = add_linear("mean2latent.2", H / 2, 1);
-    if (params_.slices().size() != layout.size())
-      throw std::logic_error("dyad: the model registers tensors that parameter_shapes() does not list");
-  }
-
-  struct LinearIds {
-    Index weight, bias, fan_in;
-  };
-  LinearIds add_linear(const std::string& name, Index in, Index out) {
-    return {params_.add_or_find(name + ".weight", {out, in}), params_.add_or_find(name + ".bias", {out}), in};
-  }
-
-  void initialize(Rng& rng) {
-    encoder_.init(params_, rng);
-    decoder_.init(params_, rng);
-    for (const LinearIds& l : {hidden2mean_, hidden2log_v_, latent2hidden_, outputs2embedding_, head0_, head2_}) {
-      const double bound = 1.0 / std::sqrt(static_cast<double>(l.fan_in));
-      for (Index p : {l.weight, l.bias}) {
-        Var<T> v = params_.var(p);
-        for (Index i = 0; i < v.size(); ++i) v.val[i] = T(rng.uniform(-bound, bound));
-      }
-    }
-  }
-
-  // The parameters as tape tensors. Const methods hand them to inference tapes only, which
-  // never write values or gradients, so sharing them between threads is safe.
-  Parameters<T>& weights() const { return const_cast<Parameters<T>&>(params_); }
-
-  Var<T> apply_linear(Tape<T>& tape, const Var<T>& x, const LinearIds& l) const {
-    return linear(tape, x, weights().var(l.weight), weights().var(l.bias));
-  }
-
-  // Per-sample flatten (dyad-method §4): h_n is [F*H x B] with one column per sample, so
-  // hidden2mean sees concat_f h_n[f, b, :] and never mixes samples.
-  Encoded encode(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq) const {
-    const auto h = encoder_.forward(tape, weights(), x, Var<T>{}, seq).h_n;
-    return {apply_linear(tape, h, hidden2mean_), apply_linear(tape, h, hidden2log_v_)};
-  }
-
-  // The decoder runs on the conditioning rows of x from the state latent2hidden(z).
-  Var<T> decode(Tape<T>& tape, const Var<T>& x, const Var<T>& z, const SequenceShape& seq) const {
-    const Var<T> h0 = apply_linear(tape, z, latent2hidden_);
-    const auto out = decoder_.forward(tape, weights(), x.block_rows(0, static_cast<Index>(config_.roles.condition)), h0, seq);
-    return apply_linear(tape, out.output, outputs2embedding_);
-  }
-
-  Var<T> mileage_head(Tape<T>& tape, const Var<T>& mu) const {
-    return apply_linear(tape, relu(tape, apply_linear(tape, mu, head0_)), head2_);
-  }
-
-  // Normalised encoder columns of the listed segments as [E x T*B] (T = the longest);
-  // steps past a segment's end are zero and marked as padding in `seq`.
-  Var<T> gather(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols,
-                std::span<const std::size_t> idx, SequenceShape& seq) const {
-    const auto B = static_cast<Index>(idx.size());
-    const auto E = static_cast<Index>(cols.size());
-    int* lengths = tape.arena().template allocate<int>(idx.size());
-    Index steps = 0;
-    bool ragged = false;
-    for (Index b = 0; b < B; ++b) {
-      lengths[b] = static_cast<int>(data.length(idx[static_cast<std::size_t>(b)]));
-      steps = std::max<Index>(steps, lengths[b]);
-      ragged |= b > 0 && lengths[b] != lengths[0];
-    }
-    seq = SequenceShape{steps, B, ragged ? lengths : nullptr};
-    Var<T> x = tape.variable(E, steps * B).detached();
-    if (ragged) x.value().setZero();
-    const auto& mean = normalizer_.mean();
-    const auto& scale = normalizer_.scale();
-    for (Index b = 0; b < B; ++b) {
-      const SegmentValues v = data.values(idx[static_cast<std::size_t>(b)]);
-      for (Index t = 0; t < lengths[b]; ++t) {
-        T* col = x.val + (t * B + b) * E;
-        for (Index e = 0; e < E; ++e) {
-          const double z = (double(v(t, static_cast<Index>(cols[static_cast<std::size_t>(e)]))) - mean[e]) / scale[e];
-          if (!(std::abs(z) <= kMaxStandardised)) out_of_range(data, idx[static_cast<std::size_t>(b)], cols, e, t, z);
-          col[e] = T(z);
-        }
-      }
-    }
-    return x;
-  }
-
-  // A normalised input this far out (a volt of 3e38, a unit mix-up) would overflow the GRU's
-  // products to inf and NaN; no battery signal is a million standard deviations off.
-  static constexpr double kMaxStandardised = 1e6;
-  [[noreturn]] void out_of_range(const Dataset& data, std::size_t segment, std::span<const std::size_t> cols, Index e,
-                                 Index t, double z) const {
-    const SegmentMeta& m = data.meta(segment);
-    const auto c = static_cast<std::size_t>(e);
-    const double value = data.values(segment)(t, static_cast<Index>(cols[c]));
-    throw std::invalid_argument("dyad: car '" + m.car + "' segment " + std::to_string(m.segment) + " column '" +
-                                config_.roles.encoder[c] + "' step " + std::to_string(t) + ": value " +
-                                detail::number_text(value) + " is far outside the model's training range (mean " +
-                                detail::number_text(normalizer_.mean()[c]) + ", scale " +
-                                detail::number_text(normalizer_.scale()[c]) + ": " + detail::number_text(z) +
-                                " scales away); check the data's units");
   }
 
   // Mileage feeds the label loss when every training segment has it; none means no label loss
@@ -478,67 +346,19 @@ class Model {
     return missing == 0 && config_.label_weight > 0;
   }
 
-  // The latent scorer and the score combiner are fitted on the training segments' scores.
-  void fit_latent_scores(const Dataset& data, std::span<const std::size_t> train) {
-    latent_fitted_ = false;
+  // The segment scorers are fitted on the training segments' scores.
+  void fit_scorers(const Dataset& data, std::span<const std::size_t> train) {
+    scorers_ = {};
     if (train.size() < 2) return;
-    Scores s = score(data, train);
-    try {
-      latent_ = detect::LatentScorer::fit(s.mu);
-      pattern_ = detect::LatentScorer::fit(log_errors(s.target_error));
-      combiner_ = {};
-      latent_fitted_ = true;
-      add_latent_scores(s);
-      combiner_ = detect::ScoreCombiner::fit(std::span<const double>(s.rec_error.data(), s.size()),
-                                             std::span<const double>(s.pattern_score.data(), s.size()));
-    } catch (const std::invalid_argument&) {
-      // Too few or degenerate training segments for latent statistics: no latent scores.
-      latent_fitted_ = false;
-      combiner_ = {};
-    }
-  }
-
-  void add_latent_scores(Scores& s) const {
-    s.latent_score.resize(0);
-    s.pattern_score.resize(0);
-    s.combined_score.resize(0);
-    if (!latent_fitted_) return;
-    const std::vector<double> latent = latent_.score(s.mu), pattern = pattern_.score(log_errors(s.target_error));
-    s.latent_score = Eigen::Map<const Eigen::VectorXd>(latent.data(), s.mu.rows());
-    s.pattern_score = Eigen::Map<const Eigen::VectorXd>(pattern.data(), s.mu.rows());
-    if (combiner_.means().empty()) return;
-    const std::vector<double> combined =
-        combiner_.combine(std::span<const double>(s.rec_error.data(), s.size()), pattern);
-    s.combined_score = Eigen::Map<const Eigen::VectorXd>(combined.data(), s.mu.rows());
-  }
-
-  // Which signals a segment gets wrong, on a log scale (errors span decades; +1e-12 keeps a
-  // perfectly reconstructed signal finite). A fault shows as an unusual pattern across them.
-  static Eigen::MatrixXd log_errors(const Eigen::MatrixXd& target_error) {
-    return (target_error.array() + 1e-12).log().matrix();
-  }
-
-  Normalizer identity_normalizer() const { return Normalizer::identity(config_.roles.encoder); }
-
-  // Saved activations of a training step: about (14 H F + 32) values per segment and time
-  // step, each with its adjoint; scoring keeps about 8 H F + 32 per step.
-  static double activation_values(const ModelConfig& c, std::size_t batch, std::size_t steps, bool training) {
-    const double per_step = (training ? 14.0 : 8.0) * c.hidden * c.factor() + 32;
-    return (training ? 2.0 : 1.0) * static_cast<double>(batch) * static_cast<double>(steps) * per_step;
-  }
-  static std::size_t activation_bytes(const ModelConfig& c, std::size_t batch, std::size_t steps) {
-    return std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(activation_values(c, batch, steps, true) * sizeof(T)));
+    Workspace ws(config_.threads);
+    scorers_ = detect::SegmentScorers::fit(reconstruction_errors(ws, data, train, 256));
   }
 
   ModelConfig config_;
-  Parameters<T> params_;
-  GruStack<T> encoder_, decoder_;
-  LinearIds hidden2mean_{}, hidden2log_v_{}, latent2hidden_{}, outputs2embedding_{}, head0_{}, head2_{};
+  Network<T> network_;
   Normalizer normalizer_;
   MinMax mileage_;
-  detect::LatentScorer latent_, pattern_;
-  detect::ScoreCombiner combiner_;
-  bool latent_fitted_ = false;
+  detect::SegmentScorers scorers_;
 
   template <class M>
   friend class Trainer;

@@ -307,7 +307,7 @@ struct ParameterShape {
 // The tensors dyad::Model registers for `c`, in registration (and checkpoint) order, computed
 // without building the model: load_checkpoint checks a file against it before allocating.
 // Call c.validate() first (sizes must be within the caps).
-inline std::vector<ParameterShape> parameter_shapes(const ModelConfig& c) {
+inline std::vector<ParameterShape> parameter_shapes(const Architecture& c) {
   const std::int64_t H = c.hidden, Z = c.latent, Dir = c.directions(), F = c.layers * Dir;
   const auto E = static_cast<std::int64_t>(c.roles.encoder.size()), D = static_cast<std::int64_t>(c.roles.condition);
   std::vector<ParameterShape> out;

@@ -8,6 +8,8 @@
 #include "dyad/core/memory.hpp"
 #include "dyad/io/training_state.hpp"
 #include "dyad/model.hpp"
+#include "dyad/optim/adamw.hpp"
+#include "dyad/optim/schedule.hpp"
 
 #include <algorithm>
 #include <array>
@@ -55,7 +57,7 @@ class Trainer {
                  "lower the batch size (--batch-size, config key batch_size)");
 
     if (!config_.normalize)
-      model_.normalizer_ = model_.identity_normalizer();
+      model_.normalizer_ = Normalizer::identity(config_.roles.encoder);
     else if (options.refit_normalizer)
       model_.normalizer_ = Normalizer::fit(data, train_, config_.roles.encoder);
     report_.label_loss = model_.fit_mileage(data, train_);
@@ -65,7 +67,9 @@ class Trainer {
     noise_rng_.reseed(config_.seed ^ 0xE95ull);
     order_ = train_;
     if (config_.threads > 1) pool_ = std::make_unique<ThreadPool>(config_.threads);
-    tape_ = std::make_unique<Tape<T>>(Mode::training, M::activation_bytes(config_, batch_size_, steps));
+    // The arena's first block holds a step's activations (at least 1 MiB).
+    const double activations = Network<T>::activation_values(config_, batch_size_, steps, true) * sizeof(T);
+    tape_ = std::make_unique<Tape<T>>(Mode::training, std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(activations)));
     tape_->set_pool(pool_.get());
   }
 
@@ -88,7 +92,7 @@ class Trainer {
     const std::size_t first = batch_ * batch_size_;
     const std::span<const std::size_t> idx(order_.data() + first, std::min(batch_size_, order_.size() - first));
     const double klw = kl_weight(config_.anneal, config_.anneal0, config_.k, config_.x0, static_cast<long>(step_));
-    Parameters<T>& params = model_.params_;
+    Parameters<T>& params = model_.parameters();
     tape_->reset();
     params.zero_grad();
     const auto parts = model_.loss(*tape_, data_, cols_, idx, klw, &noise_rng_);
@@ -126,8 +130,8 @@ class Trainer {
     if (!done()) throw std::logic_error("dyad::Trainer::finish: training is not complete");
     report_.steps = steps();
     report_.seconds = seconds();
-    model_.fit_latent_scores(data_, train_);
-    report_.latent_scores = model_.latent_fitted_ && !model_.combiner_.means().empty();
+    model_.fit_scorers(data_, train_);
+    report_.latent_scores = model_.scorers().combined();
     return report_;
   }
   // The report of a run stopped early (no latent scores fitted).
@@ -143,7 +147,7 @@ class Trainer {
     s.config = config_;
     s.normalizer = model_.normalizer_;
     s.mileage = model_.mileage_;
-    s.weights = model_.params_.values();
+    s.weights = model_.parameters().values();
     s.adam_m = opt_.first_moment();
     s.adam_v = opt_.second_moment();
     if (s.adam_m.size() == 0) s.adam_m = s.adam_v = Vector<T>::Zero(s.weights.size());  // before the first step
@@ -173,9 +177,9 @@ class Trainer {
                                   std::to_string(train_.size()) + " now" +
                                   (s.train_segments == static_cast<std::int64_t>(train_.size()) ? ", same count but other values" : "") +
                                   "); resume with the same --data");
-    if (s.weights.size() != model_.params_.values().size())
+    if (s.weights.size() != model_.parameters().values().size())
       throw std::invalid_argument(source + ": tensor 'weights' has " + std::to_string(s.weights.size()) +
-                                  " values, the model " + std::to_string(model_.params_.values().size()));
+                                  " values, the model " + std::to_string(model_.parameters().values().size()));
     if (s.epoch > config_.epochs || s.batch >= static_cast<std::int64_t>(batches_))
       throw std::invalid_argument(source + ": epoch " + std::to_string(s.epoch) + ", batch " + std::to_string(s.batch) +
                                   " is past the run's " + std::to_string(config_.epochs) + " epochs of " +
@@ -187,7 +191,7 @@ class Trainer {
       throw std::invalid_argument(source + ": the normaliser's columns differ from the encoder columns");
     model_.normalizer_ = s.normalizer;
     model_.mileage_ = s.mileage;
-    model_.params_.values() = s.weights;
+    model_.parameters().values() = s.weights;
     if (s.adam_steps > 0) opt_.restore(s.adam_m, s.adam_v, s.adam_steps);
     step_ = static_cast<std::uint64_t>(s.step);
     epoch_ = s.epoch;
