@@ -188,11 +188,11 @@ struct FieldScratch {
   std::vector<Piece> pieces;
 };
 
-// Splits a line into fields (RFC 4180 quoting within one line). Returns the 0-based index of
-// a malformed quoted field, or nullopt. Unquoted fields are trimmed; the views point into
-// `line` or `scratch` and stay valid until the next call with the same scratch.
+// Splits a line into fields separated by `delim` (RFC 4180 quoting within one line). Returns
+// the 0-based index of a malformed quoted field, or nullopt. Unquoted fields are trimmed; the
+// views point into `line` or `scratch` and stay valid until the next call with the same scratch.
 inline std::optional<std::size_t> split_quoted_fields(std::string_view line, std::vector<std::string_view>& fields,
-                                                      FieldScratch& scratch) {
+                                                      FieldScratch& scratch, char delim = ',') {
   fields.clear();
   scratch.text.clear();
   scratch.pieces.clear();
@@ -221,12 +221,12 @@ inline std::optional<std::size_t> split_quoted_fields(std::string_view line, std
         } else {
           fields.push_back(content);
         }
-        const std::size_t after = line.find_first_not_of(" \t", q + 1);
+        const std::size_t after = line.find_first_not_of(delim == '\t' ? " " : " \t", q + 1);
         if (after == std::string_view::npos) return std::nullopt;
-        if (line[after] != ',') return index;
+        if (line[after] != delim) return index;
         pos = after + 1;
       } else {
-        const std::size_t stop = std::min(line.find(',', pos), line.size());
+        const std::size_t stop = std::min(line.find(delim, pos), line.size());
         fields.push_back(trim(line.substr(pos, stop - pos)));
         if (stop == line.size()) return std::nullopt;
         pos = stop + 1;
@@ -240,16 +240,16 @@ inline std::optional<std::size_t> split_quoted_fields(std::string_view line, std
 
 // The common case, a line without quotes, found 16 bytes at a time.
 inline std::optional<std::size_t> split_fields(std::string_view line, std::vector<std::string_view>& fields,
-                                               FieldScratch& scratch) {
+                                               FieldScratch& scratch, char delim = ',') {
 #if defined(__SSE2__)
   fields.clear();
   const char* p = line.data();
   const std::size_t n = line.size();
   std::size_t start = 0, i = 0;
-  const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"');
+  const __m128i comma = _mm_set1_epi8(delim), quote = _mm_set1_epi8('"');
   for (; i + 16 <= n; i += 16) {
     const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    if (_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, quote))) return split_quoted_fields(line, fields, scratch);
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, quote))) return split_quoted_fields(line, fields, scratch, delim);
     for (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, comma))); mask; mask &= mask - 1) {
       const std::size_t stop = i + static_cast<std::size_t>(std::countr_zero(mask));
       fields.push_back(trim({p + start, stop - start}));
@@ -257,8 +257,8 @@ inline std::optional<std::size_t> split_fields(std::string_view line, std::vecto
     }
   }
   for (; i < n; ++i) {
-    if (p[i] == '"') return split_quoted_fields(line, fields, scratch);
-    if (p[i] == ',') {
+    if (p[i] == '"') return split_quoted_fields(line, fields, scratch, delim);
+    if (p[i] == delim) {
       fields.push_back(trim({p + start, i - start}));
       start = i + 1;
     }
@@ -266,7 +266,7 @@ inline std::optional<std::size_t> split_fields(std::string_view line, std::vecto
   fields.push_back(trim({p + start, n - start}));
   return std::nullopt;
 #else
-  return split_quoted_fields(line, fields, scratch);
+  return split_quoted_fields(line, fields, scratch, delim);
 #endif
 }
 

@@ -1,0 +1,85 @@
+// dyad ingest: raw telematics exports -> the long CSV of charging windows (dyad/ingest/).
+#pragma once
+
+#include "common.hpp"
+
+#include <dyad/ingest/ingest.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <optional>
+
+namespace dyad::cli {
+
+struct IngestArgs {
+  std::vector<std::string> raw;
+  std::string spec, labels, out, report_json;
+  bool strict = false;
+};
+
+inline void add_ingest_options(CLI::App* cmd, IngestArgs& a) {
+  cmd->add_option("--raw", a.raw, "Telematics export (CSV, one row per sample); repeat for more files, in time order")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--spec", a.spec, "Ingest spec (JSON): column mapping, charging rule, grid and windows")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--labels", a.labels, "Labels CSV: header line, then car id,label (0 normal, 1 faulty); without it "
+                                        "(or a label column in the spec) the output is unlabelled")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--out", a.out, "Output long CSV of charging windows (written whole or not at all)")->required();
+  cmd->add_option("--report-json", a.report_json, "Also write the account of rows, sessions, windows and drops as JSON");
+  cmd->add_flag("--strict", a.strict, "Physically implausible values are errors instead of dropped rows");
+}
+
+inline void print_ingest_report(const ingest::Report& r) {
+  const auto& t = r.total;
+  auto pct = [&](std::uint64_t n) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f%%", t.rows ? 100.0 * static_cast<double>(n) / static_cast<double>(t.rows) : 0.0);
+    return std::string(buf);
+  };
+  std::cerr << "dyad ingest: " << r.files.size() << " file(s), " << t.rows << " rows, " << r.cars.size() << " cars: "
+            << t.sessions << " charging sessions, " << t.windows << " windows of " << r.signals.size() << " signals"
+            << (r.labelled ? "" : " (unlabelled)") << "\n";
+  std::cerr << "  rows dropped: not charging " << t.not_charging << " (" << pct(t.not_charging) << "), outside a session "
+            << t.short_session << ", gap " << t.gap << ", unparsable " << t.unparsable << ", out of range " << t.out_of_range
+            << ", out of order " << t.out_of_order << "; cells interpolated " << t.cells_interpolated << "\n";
+  for (const auto& [reason, e] : r.dropped)
+    for (const auto& where : e.where) std::cerr << "  " << reason << ": " << where << "\n";
+  for (const auto& [column, e] : r.implausible) {
+    std::cerr << "  implausible " << column << ": " << e.count << " row(s)";
+    for (const auto& where : e.where) std::cerr << (&where == &e.where.front() ? ", e.g. " : "; ") << where;
+    std::cerr << "\n";
+  }
+  // Per car: the ten with the fewest windows per session first would be arbitrary; show the
+  // cars with no window at all, which need a look.
+  std::size_t silent = 0;
+  for (const auto& [car, c] : r.cars) silent += c.windows == 0;
+  if (silent) std::cerr << "  " << silent << " car(s) gave no window (see --report-json for every car)\n";
+  for (const auto& w : r.warnings) std::cerr << "dyad ingest: warning: " << w << "\n";
+}
+
+inline int run_ingest(const IngestArgs& a) {
+  const ingest::Spec spec = ingest::spec_from_file(a.spec);
+  std::optional<std::map<std::string, int>> labels;
+  if (!a.labels.empty()) labels = ingest::read_labels(a.labels);
+  check_output_path(a.out, "--out");
+  if (!a.report_json.empty()) check_output_path(a.report_json, "--report-json");
+  ingest::Options options;
+  options.strict = a.strict;
+  ingest::Report report;
+  write_file_atomically(a.out, [&](std::ostream& os) {
+    ingest::Ingestor ingestor(spec, os, options, labels);
+    for (const auto& file : a.raw) ingestor.read(std::filesystem::path(file));
+    report = ingestor.finish();
+  });
+  if (!a.report_json.empty())
+    write_file_atomically(a.report_json, [&](std::ostream& os) { os << report.to_json().dump(2) << "\n"; });
+  print_ingest_report(report);
+  std::cerr << "dyad ingest: wrote " << a.out << (a.report_json.empty() ? "" : " and " + a.report_json) << "\n";
+  return 0;
+}
+
+}  // namespace dyad::cli
