@@ -20,6 +20,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <span>
 #include <string>
@@ -27,7 +28,7 @@
 
 namespace dyad::ingest {
 
-inline constexpr std::size_t kMaxSignals = 32;
+inline constexpr std::size_t kMaxSignals = 16;
 // Grid points of one session at most (30 days at 10 s): a longer run of charging rows is closed
 // and a new session begun, so that no input can make the grid's buffers unbounded.
 inline constexpr double kMaxSessionPoints = 1 << 18;
@@ -83,16 +84,20 @@ class SessionCutter {
       ++counts_.out_of_order;
       return;
     }
-    pending_.push_back(s);
-    std::push_heap(pending_.begin(), pending_.end(), later);
+    if (ordered_.empty() || s.t > ordered_.back().t) {
+      ordered_.push_back(s);
+    } else {
+      stragglers_.push_back(s);
+      std::push_heap(stragglers_.begin(), stragglers_.end(), later);
+    }
     newest_t_ = std::max(newest_t_, s.t);
-    while (!pending_.empty() && pending_.front().t < newest_t_ - spec_.max_disorder_s) release_earliest(emit);
+    while (pending() && earliest() < newest_t_ - spec_.max_disorder_s) release_earliest(emit);
   }
 
   // After the car's last sample: releases the rest and closes the open session.
   template <class Emit>
   void finish(Emit&& emit) {
-    while (!pending_.empty()) release_earliest(emit);
+    while (pending()) release_earliest(emit);
     close(emit);
   }
 
@@ -100,14 +105,26 @@ class SessionCutter {
   const RowCounts& counts() const { return counts_; }
 
  private:
-  // A min-heap on time: any arrival order costs O(log n) per sample.
+  // Samples not yet released: those that arrived in time order (the common case, O(1) each)
+  // and the stragglers, a min-heap on time (O(log n) each, whatever the order).
   static bool later(const Sample& a, const Sample& b) { return a.t > b.t; }
+  bool pending() const { return !ordered_.empty() || !stragglers_.empty(); }
+  double earliest() const {
+    const double inf = std::numeric_limits<double>::infinity();
+    return std::min(ordered_.empty() ? inf : ordered_.front().t, stragglers_.empty() ? inf : stragglers_.front().t);
+  }
 
   template <class Emit>
   void release_earliest(Emit& emit) {
-    std::pop_heap(pending_.begin(), pending_.end(), later);
-    const Sample s = pending_.back();
-    pending_.pop_back();
+    Sample s;
+    if (!ordered_.empty() && (stragglers_.empty() || ordered_.front().t <= stragglers_.front().t)) {
+      s = ordered_.front();
+      ordered_.pop_front();
+    } else {
+      std::pop_heap(stragglers_.begin(), stragglers_.end(), later);
+      s = stragglers_.back();
+      stragglers_.pop_back();
+    }
     if (s.t == released_t_) {  // a repeated timestamp
       ++counts_.out_of_order;
       return;
@@ -224,7 +241,8 @@ class SessionCutter {
 
   const Spec& spec_;
   std::size_t signals_;
-  std::vector<Sample> pending_;  // not yet released, a heap by `later`
+  std::deque<Sample> ordered_;
+  std::vector<Sample> stragglers_;
   double released_t_ = -std::numeric_limits<double>::infinity();
   double newest_t_ = -std::numeric_limits<double>::infinity();
   std::vector<Sample> session_;
