@@ -56,11 +56,57 @@ TEST_CASE("scores csv: a car id in an error message is bounded") {
   try {
     dyad::read_scores_csv(f);
     FAIL("expected an error");
-  } catch (const std::invalid_argument& e) {
+  } catch (const std::runtime_error& e) {
     const std::string m = e.what();
-    CHECK(m.starts_with(f.string() + ": car 'cccc"));
+    CHECK(m.starts_with(f.string() + ":3:2: column 'segment': car 'cccc"));
     CHECK(m.find("...[100000 bytes]...") != std::string::npos);
-    CHECK(m.ends_with("' segment 0 has 2 rows; a score file has one row per segment"));
-    CHECK(m.size() < f.string().size() + 300);
+    CHECK(m.ends_with("' segment 0 already has a row (line 2); a score file has one row per segment"));
+    CHECK(m.size() < f.string().size() + 400);  // the car id appears once, bounded
   }
+}
+
+TEST_CASE("scores csv: scores come back as the exact doubles written, not float-rounded") {
+  dyad::Dataset data({"x"});
+  const float one[] = {1.0f};
+  for (int i = 0; i < 3; ++i) data.add({"car" + std::to_string(i), i, i % 2, 1.0, 2.0}, one);
+  dyad::Scores s;
+  s.targets = {"x"};
+  s.rec_error = Eigen::VectorXd(3);
+  s.rec_error << 0.1234567890123456789, 1e-300, 123456789.123456789;
+  s.target_error = Eigen::MatrixXd(3, 1);
+  s.target_error << 1.0 / 3, 2.0 / 3, 1.0;
+  s.mu.resize(3, 1);
+  s.log_var.resize(3, 1);
+  ScoresDir dir;
+  dyad::write_scores_csv(dir.path / "s.csv", data, s);
+  const dyad::ScoreTable t = dyad::read_scores_csv(dir.path / "s.csv");
+  REQUIRE(t.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(t.column("rec_error")[static_cast<std::size_t>(i)] == s.rec_error[i]);  // bit for bit
+    CHECK(t.column("x_error")[static_cast<std::size_t>(i)] == s.target_error(i, 0));
+  }
+  CHECK(t.labels == std::vector<int>{0, 1, 0});
+}
+
+TEST_CASE("scores csv: errors name the file, line and column") {
+  ScoresDir dir;
+  auto error = [&](const std::string& text) {
+    try {
+      dyad::read_scores_csv(dir.write("s.csv", text));
+    } catch (const std::exception& e) {
+      const std::string m = e.what();
+      return m.substr(m.find("s.csv"));
+    }
+    return std::string("no error");
+  };
+  CHECK(error("car,segment,label,rec_error\na,0,2,1\n") == "s.csv:2:3: column 'label': '2' is not 0 or 1");
+  CHECK(error("car,segment,label,rec_error\na,0,0,nan\n") == "s.csv:2:4: column 'rec_error': 'nan' is not a finite number");
+  CHECK(error("car,segment,label,rec_error\na,0,0,1e999\n") == "s.csv:2:4: column 'rec_error': '1e999' is not a finite number");
+  CHECK(error("car,segment,label,rec_error\na,0,0\n") == "s.csv:2:4: column 'rec_error': missing field: the line has 3 fields, the header 4");
+  CHECK(error("car,segment,latent_score\na,0,1\n") == "s.csv:1:1: no column 'rec_error' (is this a score file?)");
+  CHECK(error("car,label,rec_error\na,0,1\n") == "s.csv:1:1: missing required column 'segment'");
+  CHECK(error("car,segment,rec_error,rec_error\na,0,1,1\n") == "s.csv:1:4: column 'rec_error': duplicate column name");
+  CHECK(error("car,segment,rec_error\n") == "s.csv:1:1: no score rows after the header");
+  CHECK(error("") == "s.csv:1:1: empty file, expected a header line");
+  CHECK(error("car,segment,rec_error\n,0,1\n") == "s.csv:2:1: column 'car': missing value");
 }

@@ -8,7 +8,11 @@
 #include "dyad/model.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <unordered_map>
+#include <utility>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,26 +56,94 @@ inline void write_scores_csv(const std::filesystem::path& path, const Dataset& d
   });
 }
 
-// Reads a score table; errors name the file, line and column (the long-CSV reader does the
-// parsing: each row is a one-step "segment").
-inline ScoreTable read_scores_csv(const std::filesystem::path& path) {
-  const Dataset d = read_csv(path);
-  if (!d.has_column("rec_error")) throw std::invalid_argument(path.string() + ": no column 'rec_error' (is this a score file?)");
+// Reads a score table from a stream (`name` stands for the file in errors, which name the line
+// and column). The scores are parsed as double, the writer's shortest round-trip text, so
+// evaluate and report rank exactly the values score computed. car and segment are required,
+// label (0 / 1) is optional (0 without it); every other column is a score, finite in each row,
+// and a (car, segment) appears once.
+inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
+  detail::LineReader reader(in, name);
+  std::vector<std::string_view> fields;
+  detail::FieldScratch scratch;
+  std::vector<std::string> header;
+  const detail::CsvErrors fail{name, header};
+  constexpr std::size_t whole_line = detail::CsvErrors::whole_line, none = static_cast<std::size_t>(-1);
+  std::size_t line_no = 0;
+  std::string_view line;
+  auto next_row = [&] {
+    while (reader.next(line)) {
+      ++line_no;
+      if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+      if (detail::trim(line).empty()) continue;
+      if (const auto bad = detail::split_fields(line, fields, scratch)) fail(line_no, *bad, "unterminated or malformed quoted field");
+      return true;
+    }
+    return false;
+  };
+  if (!next_row()) fail(line_no == 0 ? 1 : line_no, whole_line, "empty file, expected a header line");
+  header.assign(fields.begin(), fields.end());
+  const std::size_t header_line = line_no;
+  std::size_t car_col = none, seg_col = none, label_col = none;
+  std::vector<std::size_t> score_cols;
   ScoreTable t;
-  for (std::size_t i = 0; i < d.size(); ++i) {
-    if (d.length(i) != 1)
-      throw std::invalid_argument(path.string() + ": car '" + detail::excerpt(d.meta(i).car) + "' segment " +
-                                  std::to_string(d.meta(i).segment) + " has " + std::to_string(d.length(i)) +
-                                  " rows; a score file has one row per segment");
-    t.cars.push_back(d.meta(i).car);
-    t.segments.push_back(d.meta(i).segment);
-    t.labels.push_back(d.meta(i).label);
+  std::vector<std::vector<double>*> columns;
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    std::size_t* meta = header[c] == "car" ? &car_col : header[c] == "segment" ? &seg_col : header[c] == "label" ? &label_col : nullptr;
+    if (meta && *meta != none) fail(header_line, c, "duplicate column name (also column " + std::to_string(*meta + 1) + ")");
+    if (meta) {
+      *meta = c;
+      continue;
+    }
+    if (header[c].empty()) fail(header_line, c, "empty column name");
+    const auto [it, fresh] = t.columns.try_emplace(header[c]);
+    if (!fresh) fail(header_line, c, "duplicate column name");
+    score_cols.push_back(c);
+    columns.push_back(&it->second);
   }
-  for (std::size_t c = 0; c < d.num_columns(); ++c) {
-    auto& col = t.columns[d.columns()[c]];
-    for (std::size_t i = 0; i < d.size(); ++i) col.push_back(d.values(i)(0, static_cast<Eigen::Index>(c)));
+  for (const auto& [col, what] : {std::pair{car_col, "car"}, std::pair{seg_col, "segment"}})
+    if (col == none) fail(header_line, whole_line, std::string("missing required column '") + what + "'");
+  if (!t.has("rec_error")) fail(header_line, whole_line, "no column 'rec_error' (is this a score file?)");
+  std::unordered_map<std::string, std::unordered_map<std::int64_t, std::size_t>> seen;  // car -> segment -> line
+  while (next_row()) {
+    if (fields.size() != header.size())
+      fail(line_no, std::min(fields.size(), header.size()),
+           (fields.size() < header.size() ? "missing field: " : "too many fields: ") + std::string("the line has ") +
+               std::to_string(fields.size()) + " fields, the header " + std::to_string(header.size()));
+    const std::string_view car = fields[car_col];
+    if (car.empty()) fail(line_no, car_col, "missing value");
+    std::int64_t segment = 0;
+    if (const auto st = detail::parse_number(fields[seg_col], segment); st != detail::NumberStatus::ok)
+      fail(line_no, seg_col, "'" + detail::excerpt(fields[seg_col]) +
+                                 (st == detail::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
+    int label = 0;
+    if (label_col != none) {
+      if (fields[label_col] != "0" && fields[label_col] != "1")
+        fail(line_no, label_col, "'" + detail::excerpt(fields[label_col]) + "' is not 0 or 1");
+      label = fields[label_col] == "1";
+    }
+    if (const auto [it, fresh] = seen[std::string(car)].try_emplace(segment, line_no); !fresh)
+      fail(line_no, seg_col, "car '" + detail::excerpt(car) + "' segment " + std::to_string(segment) + " already has a row (line " +
+                                 std::to_string(it->second) + "); a score file has one row per segment");
+    for (std::size_t k = 0; k < score_cols.size(); ++k) {
+      const std::string_view f = fields[score_cols[k]];
+      double v = 0;
+      const auto st = detail::parse_number(f, v);
+      if (st != detail::NumberStatus::ok || !std::isfinite(v))
+        fail(line_no, score_cols[k], f.empty() ? std::string("missing value") : "'" + detail::excerpt(f) + "' is not a finite number");
+      columns[k]->push_back(v);
+    }
+    t.cars.emplace_back(car);
+    t.segments.push_back(segment);
+    t.labels.push_back(label);
   }
+  if (t.size() == 0) fail(line_no, whole_line, "no score rows after the header");
   return t;
+}
+
+inline ScoreTable read_scores_csv(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path.string() + ": cannot open the score file");
+  return read_scores_csv(in, path.string());
 }
 
 }  // namespace dyad
