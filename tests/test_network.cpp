@@ -211,3 +211,23 @@ TEST_CASE("SegmentScorers: fitted on training scores, unfitted (adding nothing) 
   CHECK(s.combined_score.size() == 0);
   CHECK(s.rec_error.size() == 7);
 }
+
+TEST_CASE("out_of_range_values names the segments and columns far outside the normaliser's range (a unit mix-up)") {
+  Dataset d({"a", "b"});
+  const std::vector<float> ok = {1, 2, 1, 2, 1, 2}, millivolts = {1, 2000, 1, 2100, 1, 2050};
+  d.add({"car1", 0, 0, 1.0, 0.0}, ok);
+  d.add({"car2", 3, 0, 1.0, 0.0}, millivolts);
+  d.add({"car3", 1, 0, 1.0, 0.0}, ok);
+  const Normalizer norm({"a", "b"}, {1.0, 2.0}, {0.5, 0.5});
+  std::size_t count = 0;
+  const std::vector<std::size_t> cols = {0, 1};
+  const auto found = out_of_range_values(d, cols, norm, 50, 5, &count);
+  REQUIRE(found.size() == 1);
+  CHECK(count == 1);
+  CHECK(found[0].segment == 1);
+  CHECK(found[0].column == 1);
+  CHECK(found[0].step == 0);
+  CHECK(found[0].value == 2000.0);
+  CHECK(found[0].standardised == doctest::Approx((2000.0 - 2.0) / 0.5));
+  CHECK(out_of_range_values(d, cols, norm, 1e4).empty());  // within a looser limit
+}

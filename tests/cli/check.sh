@@ -207,6 +207,20 @@ grep -q "charging sessions" ingest.err || fail "ingest prints its account"
 "$dyad" train --data segments.csv --out raw_model.safetensors --epochs 1 --batch-size 16 --seed 3 -q 2> /dev/null
 "$dyad" score --model raw_model.safetensors --data segments.csv --out raw_scores.csv 2> /dev/null
 [ "$(wc -l < raw_scores.csv)" -gt 1 ] || fail "score on ingested segments"
+# Cell voltage in mV at scoring time: a warning naming car, segment and column.
+python3 - segments.csv segments_mv.csv <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+    w.writeheader()
+    for r in rows:
+        r["max_single_volt"] = str(float(r["max_single_volt"]) * 1000)
+        w.writerow(r)
+PY
+"$dyad" score --model raw_model.safetensors --data segments_mv.csv --out mv_scores.csv 2> mv_score.err
+grep -q "warning: car '.*' segment [0-9]* column 'max_single_volt' step 0: .* scales from the training mean" mv_score.err \
+  || fail "score warns about values far outside the training range: $(cat mv_score.err)"
 # A mapped column missing from the export: an error naming file, line and spec key; no output.
 sed 's/"soc_pct"/"soc_percent"/' spec.json > bad_spec.json
 if "$dyad" ingest --raw raw.csv --spec bad_spec.json --out bad_segments.csv 2> bad_ingest.err; then fail "ingest with a bad spec succeeded"; fi

@@ -49,6 +49,39 @@ inline constexpr double kMaxStandardised = 1e6;
 }
 }  // namespace detail
 
+// A value of a segment far outside what the normaliser was fitted on: a unit mix-up (cell
+// voltage in mV), a wrong column, a broken sensor. Scoring still runs (up to the hard limit
+// above), but the scores of such a segment mean little.
+struct OutOfRange {
+  std::size_t segment;  // index in the dataset
+  std::size_t column;   // index in norm.columns()
+  Index step;
+  double value, standardised;
+};
+
+// The values of `data` (columns `cols`, as in gather_batch) more than `limit` scales from the
+// normaliser's mean, the first in each (segment, column), at most `max` of them; `count`
+// receives how many (segment, column) pairs have one.
+inline std::vector<OutOfRange> out_of_range_values(const Dataset& data, std::span<const std::size_t> cols, const Normalizer& norm,
+                                                   double limit = 50, std::size_t max = 5, std::size_t* count = nullptr) {
+  std::vector<OutOfRange> found;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const SegmentValues v = data.values(i);
+    for (std::size_t e = 0; e < cols.size(); ++e)
+      for (Index t = 0; t < v.rows(); ++t) {
+        const double x = v(t, static_cast<Index>(cols[e])), z = (x - norm.mean()[e]) / norm.scale()[e];
+        if (std::abs(z) > limit) {
+          if (found.size() < max) found.push_back({i, e, t, x, z});
+          ++n;
+          break;
+        }
+      }
+  }
+  if (count) *count = n;
+  return found;
+}
+
 // Gathers segments `idx` of `data`, columns `cols` (column_indices of norm.columns()), scaled
 // by `norm`, onto `tape`. Allocates from the tape's arena only.
 template <class T>
