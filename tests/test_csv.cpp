@@ -403,3 +403,19 @@ TEST_CASE("csv: a directory is refused with its path and the reason") {
   TempDir dir;
   CHECK_THROWS_WITH_AS(dyad::read_csv(dir.path), ("dyad: cannot read '" + dir.path.string() + "': Is a directory").c_str(), std::runtime_error);
 }
+
+TEST_CASE("csv: data without a label column is unlabelled, and stays so through subset and write_csv") {
+  std::istringstream in("car,segment,t,volt\na,0,0,1\na,0,1,2\nb,0,0,3\n");
+  const dyad::Dataset d = dyad::read_csv(in, "u.csv");
+  CHECK_FALSE(d.labelled());
+  CHECK(d.meta(0).label == 0);
+  const std::size_t first[] = {0};
+  CHECK_FALSE(d.subset(first).labelled());
+  std::ostringstream out;
+  dyad::write_csv(out, d);
+  CHECK(out.str().starts_with("car,segment,t,mileage,timestamp,volt\n"));
+  std::istringstream back(out.str());
+  CHECK_FALSE(dyad::read_csv(back, "back.csv").labelled());
+  std::istringstream labelled("car,segment,label,volt\na,0,1,1\n");
+  CHECK(dyad::read_csv(labelled, "l.csv").labelled());
+}

@@ -110,3 +110,27 @@ TEST_CASE("scores csv: errors name the file, line and column") {
   CHECK(error("") == "s.csv:1:1: empty file, expected a header line");
   CHECK(error("car,segment,rec_error\n,0,1\n") == "s.csv:2:1: column 'car': missing value");
 }
+
+TEST_CASE("scores csv: unlabelled data gives a score file without a label column, read back as unlabelled") {
+  dyad::Dataset data({"x"});
+  data.set_labelled(false);
+  const float one[] = {1.0f};
+  data.add({"a", 0, 0, 1.0, 2.0}, one);
+  data.add({"b", 0, 0, 1.0, 2.0}, one);
+  dyad::Scores s;
+  s.targets = {"x"};
+  s.rec_error = Eigen::VectorXd::Constant(2, 0.5);
+  s.target_error = Eigen::MatrixXd::Constant(2, 1, 0.5);
+  s.mu.resize(2, 1);
+  s.log_var.resize(2, 1);
+  ScoresDir dir;
+  dyad::write_scores_csv(dir.path / "s.csv", data, s);
+  std::ifstream in(dir.path / "s.csv");
+  std::string header;
+  std::getline(in, header);
+  CHECK(header == "car,segment,rec_error,x_error");
+  const dyad::ScoreTable t = dyad::read_scores_csv(dir.path / "s.csv");
+  CHECK_FALSE(t.labelled);
+  CHECK(dyad::to_score_table(data, s).labelled == false);
+  CHECK(t.labels == std::vector<int>{0, 0});
+}

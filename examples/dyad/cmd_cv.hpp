@@ -37,6 +37,9 @@ inline int run_cv(const CvArgs& a) {
   if (a.threads) config.threads = *a.threads;
   config.seed = a.seed;
   const Dataset data = read_model_data(a.data, config);
+  if (!data.labelled())
+    throw std::invalid_argument(a.data + " has no label column (unlabelled cars): cross-validation measures the AUROC, which "
+                                         "needs labels (dyad ingest --labels writes them)");
   if (!a.json) {
     std::printf("%-5s %6s %6s %5s", "fold", "train", "test", "h");
     for (const auto n : detect::score_names) std::printf(" %15s", std::string(n).c_str());

@@ -25,7 +25,8 @@ inline void add_evaluate_options(CLI::App* cmd, EvaluateArgs& a) {
 }
 
 // Prints the car ranking (by the last score, the strongest: detect::score_names) and the AUROCs.
-inline void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int top, std::size_t max_rows = SIZE_MAX) {
+inline void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int top, std::size_t max_rows = SIZE_MAX,
+                             bool labelled = true) {
   const auto& key = ev.back();
   const std::vector<std::size_t> order = detect::car_ranking(key.robust);
   std::printf("%-4s %-14s %-7s %8s", "rank", "car", "label", "segments");
@@ -33,25 +34,31 @@ inline void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int
   std::printf("\n");
   for (std::size_t r = 0; r < std::min(max_rows, order.size()); ++r) {
     const std::size_t i = order[r];
-    std::printf("%-4zu %-14s %-7s %8zu", r + 1, key.robust[i].car.c_str(), key.robust[i].label ? "FAULTY" : "normal",
+    std::printf("%-4zu %-14s %-7s %8zu", r + 1, key.robust[i].car.c_str(), !labelled ? "?" : key.robust[i].label ? "FAULTY" : "normal",
                 key.robust[i].segments);
     for (const auto& e : ev) std::printf(" %15.5g", e.robust[i].score);
     std::printf("\n");
   }
   if (max_rows < order.size()) std::printf("... %zu more cars\n", order.size() - max_rows);
+  if (!labelled) {
+    std::printf("\nno AUROC: the cars are unlabelled (the score file has no label column); the ranking is by %s\n",
+                key.name.c_str());
+    return;
+  }
   std::printf("\ncar-level AUROC (robust: mean of the top %d per mille segments; average: all segments)\n", top);
   for (const auto& e : ev)
     std::printf("  %-15s robust %s   average %s\n", e.name.c_str(), detect::auroc_text(e.auroc_robust).c_str(),
                 detect::auroc_text(e.auroc_average).c_str());
 }
 
-inline nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>& ev, int top) {
-  nlohmann::json j = {{"top_per_mille", top}, {"scores", nlohmann::json::object()}};
-  auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+inline nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>& ev, int top, bool labelled = true) {
+  nlohmann::json j = {{"top_per_mille", top}, {"labelled", labelled}, {"scores", nlohmann::json::object()}};
+  auto num = [&](double v) { return std::isnan(v) || !labelled ? nlohmann::json(nullptr) : nlohmann::json(v); };
   for (const auto& e : ev) {
     nlohmann::json cars = nlohmann::json::array();
     for (std::size_t i = 0; i < e.robust.size(); ++i)
-      cars.push_back({{"car", e.robust[i].car}, {"label", e.robust[i].label}, {"segments", e.robust[i].segments},
+      cars.push_back({{"car", e.robust[i].car}, {"label", labelled ? nlohmann::json(e.robust[i].label) : nlohmann::json(nullptr)},
+                      {"segments", e.robust[i].segments},
                       {"robust", e.robust[i].score}, {"average", e.average[i].score}});
     j["scores"][e.name] = {{"auroc_robust", num(e.auroc_robust)}, {"auroc_average", num(e.auroc_average)}, {"cars", cars}};
   }
@@ -62,9 +69,9 @@ inline int run_evaluate(const EvaluateArgs& a) {
   const ScoreTable t = read_scores_csv(a.scores);
   const auto ev = detect::evaluate_scores(t.cars, t.labels, detect::score_columns(t), a.top);
   if (a.json)
-    std::printf("%s\n", evaluation_json(ev, a.top).dump().c_str());
+    std::printf("%s\n", evaluation_json(ev, a.top, t.labelled).dump().c_str());
   else
-    print_evaluation(ev, a.top);
+    print_evaluation(ev, a.top, SIZE_MAX, t.labelled);
   return 0;
 }
 

@@ -70,6 +70,9 @@ inline int run_report(const ReportArgs& a) {
   check_output_path(a.out, "--out");  // before loading the model, data and scores
   Model<float> model = Model<float>::load(a.model, a.preset.empty() ? LoadOptions{} : LoadOptions{preset(a.preset)});
   const ScoreTable table = read_scores_csv(a.scores);
+  if (!table.labelled)
+    throw std::invalid_argument(a.scores + " has no label column (unlabelled cars): the report's ROC curves need labels; "
+                                           "`dyad evaluate` ranks unlabelled cars");
   const Dataset data = read_model_data(a.data, model.config());
   const auto r = build_report(table, data, model, a.top, a.cars,
                               {{"scores", a.scores}, {"data", a.data}, {"model", a.model},

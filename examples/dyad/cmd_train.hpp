@@ -158,6 +158,8 @@ inline int run_train(const TrainArgs& a) {
   FitOptions options;
   options.refit_normalizer = a.init.empty();
   const Dataset data = read_model_data(a.data, model.config());
+  if (!data.labelled())
+    std::cerr << "dyad train: " << a.data << " has no label column (unlabelled): every segment is trained on as normal\n";
   std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden
             << ", layers " << model.config().layers << (model.config().bidirectional ? " x2" : "") << ", Z "
             << model.config().latent << ", " << model.parameters().count() << " parameters\n";

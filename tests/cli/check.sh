@@ -221,6 +221,20 @@ PY
 "$dyad" score --model raw_model.safetensors --data segments_mv.csv --out mv_scores.csv 2> mv_score.err
 grep -q "warning: car '.*' segment [0-9]* column 'max_single_volt' step 0: .* scales from the training mean" mv_score.err \
   || fail "score warns about values far outside the training range: $(cat mv_score.err)"
+# Without --labels the segments are unlabelled, and every later command says so.
+"$dyad" ingest --raw raw.csv --spec spec.json --out unlabelled.csv 2> unlabelled_ingest.err
+head -1 unlabelled.csv | grep -q "^car,segment,t,mileage,timestamp," || fail "unlabelled ingest header: $(head -1 unlabelled.csv)"
+grep -q "(unlabelled)" unlabelled_ingest.err || fail "ingest says the output is unlabelled"
+"$dyad" train --data unlabelled.csv --out unlabelled_model.safetensors --epochs 1 --batch-size 16 -q 2> unlabelled_train.err
+grep -q "no label column (unlabelled): every segment is trained on as normal" unlabelled_train.err || fail "train on unlabelled data"
+"$dyad" score --model unlabelled_model.safetensors --data unlabelled.csv --out unlabelled_scores.csv 2> /dev/null
+head -1 unlabelled_scores.csv | grep -q "^car,segment,rec_error" || fail "unlabelled scores header: $(head -1 unlabelled_scores.csv)"
+"$dyad" evaluate --scores unlabelled_scores.csv > unlabelled_eval.txt
+grep -q "no AUROC: the cars are unlabelled" unlabelled_eval.txt || fail "evaluate on unlabelled scores: $(tail -3 unlabelled_eval.txt)"
+"$dyad" evaluate --scores unlabelled_scores.csv --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["labelled"] is False and all(s["auroc_robust"] is None for s in j["scores"].values())' \
+  || fail "evaluate --json on unlabelled scores"
+if "$dyad" cv --data unlabelled.csv --epochs 1 2> unlabelled_cv.err; then fail "cv on unlabelled data succeeded"; fi
+grep -q "no label column (unlabelled cars)" unlabelled_cv.err || fail "cv error: $(cat unlabelled_cv.err)"
 # A mapped column missing from the export: an error naming file, line and spec key; no output.
 sed 's/"soc_pct"/"soc_percent"/' spec.json > bad_spec.json
 if "$dyad" ingest --raw raw.csv --spec bad_spec.json --out bad_segments.csv 2> bad_ingest.err; then fail "ingest with a bad spec succeeded"; fi

@@ -366,6 +366,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
     for (std::size_t c : signal_cols) names.push_back(header[c]);
     if (names.empty()) fail(line_no, whole_line, "no numeric signal columns (header: " + header_list() + ")");
     data.emplace(std::move(names));
+    data->set_labelled(label_col != none);
   };
   if (!auto_signals) make_dataset();
 
@@ -471,12 +472,14 @@ inline Dataset read_csv(const std::filesystem::path& path, const CsvOptions& opt
   return read_csv(in, name, options);
 }
 
-// Writes `data` as a long CSV: car,segment,t,label,mileage,timestamp,<columns>; t counts the
-// rows of a segment from 0, a NaN mileage or timestamp is an empty field. read_csv reads it back exactly.
+// Writes `data` as a long CSV: car,segment,t,label,mileage,timestamp,<columns> (no label column
+// for unlabelled data); t counts the rows of a segment from 0, a NaN mileage or timestamp is an
+// empty field. read_csv reads it back exactly.
 inline void write_csv(std::ostream& os, const Dataset& data) {
   static constexpr std::string_view meta_names[] = {"car", "segment", "t", "label", "mileage", "timestamp"};
   std::string out;
-  for (auto m : meta_names) out += std::string(m) + ",";
+  for (auto m : meta_names)
+    if (m != "label" || data.labelled()) out += std::string(m) + ",";
   for (std::size_t c = 0; c < data.num_columns(); ++c) {
     const std::string& col = data.columns()[c];
     if (std::find(std::begin(meta_names), std::end(meta_names), col) != std::end(meta_names) || col.empty() ||
@@ -505,8 +508,10 @@ inline void write_csv(std::ostream& os, const Dataset& data) {
       out += ',';
       put(static_cast<std::int64_t>(t));
       out += ',';
-      out += m.label ? '1' : '0';
-      out += ',';
+      if (data.labelled()) {
+        out += m.label ? '1' : '0';
+        out += ',';
+      }
       if (!std::isnan(m.mileage)) put(m.mileage);
       out += ',';
       if (!std::isnan(m.timestamp)) put(m.timestamp);

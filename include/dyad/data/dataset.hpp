@@ -34,6 +34,10 @@ class Dataset {
   }
 
   const std::vector<std::string>& columns() const { return columns_; }
+  // False for data without labels (a long CSV without a label column, e.g. `dyad ingest` with
+  // no --labels): every label reads 0, which means "unknown", not "normal".
+  bool labelled() const { return labelled_; }
+  void set_labelled(bool labelled) { labelled_ = labelled; }
   std::size_t num_columns() const { return columns_.size(); }
   std::size_t size() const { return meta_.size(); }
   bool empty() const { return meta_.empty(); }
@@ -89,6 +93,7 @@ class Dataset {
   // A new dataset holding the listed segments (in that order).
   Dataset subset(std::span<const std::size_t> indices) const {
     Dataset out(columns_);
+    out.labelled_ = labelled_;
     for (std::size_t i : indices) {
       const auto v = values(i);
       out.add(meta_[i], std::span<const float>(v.data(), static_cast<std::size_t>(v.size())));
@@ -112,6 +117,7 @@ class Dataset {
   std::vector<SegmentMeta> meta_;
   std::vector<std::size_t> offsets_;  // into values_, size() + 1 entries once non-empty
   std::vector<float> values_;
+  bool labelled_ = true;
 };
 
 }  // namespace dyad

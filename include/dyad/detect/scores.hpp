@@ -67,6 +67,7 @@ struct ScoreTable {
   std::vector<std::int64_t> segments;
   std::vector<int> labels;
   std::map<std::string, std::vector<double>> columns;  // rec_error, latent_score, ...
+  bool labelled = true;  // false: the labels are unknown (all 0), so there is no AUROC
 
   std::size_t size() const { return cars.size(); }
   bool has(const std::string& name) const { return columns.count(name) > 0; }
@@ -80,6 +81,7 @@ struct ScoreTable {
 // The same table in memory, from a dataset and its scores.
 inline ScoreTable to_score_table(const Dataset& data, const Scores& s) {
   ScoreTable t;
+  t.labelled = data.labelled();
   for (std::size_t i = 0; i < data.size(); ++i) {
     t.cars.push_back(data.meta(i).car);
     t.segments.push_back(data.meta(i).segment);

@@ -23,7 +23,7 @@ namespace dyad {
 inline void write_scores_csv(const std::filesystem::path& path, const Dataset& data, const Scores& s) {
   if (s.size() != data.size()) throw std::invalid_argument("dyad::write_scores_csv: scores and data differ in length");
   write_file_atomically(path, [&](std::ostream& os) {
-    std::string out = "car,segment,label,rec_error";
+    std::string out = data.labelled() ? "car,segment,label,rec_error" : "car,segment,rec_error";
     for (const auto& t : s.targets) out += "," + t + "_error";
     const bool latent = s.latent_score.size() == s.rec_error.size();
     const bool pattern = s.pattern_score.size() == s.rec_error.size();
@@ -39,7 +39,8 @@ inline void write_scores_csv(const std::filesystem::path& path, const Dataset& d
     };
     for (std::size_t i = 0; i < data.size(); ++i) {
       const auto& m = data.meta(i);
-      out += detail::csv_quote(m.car) + "," + std::to_string(m.segment) + "," + std::to_string(m.label);
+      out += detail::csv_quote(m.car) + "," + std::to_string(m.segment);
+      if (data.labelled()) out += "," + std::to_string(m.label);
       const auto r = static_cast<Eigen::Index>(i);
       put(s.rec_error[r]);
       for (Eigen::Index k = 0; k < s.target_error.cols(); ++k) put(s.target_error(r, k));
@@ -59,8 +60,8 @@ inline void write_scores_csv(const std::filesystem::path& path, const Dataset& d
 // Reads a score table from a stream (`name` stands for the file in errors, which name the line
 // and column). The scores are parsed as double, the writer's shortest round-trip text, so
 // evaluate and report rank exactly the values score computed. car and segment are required,
-// label (0 / 1) is optional (0 without it); every other column is a score, finite in each row,
-// and a (car, segment) appears once.
+// label (0 / 1) is optional (without it the table is unlabelled); every other column is a
+// score, finite in each row, and a (car, segment) appears once.
 inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
   detail::LineReader reader(in, name);
   std::vector<std::string_view> fields;
@@ -137,6 +138,7 @@ inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
     t.labels.push_back(label);
   }
   if (t.size() == 0) fail(line_no, whole_line, "no score rows after the header");
+  t.labelled = label_col != none;
   return t;
 }
 
