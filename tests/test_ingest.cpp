@@ -457,3 +457,44 @@ TEST_CASE("ingest: the missing-value tokens and a pipe delimiter") {
   REQUIRE(d.size() == 1);
   CHECK(d.values(0)(2, 0) == doctest::Approx(350 + 2.0 / 5));  // between 350 at 0 min and 351 at 5 min
 }
+
+TEST_CASE("ingest: an export split into two files (in time order) gives the windows of the whole") {
+  sim::TelemetryConfig cfg;
+  cfg.fleet.cars = 2;
+  cfg.fleet.faulty = 0;
+  cfg.days = 1;
+  std::ostringstream raw;
+  sim::write_raw_telemetry(cfg, raw);
+  const Spec spec = spec_from_json(sim::telemetry_spec(cfg));
+  Report whole;
+  const std::string one = ingest_all(spec, raw.str(), &whole);
+  const std::string text = raw.str();
+  const std::string header = text.substr(0, text.find('\n') + 1);
+  const std::size_t half = text.find('\n', text.size() / 2) + 1;
+  std::ostringstream out;
+  Ingestor ing(spec, out);
+  std::istringstream first(text.substr(0, half)), second(header + text.substr(half));
+  ing.read(first, "part1.csv");
+  ing.read(second, "part2.csv");
+  const Report r = ing.finish();
+  CHECK(r.files == std::vector<std::string>{"part1.csv", "part2.csv"});
+  CHECK(r.total.windows == whole.total.windows);
+  CHECK(out.str() == one);
+}
+
+TEST_CASE("ingest: a label column labels each session; an SOC of 0-1 is called out") {
+  std::string text = "time,VIN,a,soc,bad\n";
+  for (int i = 0; i < 150; ++i)
+    text += std::to_string(1609459200 + 10 * i) + ",A,20," + std::to_string(0.3 + 0.001 * i) + "," + (i < 100 ? "0" : "1") + "\n";
+  const std::string spec = R"({"columns": {"car": "VIN", "timestamp": "time", "current": "a", "soc": "soc", "label": "bad"},
+    "interval_s": 10, "max_gap_s": 30, "length": 50, "stride": 50})";
+  std::ostringstream out;
+  const Report r = ingest_text(spec, text, out);
+  CHECK(r.labelled);
+  CHECK(r.total.windows == 3);
+  std::istringstream back(out.str());
+  const Dataset d = read_csv(back, "o.csv");
+  for (std::size_t i = 0; i < d.size(); ++i) CHECK(d.meta(i).label == 1);  // the session had a faulty row
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0].find("0-1 fraction") != std::string::npos);
+}

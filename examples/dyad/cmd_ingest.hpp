@@ -53,11 +53,30 @@ inline void print_ingest_report(const ingest::Report& r) {
     for (const auto& where : e.where) std::cerr << (&where == &e.where.front() ? ", e.g. " : "; ") << where;
     std::cerr << "\n";
   }
-  // Per car: the ten with the fewest windows per session first would be arbitrary; show the
-  // cars with no window at all, which need a look.
-  std::size_t silent = 0;
-  for (const auto& [car, c] : r.cars) silent += c.windows == 0;
-  if (silent) std::cerr << "  " << silent << " car(s) gave no window (see --report-json for every car)\n";
+  // Per car: every car of a small fleet; of a large one the 10 that lost the largest share of
+  // their rows (--report-json has every car).
+  std::vector<std::pair<std::string, const ingest::RowCounts*>> cars;
+  for (const auto& [car, c] : r.cars) cars.emplace_back(car, &c);
+  auto lost = [](const ingest::RowCounts& c) {
+    const auto dropped = c.short_session + c.gap + c.unparsable + c.out_of_range + c.out_of_order;
+    return c.charging_rows ? static_cast<double>(dropped) / static_cast<double>(c.charging_rows + c.out_of_range) : 1.0;
+  };
+  const std::size_t shown = cars.size() <= 20 ? cars.size() : 10;
+  if (cars.size() > 20) {
+    std::stable_sort(cars.begin(), cars.end(), [&](const auto& a, const auto& b) { return lost(*a.second) > lost(*b.second); });
+    std::cerr << "  the " << shown << " of " << cars.size() << " cars that lost the largest share of their charging rows:\n";
+  }
+  std::cerr << "  car                  rows  sessions  windows  dropped  interpolated\n";
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& c = *cars[i].second;
+    const auto dropped = c.not_charging + c.short_session + c.gap + c.unparsable + c.out_of_range + c.out_of_order;
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-16s %8llu  %8llu  %7llu  %7llu  %12llu\n", detail::excerpt(cars[i].first, 16).c_str(),
+                  static_cast<unsigned long long>(c.rows), static_cast<unsigned long long>(c.sessions),
+                  static_cast<unsigned long long>(c.windows), static_cast<unsigned long long>(dropped),
+                  static_cast<unsigned long long>(c.cells_interpolated));
+    std::cerr << line;
+  }
   for (const auto& w : r.warnings) std::cerr << "dyad ingest: warning: " << w << "\n";
 }
 
