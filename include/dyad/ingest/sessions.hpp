@@ -75,7 +75,9 @@ struct Window {
 // One car's stream of samples. `emit(const Window&)` is called for each window, in time order.
 class SessionCutter {
  public:
-  SessionCutter(const Spec& spec, std::size_t signals) : spec_(spec), signals_(signals) {}
+  // Keeps the spec's grid and window settings (a copy: the spec may be a temporary).
+  SessionCutter(const Spec& spec, std::size_t signals)
+      : spec_{spec.interval_s, spec.max_gap_s, spec.max_disorder_s, spec.length, spec.stride}, signals_(signals) {}
 
   // Takes the car's next sample (counted in counts().rows by the caller).
   template <class Emit>
@@ -239,7 +241,10 @@ class SessionCutter {
     session_.clear();
   }
 
-  const Spec& spec_;
+  struct Grid {
+    double interval_s, max_gap_s, max_disorder_s;
+    int length, stride;
+  } spec_;
   std::size_t signals_;
   std::deque<Sample> ordered_;
   std::vector<Sample> stragglers_;
