@@ -75,10 +75,42 @@ struct PackReading {
   double max_cell_v = 0, min_cell_v = 0, max_temp_c = 0, min_temp_c = 0;
 };
 
+// The lumped thermal model that Pack (charging) and RoadPack (sim/telemetry.hpp: driving,
+// parked) share: bulk and hot-spot temperatures and the lagged probe gradients, advanced by
+// exact exponential updates so that any dt is stable.
+struct PackThermal {
+  double temp_c = 25, hot_c = 25;            // bulk and hot-spot temperature
+  double hot_rise_c = 0, cold_drop_c = 0;  // lagged probe gradients
+
+  // Advances by dt_s at current i (either sign) with heat_w of irreversible heat and leak_w
+  // dissipated by a short; writes the extreme probes' readings into r.
+  void step(const PackParams& p, double i, double heat_w, double leak_w, double ambient_c, double dt_s,
+            PackReading& r) {
+    const double g_active = p.active_w_per_k * std::clamp((temp_c - p.cooling_on_c) / 4.0, 0.0, 1.0);
+    const double cooling_w = g_active * std::max(0.0, temp_c - p.coolant_c);
+    const double g = p.passive_w_per_k + g_active;
+    const double t_eq = (heat_w + leak_w + p.passive_w_per_k * ambient_c + g_active * p.coolant_c) / g;
+    temp_c = t_eq + (temp_c - t_eq) * std::exp(-g * dt_s / p.heat_capacity_j_per_k);
+    if (p.hotspot_ohm > 0) {
+      const double hot_eq = temp_c + i * i * p.hotspot_ohm / p.hotspot_w_per_k;
+      hot_c = hot_eq + (hot_c - hot_eq) * std::exp(-p.hotspot_w_per_k * dt_s / p.hotspot_j_per_k);
+    } else {
+      hot_c = temp_c;
+    }
+    const double lag = std::exp(-dt_s / p.probe_tau_s);
+    const double heat_rise = p.probe_c_per_kw * heat_w / 1000.0, leak_rise = p.short_c_per_w * leak_w;
+    hot_rise_c = heat_rise + leak_rise + (hot_rise_c - heat_rise - leak_rise) * lag;
+    const double cold_target = p.probe_c_per_kw * cooling_w / 1000.0;
+    cold_drop_c = cold_target + (cold_drop_c - cold_target) * lag;
+    r.max_temp_c = std::max(hot_c, temp_c + p.probe_hot_c + hot_rise_c);
+    r.min_temp_c = temp_c - p.probe_cold_c - cold_drop_c;
+  }
+};
+
 class Pack {
  public:
   // A pack at rest (no polarisation) at mean SOC `soc` and uniform temperature `temp_c`.
-  Pack(PackParams p, double soc, double temp_c) : p_(std::move(p)), temp_c_(temp_c), hot_c_(temp_c) {
+  Pack(PackParams p, double soc, double temp_c) : p_(std::move(p)), thermal_{temp_c, temp_c} {
     const auto n = p_.capacity_ah.size();
     for (const auto* a : {&p_.r0_ohm, &p_.r1_share, &p_.soc_offset, &p_.leak_a})
       if (n == 0 || a->size() != n)
@@ -102,7 +134,7 @@ class Pack {
   }
 
   const PackParams& params() const { return p_; }
-  double temperature() const { return temp_c_; }
+  double temperature() const { return thermal_.temp_c; }
   double soc() const { return base_mean_ + charge_ah_ * inv_cap_mean_; }  // mean cell SOC
 
   // Advances by dt_s with the charger offering up to max_current_a. The BMS takes the largest
@@ -110,7 +142,7 @@ class Pack {
   // cell reaches the limit, then CV with a tapering current). Exact exponential updates for the
   // RC branch and the thermal masses, so any dt is stable.
   PackReading step(double max_current_a, double dt_s, double ambient_c) {
-    const double f = resistance_factor(temp_c_);
+    const double f = resistance_factor(thermal_.temp_c);
     const double e = std::exp(-dt_s / p_.tau1_s);
     soc_ = (base_ + static_cast<float>(charge_ah_) * inv_cap_).max(-0.2f).min(1.2f);
     ocv_ = ocv(soc_);
@@ -135,23 +167,7 @@ class Pack {
     // Irreversible heat = current x overpotential (sum of V_i - OCV_i); a short dissipates its leak.
     const double heat_w = i * (i * f * sum_r0_ + v1_ * sum_r1_share_) + i * i * p_.bus_ohm;
     const double leak_w = leaking_ ? static_cast<double>((leak_ * ocv_).sum()) : 0.0;
-    const double g_active = p_.active_w_per_k * std::clamp((temp_c_ - p_.cooling_on_c) / 4.0, 0.0, 1.0);
-    const double cooling_w = g_active * std::max(0.0, temp_c_ - p_.coolant_c);
-    const double g = p_.passive_w_per_k + g_active;
-    const double t_eq = (heat_w + leak_w + p_.passive_w_per_k * ambient_c + g_active * p_.coolant_c) / g;
-    temp_c_ = t_eq + (temp_c_ - t_eq) * std::exp(-g * dt_s / p_.heat_capacity_j_per_k);
-    if (p_.hotspot_ohm > 0) {
-      const double hot_eq = temp_c_ + i * i * p_.hotspot_ohm / p_.hotspot_w_per_k;
-      hot_c_ = hot_eq + (hot_c_ - hot_eq) * std::exp(-p_.hotspot_w_per_k * dt_s / p_.hotspot_j_per_k);
-    } else {
-      hot_c_ = temp_c_;
-    }
-    const double lag = std::exp(-dt_s / p_.probe_tau_s);
-    hot_rise_c_ = p_.probe_c_per_kw * heat_w / 1000.0 + p_.short_c_per_w * leak_w +
-                  (hot_rise_c_ - p_.probe_c_per_kw * heat_w / 1000.0 - p_.short_c_per_w * leak_w) * lag;
-    cold_drop_c_ = p_.probe_c_per_kw * cooling_w / 1000.0 + (cold_drop_c_ - p_.probe_c_per_kw * cooling_w / 1000.0) * lag;
-    r.max_temp_c = std::max(hot_c_, temp_c_ + p_.probe_hot_c + hot_rise_c_);
-    r.min_temp_c = temp_c_ - p_.probe_cold_c - cold_drop_c_;
+    thermal_.step(p_, i, heat_w, leak_w, ambient_c, dt_s, r);
 
     charge_ah_ += i * dt_s / 3600.0;
     if (leaking_) {
@@ -169,8 +185,7 @@ class Pack {
   double sum_r0_ = 0, sum_r1_share_ = 0, base_mean_ = 0, inv_cap_mean_ = 0, leak_soc_per_h_ = 0;
   bool leaking_ = false;
   double charge_ah_ = 0, v1_ = 0;    // series charge since the balance point; mean-cell RC voltage
-  double temp_c_ = 25, hot_c_ = 25;  // bulk and hot-spot temperature
-  double hot_rise_c_ = 0, cold_drop_c_ = 0;  // lagged probe gradients
+  PackThermal thermal_;
 };
 
 }  // namespace dyad::sim

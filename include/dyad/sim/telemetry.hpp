@@ -136,10 +136,10 @@ enum TelemetryStream : std::uint64_t {
 // delivers. At rest only the RC voltage relaxes, so the per-cell work stops once it has gone.
 class RoadPack {
  public:
-  RoadPack(double soc, double temp_c) : soc_(soc), temp_c_(temp_c), hot_c_(temp_c) {}
+  RoadPack(double soc, double temp_c) : soc_(soc), thermal_{temp_c, temp_c} {}
 
   double soc() const { return soc_; }
-  double temperature() const { return temp_c_; }
+  double temperature() const { return thermal_.temp_c; }
 
   // New parameters (ageing, fault progress) at the same mean SOC, polarisation and temperatures.
   void rebuild(PackParams p) {
@@ -162,18 +162,18 @@ class RoadPack {
   // the SOC and bulk temperature it reached, the probe offsets and RC voltage that reading shows.
   void take_over(const Pack& pack, const PackReading& last) {
     soc_ = pack.soc();
-    temp_c_ = hot_c_ = pack.temperature();
+    thermal_.temp_c = thermal_.hot_c = pack.temperature();
     update_cells();
-    const double f = resistance_factor(temp_c_), i = last.current_a;
+    const double f = resistance_factor(thermal_.temp_c), i = last.current_a;
     v1_ = (last.pack_v - i * (p_.bus_ohm + p_.hotspot_ohm) - ocv_sum_ - f * i * sum_r0_) / sum_r1_share_;
-    hot_rise_c_ = last.max_temp_c - temp_c_ - p_.probe_hot_c;  // holds a hot joint's excess too
-    cold_drop_c_ = temp_c_ - p_.probe_cold_c - last.min_temp_c;
+    thermal_.hot_rise_c = last.max_temp_c - thermal_.temp_c - p_.probe_hot_c;  // holds a hot joint's excess too
+    thermal_.cold_drop_c = thermal_.temp_c - p_.probe_cold_c - last.min_temp_c;
     relaxed_ = false;
   }
 
   // Advances by dt_s at current_a (negative: discharging).
   PackReading step(double current_a, double dt_s, double ambient_c) {
-    const double i = current_a, f = resistance_factor(temp_c_);
+    const double i = current_a, f = resistance_factor(thermal_.temp_c);
     if (i != 0 || v1_ != 0) {
       const double e = std::exp(-dt_s / p_.tau1_s);
       v1_ = v1_ * e + f * p_.r1_ohm * (1.0 - e) * i;
@@ -197,24 +197,7 @@ class RoadPack {
 
     // Pack::step's thermal model, for a current of either sign.
     const double heat_w = i * (i * f * sum_r0_ + v1_ * sum_r1_share_) + i * i * p_.bus_ohm;
-    const double g_active = p_.active_w_per_k * std::clamp((temp_c_ - p_.cooling_on_c) / 4.0, 0.0, 1.0);
-    const double cooling_w = g_active * std::max(0.0, temp_c_ - p_.coolant_c);
-    const double g = p_.passive_w_per_k + g_active;
-    const double t_eq = (heat_w + leak_w_ + p_.passive_w_per_k * ambient_c + g_active * p_.coolant_c) / g;
-    temp_c_ = t_eq + (temp_c_ - t_eq) * std::exp(-g * dt_s / p_.heat_capacity_j_per_k);
-    if (p_.hotspot_ohm > 0) {
-      const double hot_eq = temp_c_ + i * i * p_.hotspot_ohm / p_.hotspot_w_per_k;
-      hot_c_ = hot_eq + (hot_c_ - hot_eq) * std::exp(-p_.hotspot_w_per_k * dt_s / p_.hotspot_j_per_k);
-    } else {
-      hot_c_ = temp_c_;
-    }
-    const double lag = std::exp(-dt_s / p_.probe_tau_s);
-    const double hot_target = p_.probe_c_per_kw * heat_w / 1000.0 + p_.short_c_per_w * leak_w_;
-    const double cold_target = p_.probe_c_per_kw * cooling_w / 1000.0;
-    hot_rise_c_ = hot_target + (hot_rise_c_ - hot_target) * lag;
-    cold_drop_c_ = cold_target + (cold_drop_c_ - cold_target) * lag;
-    r.max_temp_c = std::max(hot_c_, temp_c_ + p_.probe_hot_c + hot_rise_c_);
-    r.min_temp_c = temp_c_ - p_.probe_cold_c - cold_drop_c_;
+    thermal_.step(p_, i, heat_w, leak_w_, ambient_c, dt_s, r);
     return r;
   }
 
@@ -233,7 +216,8 @@ class RoadPack {
   Eigen::ArrayXf base_, inv_cap_, r0_, r1_share_, leak_, soc_cells_, ocv_, v_;
   double base_mean_ = 0, inv_cap_mean_ = 0, sum_r0_ = 0, sum_r1_share_ = 0, ocv_sum_ = 0, leak_w_ = 0;
   bool leaking_ = false, cells_stale_ = true, relaxed_ = false;
-  double soc_, temp_c_, hot_c_, v1_ = 0, hot_rise_c_ = 0, cold_drop_c_ = 0;
+  double soc_, v1_ = 0;
+  PackThermal thermal_;
   double max_v_ = 0, min_v_ = 0, sum_v_ = 0;
 };
 
