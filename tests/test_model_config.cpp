@@ -109,6 +109,24 @@ TEST_CASE("config: a user's own task name with explicit columns round-trips") {
   CHECK(b.roles.condition == 4);
 }
 
+TEST_CASE("config files: a missing file and broken JSON are named with the path (and the byte)") {
+  const auto missing = std::filesystem::temp_directory_path() / "dyad_no_such_config.json";
+  std::filesystem::remove(missing);
+  CHECK_THROWS_WITH_AS(config_from_file(missing),
+                       (missing.string() + ": cannot open the config file: No such file or directory").c_str(),
+                       std::runtime_error);
+  const auto broken = write_temp("dyad_params_broken.json", "{\"hidden_size\": 8,\n \"latent_size\": }");
+  CHECK_THROWS_WITH_AS(config_from_file(broken), doctest::Contains((broken.string() + ": invalid JSON at byte 36: ").c_str()),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(config_from_file(broken), doctest::Contains("line 2, column 17"), std::invalid_argument);
+  // The ingest spec reads its file the same way (dyad::detail::read_json_file).
+  CHECK_THROWS_WITH_AS(detail::read_json_file(broken, "the ingest spec"),
+                       doctest::Contains((broken.string() + ": invalid JSON at byte 36").c_str()), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(detail::read_json_file(missing, "the ingest spec"),
+                       doctest::Contains(": cannot open the ingest spec: No such file"), std::runtime_error);
+  std::filesystem::remove(broken);
+}
+
 TEST_CASE("config: absurd sizes are refused with the key and the cap, before anything is allocated") {
   // The audit's inputs: hidden_size 200000 (double free), num_layers 2e9 (hang).
   const auto big = write_temp("dyad_params_big.json", R"({"task": "ev", "hidden_size": 200000})");

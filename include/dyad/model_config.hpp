@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -50,6 +52,22 @@ namespace detail {
 inline std::string json_excerpt(const nlohmann::json& v) {
   std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+// The JSON document in the file at `path`; `what` names the file in the open error ("the
+// ingest spec"). A syntax error gives the byte offset nlohmann reports.
+inline nlohmann::json read_json_file(const std::filesystem::path& path, std::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    const int err = errno;
+    throw std::runtime_error(path.string() + ": cannot open " + std::string(what) +
+                             (err ? std::string(": ") + std::strerror(err) : std::string()));
+  }
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::invalid_argument(path.string() + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+  }
 }
 
 [[noreturn]] inline void json_key_error(std::string_view where, std::string_view key, const std::string& message) {
@@ -464,14 +482,7 @@ inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = 
 
 inline ModelConfig config_from_file(const std::filesystem::path& path, ModelConfig base = ModelConfig{},
                                     std::vector<std::string>* ignored = nullptr) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open config file");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::invalid_argument(path.string() + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
-  }
+  const nlohmann::json j = detail::read_json_file(path, "the config file");
   return config_from_json(j, std::move(base), path.string(), ignored);
 }
 

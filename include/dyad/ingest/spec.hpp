@@ -27,7 +27,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <span>
 #include <stdexcept>
@@ -169,14 +168,7 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
 }
 
 inline Spec spec_from_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open the ingest spec");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::invalid_argument(path.string() + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json j = dyad::detail::read_json_file(path, "the ingest spec");
   return spec_from_json(j, path.string());
 }
 
