@@ -186,3 +186,85 @@ TEST_CASE("calibration: the JSON round trip, and errors that name the key") {
   broken([](nlohmann::json& j) { j["signal_errors"].erase("volt"); }, "key 'signal_errors.volt': is missing");
   broken([](nlohmann::json& j) { j["faulty_scores"] = nlohmann::json::object(); }, "key 'faulty_scores.rec_error': is missing");
 }
+
+// ---- The model: fit holds out calibration cars; checkpoints keep the calibration ----------
+#include <dyad/model.hpp>
+
+#include "toy_data.hpp"
+
+#include <filesystem>
+#include <set>
+
+TEST_CASE("Model::fit holds out calibration cars, trains on the rest and calibrates on them") {
+  ModelConfig c;
+  c.roles = {{"a", "b", "c", "d"}, 1};
+  c.hidden = 4;
+  c.latent = 2;
+  c.layers = 1;
+  c.epochs = 1;
+  c.batch_size = 8;
+  c.seed = 5;
+  // 20 cars of 5 segments, every 4th faulty (cars 1, 5, 9, 13, 17): 15 normal cars.
+  const Dataset d = test::toy_dataset(100, c.roles, 3, 12, 12, 4);
+
+  Model<double> plain(c);
+  const FitReport r0 = plain.fit(d);
+  CHECK(plain.calibration().empty());
+  CHECK(r0.calibration_cars == 0);
+  CHECK(r0.segments == 75);
+
+  Model<double> m(c);
+  FitOptions o;
+  o.calibration_fraction = 0.2;
+  o.calibration_top = 400;
+  const FitReport r = m.fit(d, {}, o);
+  CHECK(r.calibration_cars == 3);              // round(0.2 x 15)
+  CHECK(r.segments == 60);                     // the 12 other normal cars
+  CHECK(r.calibration_segments == 15 + 25);    // the held-out cars' and the 5 faulty cars'
+  const auto& cal = m.calibration();
+  REQUIRE(cal.size() == 3);
+  CHECK(cal.faulty_cars().size() == 5);
+  CHECK(cal.h_per_mille() == 400);
+  CHECK(cal.signals() == std::vector<std::string>{"b", "c", "d"});
+  for (const auto& car : cal.cars()) CHECK(std::set<std::string>{"car1", "car5", "car9", "car13", "car17"}.count(car) == 0);
+  // The same seed holds out the same cars; another seed (usually) others.
+  Model<double> again(c);
+  again.fit(d, {}, o);
+  CHECK(again.calibration().cars() == cal.cars());
+  // Its p-values are those of the held-out cars' robust scores, recomputed here.
+  const std::string kind = cal.kind();
+  const auto v = cal.verdicts(to_score_table(d, m.score(d)), detect::AlarmPolicy{});
+  for (const auto& verdict : v) {
+    CHECK(verdict.p_value == cal.p_value(kind, verdict.score));
+    CHECK(verdict.p_value >= cal.finest_rate());
+  }
+  // Checkpoints keep it: the loaded model gives the same verdicts bit for bit.
+  const auto path = std::filesystem::temp_directory_path() / "dyad_test_calibrated.safetensors";
+  m.save(path);
+  const auto loaded = Model<double>::load(path);
+  CHECK(loaded.calibration().to_json() == cal.to_json());
+  const auto w = loaded.calibration().verdicts(to_score_table(d, loaded.score(d)), detect::AlarmPolicy{});
+  REQUIRE(w.size() == v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) CHECK(w[i].p_value == v[i].p_value);
+  std::filesystem::remove(path);
+
+  // Recalibrating on other healthy cars replaces it.
+  Model<double> re = loaded;
+  std::vector<std::size_t> healthy;
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (d.meta(i).label == 0) healthy.push_back(i);
+  re.calibrate(d, healthy, 100);
+  CHECK(re.calibration().size() == 15);
+  CHECK(re.calibration().faulty_cars().empty());
+
+  FitOptions bad = o;
+  bad.calibration_fraction = 1.0;
+  CHECK_THROWS_WITH_AS(Model<double>(c).fit(d, {}, bad), doctest::Contains("calibration fraction must be in [0, 1), got 1"),
+                       std::invalid_argument);
+  bad.calibration_fraction = 0.2;
+  bad.calibration_top = 2000;
+  CHECK_THROWS_WITH_AS(Model<double>(c).fit(d, {}, bad), doctest::Contains("h must be in [0, 1000]"), std::invalid_argument);
+  const Dataset one_car = test::toy_dataset(5, c.roles, 3);
+  CHECK_THROWS_WITH_AS(Model<double>(c).fit(one_car, {}, o), doctest::Contains("needs at least 2 normal cars, the data has 1"),
+                       std::invalid_argument);
+}

@@ -16,6 +16,7 @@
 #include "dyad/data/batch.hpp"
 #include "dyad/data/dataset.hpp"
 #include "dyad/data/normalizer.hpp"
+#include "dyad/detect/calibration.hpp"
 #include "dyad/detect/scorers.hpp"
 #include "dyad/detect/scores.hpp"
 #include "dyad/io/checkpoint.hpp"
@@ -65,6 +66,12 @@ struct FitOptions {
   // Continue the run saved in this state file (dyad/io/training_state.hpp) instead of
   // starting afresh; the data must be the same.
   std::filesystem::path resume;
+  // Calibrated verdicts (dyad/detect/calibration.hpp): hold out this fraction of the normal
+  // cars (at least one; drawn with the seed), train on the rest, and calibrate on the held-out
+  // cars (and on the faulty cars, for the cost-based operating point). 0 trains on every
+  // normal car and leaves the model uncalibrated; `dyad train` holds out 0.2.
+  double calibration_fraction = 0;
+  int calibration_top = 100;  // h of the car scores calibrated, per mille
 };
 
 struct FitReport {
@@ -79,6 +86,8 @@ struct FitReport {
   bool interrupted = false;    // stopped early through FitOptions::stop; the state is saved
   bool resumed = false;        // continued from FitOptions::resume
   int states_written = 0;      // training-state files written
+  std::size_t calibration_cars = 0;      // normal cars held out for calibration
+  std::size_t calibration_segments = 0;  // their segments and the faulty cars', scored to calibrate
 };
 
 // One segment's targets and their reconstruction, in the data's original units.
@@ -146,6 +155,28 @@ class Model {
   const detect::LatentScorer& latent_scorer() const { return scorers_.latent(); }
   const detect::LatentScorer& pattern_scorer() const { return scorers_.pattern(); }
   const detect::ScoreCombiner& score_combiner() const { return scorers_.combiner(); }
+
+  // ---- Calibrated verdicts (dyad/detect/calibration.hpp) -----------------------------------
+  // Empty until fit() held out calibration cars, calibrate() ran, or a checkpoint restored one.
+  const detect::Calibration& calibration() const { return calibration_; }
+  void set_calibration(detect::Calibration c) {
+    if (!c.empty() && c.signals() != config_.roles.targets())
+      throw std::invalid_argument("dyad::Model: the calibration's signals differ from the model's targets");
+    calibration_ = std::move(c);
+  }
+  // Calibrates on the listed segments of `data` (every segment when empty): their cars with
+  // label 0 are the healthy reference, those with label 1 serve the cost-based operating point.
+  // Car scores are robust scores with h = h_per_mille.
+  void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100) {
+    std::vector<std::size_t> all;
+    if (segments.empty()) {
+      all.resize(data.size());
+      std::iota(all.begin(), all.end(), std::size_t{0});
+      segments = all;
+    }
+    set_calibration(detect::Calibration::fit(to_score_table(data, segments, score(data, segments)), config_.roles.targets(),
+                                             h_per_mille));
+  }
 
   // ---- Checkpoints (dyad/io/checkpoint.hpp) -----------------------------------------------
   void save(const std::filesystem::path& path) const { save_checkpoint(*this, path); }
@@ -359,6 +390,7 @@ class Model {
   Normalizer normalizer_;
   MinMax mileage_;
   detect::SegmentScorers scorers_;
+  detect::Calibration calibration_;
 
   template <class M>
   friend class Trainer;

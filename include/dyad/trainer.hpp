@@ -19,9 +19,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace dyad {
@@ -37,12 +39,17 @@ class Trainer {
       : model_(model), data_(data), config_(model.config()) {
     config_.validate();
     cols_ = model_.resolve_columns(data);
+    const std::unordered_set<std::string> held_out = calibration_cars(data, options);
     for (std::size_t i = 0; i < data.size(); ++i) {
-      if (data.meta(i).label != 0) ++report_.faulty_excluded;
+      if (data.meta(i).label != 0) ++report_.faulty_excluded, calibration_.push_back(i);
+      else if (held_out.count(data.meta(i).car)) calibration_.push_back(i);
       else if (data.length(i) < static_cast<std::size_t>(config_.min_length)) ++report_.short_excluded;
       else train_.push_back(i);
     }
+    if (held_out.empty()) calibration_.clear();
+    calibration_top_ = options.calibration_top;
     report_.segments = train_.size();
+    report_.calibration_cars = held_out.size();
     if (train_.empty())
       throw std::invalid_argument(report_.short_excluded ? "dyad::Model::fit: no normal (label 0) segment of at least min_length " +
                                                                std::to_string(config_.min_length) + " steps to train on"
@@ -132,6 +139,10 @@ class Trainer {
     report_.seconds = seconds();
     model_.fit_scorers(data_, train_);
     report_.latent_scores = model_.scorers().combined();
+    if (!calibration_.empty()) {
+      model_.calibrate(data_, calibration_, calibration_top_);
+      report_.calibration_segments = calibration_.size();
+    }
     return report_;
   }
   // The report of a run stopped early (no latent scores fitted).
@@ -206,6 +217,27 @@ class Trainer {
   }
 
   // A CRC-32C of what training reads: each normal segment's metadata and encoder columns.
+  // The normal cars held out for calibration: a fraction of them, drawn with the model's seed
+  // from the sorted ids (so the split depends on the set of cars and the seed only).
+  std::unordered_set<std::string> calibration_cars(const Dataset& data, const FitOptions& options) const {
+    const double f = options.calibration_fraction;
+    if (!(f >= 0 && f < 1))
+      throw std::invalid_argument("dyad::Model::fit: the calibration fraction must be in [0, 1), got " + std::to_string(f));
+    if (f == 0) return {};
+    detect::top_count(1, options.calibration_top);  // refused before training, not after
+    std::set<std::string> normal_set;
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (data.meta(i).label == 0) normal_set.insert(data.meta(i).car);
+    std::vector<std::string> normal(normal_set.begin(), normal_set.end());
+    const auto k = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(f * static_cast<double>(normal.size()))));
+    if (normal.size() < k + 1)
+      throw std::invalid_argument("dyad::Model::fit: holding out calibration cars needs at least 2 normal cars, the data has " +
+                                  std::to_string(normal.size()) + "; train on all of them with a calibration fraction of 0");
+    Rng rng(config_.seed ^ 0xCA1Bull);
+    rng.shuffle(normal);
+    return {normal.begin(), normal.begin() + static_cast<std::ptrdiff_t>(k)};
+  }
+
   std::uint64_t fingerprint() const {
     if (fingerprint_) return *fingerprint_;
     std::uint32_t crc = 0;
@@ -269,6 +301,8 @@ class Trainer {
   const Dataset& data_;
   ModelConfig config_;
   std::vector<std::size_t> cols_, train_, order_;
+  std::vector<std::size_t> calibration_;  // the held-out normal cars' and the faulty cars' segments
+  int calibration_top_ = 100;
   std::size_t batch_size_ = 0, batches_ = 0;
   AdamW<T> opt_;
   Rng order_rng_, noise_rng_;

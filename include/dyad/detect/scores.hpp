@@ -78,22 +78,32 @@ struct ScoreTable {
   }
 };
 
-// The same table in memory, from a dataset and its scores.
-inline ScoreTable to_score_table(const Dataset& data, const Scores& s) {
+// The same table in memory, from the scores `s` of the listed segments of `data` (row i of s
+// is segments[i]).
+inline ScoreTable to_score_table(const Dataset& data, std::span<const std::size_t> segments, const Scores& s) {
+  if (segments.size() != s.size())
+    throw std::invalid_argument("dyad::to_score_table: " + std::to_string(s.size()) + " scores for " +
+                                std::to_string(segments.size()) + " segments");
   ScoreTable t;
   t.labelled = data.labelled();
-  for (std::size_t i = 0; i < data.size(); ++i) {
+  for (std::size_t i : segments) {
     t.cars.push_back(data.meta(i).car);
     t.segments.push_back(data.meta(i).segment);
     t.labels.push_back(data.meta(i).label);
   }
-  std::vector<std::size_t> rows(data.size());
+  std::vector<std::size_t> rows(s.size());
   for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
   for (auto& [name, values] : detect::score_columns(s, rows)) t.columns[name] = std::move(values);
   for (Eigen::Index k = 0; k < s.target_error.cols(); ++k)
     t.columns[s.targets[static_cast<std::size_t>(k)] + "_error"].assign(s.target_error.col(k).data(),
                                                                          s.target_error.col(k).data() + s.size());
   return t;
+}
+// Every segment of `data`, with its scores.
+inline ScoreTable to_score_table(const Dataset& data, const Scores& s) {
+  std::vector<std::size_t> all(data.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  return to_score_table(data, all, s);
 }
 
 namespace detect {

@@ -1,12 +1,13 @@
 // Model checkpoints as one safetensors file: the weights under PyTorch's DynamicVAE
-// state_dict names and shapes, and dyad's configuration, normaliser, mileage scale and
-// latent scorer as JSON strings in __metadata__. A plain PyTorch state_dict exported to
+// state_dict names and shapes, and dyad's configuration, normaliser, mileage scale, latent
+// scorers and calibration (when calibrated) as JSON strings in __metadata__. A plain PyTorch state_dict exported to
 // safetensors (no dyad metadata) also loads: sizes, layers and directions come from the
 // tensor shapes, the columns from a configuration the caller names.
 #pragma once
 
 #include "dyad/config.hpp"
 #include "dyad/data/normalizer.hpp"
+#include "dyad/detect/calibration.hpp"
 #include "dyad/detect/latent.hpp"
 #include "dyad/io/safetensors.hpp"
 #include "dyad/model_config.hpp"
@@ -242,6 +243,7 @@ struct CheckpointExtras {
   // Optional rather than default-constructed: a default LatentScorer holds an Eigen::LLT whose
   // status is uninitialised, and moving one reads it (undefined behaviour, UBSan flags it).
   std::optional<CheckpointScorers> scorers;
+  detect::Calibration calibration;  // empty when the checkpoint has none
 };
 
 inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c) {
@@ -297,6 +299,13 @@ inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c)
     x.scorers.emplace(CheckpointScorers{std::move(latent), std::move(pattern),
                                         detect::ScoreCombiner(std::move(means), std::move(stds))});
   }
+  if (st.metadata.count("dyad.calibration")) {
+    const std::string where = src + " (dyad.calibration)";
+    x.calibration = detect::Calibration::from_json(parse_meta(st, "dyad.calibration"), where);
+    if (x.calibration.signals() != c.roles.targets())
+      json_key_error(where, "signals", "is " + json_excerpt(x.calibration.signals()) + ", but the model's targets are " +
+                                           json_excerpt(c.roles.targets()));
+  }
   return x;
 }
 
@@ -332,6 +341,7 @@ void save_checkpoint(const M& model, const std::filesystem::path& path) {
                                                 {"combiner_stds", c.stds()}}
                                      .dump();
   }
+  if (!model.calibration().empty()) st.metadata["dyad.calibration"] = model.calibration().to_json().dump();
   st.metadata[kChecksumKey] = tensor_checksum(st);  // last: it covers the metadata above
   st.save(path);
 }
@@ -384,6 +394,7 @@ M load_checkpoint(const std::filesystem::path& path, const LoadOptions& options 
     if (extras.scorers)
       model.set_latent_scores(std::move(extras.scorers->latent), std::move(extras.scorers->pattern),
                               std::move(extras.scorers->combiner));
+    model.set_calibration(std::move(extras.calibration));
   }
   return model;
 }
