@@ -35,7 +35,7 @@ done
 
 # Build and test toolchain plus the libraries the headers, tests, benches and CLI use.
 core=(build-essential cmake g++ libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev
-      nlohmann-json3-dev libcli11-dev python3 python3-numpy)
+      nlohmann-json3-dev libcli11-dev libsqlite3-dev sqlite3 python3 python3-numpy)
 # Headless browser for the report tests; fonts so that rendered text is not blank boxes.
 chromium=(chromium fonts-liberation)
 # Reference implementation for the comparison benchmarks.

@@ -19,6 +19,8 @@ struct TrainArgs {
   std::optional<double> lr;
   std::optional<std::uint64_t> seed;
   bool no_shuffle = false, no_normalize = false, quiet = false;
+  double calibration_fraction = 0.2;
+  int calibration_top = 100;
 };
 
 inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
@@ -43,6 +45,14 @@ inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--resume", a.resume, "Continue the interrupted run saved in this .state file (same --data)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--calibration-fraction", a.calibration_fraction,
+                  "Share of the normal cars held out (not trained on) to calibrate the verdicts' p-values; 0: none")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9));
+  cmd->add_option("--calibration-top", a.calibration_top,
+                  "h of the calibrated car scores: the mean of a car's top h per mille segment scores")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->add_flag("-q,--quiet", a.quiet, "No progress line");
   (void)preset_opt;
 }
@@ -163,6 +173,8 @@ inline int run_train(const TrainArgs& a) {
   std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden
             << ", layers " << model.config().layers << (model.config().bidirectional ? " x2" : "") << ", Z "
             << model.config().latent << ", " << model.parameters().count() << " parameters\n";
+  options.calibration_fraction = a.calibration_fraction;
+  options.calibration_top = a.calibration_top;
   options.state_path = state_path;
   options.checkpoint_every = a.checkpoint_every.value_or(0);
   options.stop = &train_stop_signal;
@@ -207,7 +219,9 @@ inline int run_train(const TrainArgs& a) {
   std::cerr << "dyad train: " << (r.resumed ? "resumed and " : "") << "trained on " << r.segments << " normal segments";
   if (r.faulty_excluded) std::cerr << " (" << r.faulty_excluded << " faulty segments left out: one-class training)";
   std::cerr << ", " << r.steps << " steps in " << clock(r.seconds) << ", final loss " << r.final_loss
-            << (r.label_loss ? "" : "; no mileage in the data, so no mileage loss") << "\nwrote " << a.out << "\n";
+            << (r.label_loss ? "" : "; no mileage in the data, so no mileage loss") << "\n";
+  print_calibration_summary("dyad train", model.calibration());
+  std::cerr << "wrote " << a.out << "\n";
   return 0;
 }
 

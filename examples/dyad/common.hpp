@@ -110,4 +110,16 @@ inline Dataset read_model_data(const std::string& path, const ModelConfig& confi
   return data;
 }
 
+// One line on what a model's calibration can state (none: say how to get one).
+inline void print_calibration_summary(const char* who, const detect::Calibration& c) {
+  if (c.empty()) {
+    std::cerr << who << ": not calibrated: no p-values or statuses (dyad calibrate adds them)\n";
+    return;
+  }
+  std::cerr << who << ": calibrated on " << c.size() << " healthy cars it did not train on";
+  if (!c.faulty_cars().empty()) std::cerr << " (and " << c.faulty_cars().size() << " faulty cars, for --cost-miss)";
+  std::cerr << ", car scores of the top " << c.h_per_mille() << " per mille segments; the finest false-alarm rate it can state is 1/"
+            << c.size() + 1 << " = " << c.finest_rate() << "\n";
+}
+
 }  // namespace dyad::cli

@@ -1,5 +1,6 @@
 // The dyad command line: train, score and the fleet tools built on the library.
 #include "cmd_bench.hpp"
+#include "cmd_calibrate.hpp"
 #include "cmd_cv.hpp"
 #include "cmd_demo.hpp"
 #include "cmd_evaluate.hpp"
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
 
   TrainArgs train;
   add_train_options(app.add_subcommand("train", "Train a model on normal cars' charging segments"), train);
+  CalibrateArgs calibrate;
+  add_calibrate_options(app.add_subcommand("calibrate", "Recalibrate a model's p-values on other healthy cars"), calibrate);
   ScoreArgs score;
   add_score_options(app.add_subcommand("score", "Score every segment of a data file"), score);
   SimulateArgs simulate;
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("train")) return run_train(train);
+    if (app.got_subcommand("calibrate")) return run_calibrate(calibrate);
     if (app.got_subcommand("score")) return run_score(score);
     if (app.got_subcommand("simulate")) return run_simulate(simulate);
     if (app.got_subcommand("ingest")) return run_ingest(ingest);

@@ -40,16 +40,27 @@ class Trainer {
     config_.validate();
     cols_ = model_.resolve_columns(data);
     const std::unordered_set<std::string> held_out = calibration_cars(data, options);
+    std::size_t healthy_calibration = 0;
     for (std::size_t i = 0; i < data.size(); ++i) {
-      if (data.meta(i).label != 0) ++report_.faulty_excluded, calibration_.push_back(i);
-      else if (held_out.count(data.meta(i).car)) calibration_.push_back(i);
-      else if (data.length(i) < static_cast<std::size_t>(config_.min_length)) ++report_.short_excluded;
-      else train_.push_back(i);
+      const bool is_short = data.length(i) < static_cast<std::size_t>(config_.min_length);
+      if (data.meta(i).label != 0) {
+        ++report_.faulty_excluded;
+        if (!is_short) calibration_.push_back(i);
+      } else if (is_short) {
+        ++report_.short_excluded;
+      } else if (held_out.count(data.meta(i).car)) {
+        calibration_.push_back(i);
+        ++healthy_calibration;
+      } else {
+        train_.push_back(i);
+      }
     }
     if (held_out.empty()) calibration_.clear();
+    else if (healthy_calibration == 0)
+      throw std::invalid_argument("dyad::Model::fit: the cars held out for calibration have no segment of at least min_length " +
+                                  std::to_string(config_.min_length) + " steps");
     calibration_top_ = options.calibration_top;
     report_.segments = train_.size();
-    report_.calibration_cars = held_out.size();
     if (train_.empty())
       throw std::invalid_argument(report_.short_excluded ? "dyad::Model::fit: no normal (label 0) segment of at least min_length " +
                                                                std::to_string(config_.min_length) + " steps to train on"
@@ -141,6 +152,7 @@ class Trainer {
     report_.latent_scores = model_.scorers().combined();
     if (!calibration_.empty()) {
       model_.calibrate(data_, calibration_, calibration_top_);
+      report_.calibration_cars = model_.calibration().size();
       report_.calibration_segments = calibration_.size();
     }
     return report_;
@@ -187,7 +199,7 @@ class Trainer {
                                   std::to_string(s.train_segments) + " normal segments then, " +
                                   std::to_string(train_.size()) + " now" +
                                   (s.train_segments == static_cast<std::int64_t>(train_.size()) ? ", same count but other values" : "") +
-                                  "); resume with the same --data");
+                                  "); resume with the same --data and --calibration-fraction");
     if (s.weights.size() != model_.parameters().values().size())
       throw std::invalid_argument(source + ": tensor 'weights' has " + std::to_string(s.weights.size()) +
                                   " values, the model " + std::to_string(model_.parameters().values().size()));

@@ -12,7 +12,7 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$dyad" --help | grep -q "demo" || fail "top-level --help lists the subcommands"
-for cmd in train score simulate ingest evaluate cv report bench demo; do
+for cmd in train calibrate score simulate ingest evaluate cv report bench demo; do
   "$dyad" "$cmd" --help | grep -q "Usage" || fail "$cmd --help"
 done
 
@@ -24,6 +24,25 @@ head -1 fleet.csv | grep -q "^car,segment,t,label,mileage,timestamp,volt,current
   2> train.err
 grep -q "faulty segments left out" train.err || fail "train reports the faulty segments it left out"
 [ "$(grep -c '"epoch_end":true' log.jsonl)" -eq 2 ] || fail "--log-json has one line per epoch end"
+# 9 normal cars: round(0.2 x 9) = 2 held out to calibrate on, with the 3 faulty ones.
+grep -q "calibrated on 2 healthy cars it did not train on (and 3 faulty cars, for --cost-miss).* 1/3 = 0.333" train.err \
+  || fail "train calibrates on held-out cars: $(cat train.err)"
+python3 - model.safetensors <<'PY' || fail "the checkpoint holds dyad.calibration"
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+cal = json.loads(json.loads(raw[8:8 + n])["__metadata__"]["dyad.calibration"])
+assert len(cal["cars"]) == 2 and len(cal["faulty_cars"]) == 3, cal
+assert set(cal["scores"]) >= {"rec_error", "combined_score"} and len(cal["scores"]["combined_score"]) == 2, cal
+assert cal["signals"] == ["max_temp", "max_single_volt", "min_single_volt", "volt"], cal["signals"]
+PY
+"$dyad" calibrate --model model.safetensors --data fleet.csv --out recalibrated.safetensors --top 250 2> calibrate.err \
+  || fail "calibrate: $(cat calibrate.err)"
+grep -q "replacing the calibration on 2 cars" calibrate.err || fail "calibrate says it replaces one: $(cat calibrate.err)"
+grep -q "calibrated on 9 healthy cars .*(and 3 faulty cars.*top 250 per mille.* 1/10 = 0.1" calibrate.err \
+  || fail "calibrate summary: $(cat calibrate.err)"
+"$dyad" train --data fleet.csv --out uncalibrated.safetensors --epochs 1 --batch-size 16 --calibration-fraction 0 -q 2> nocal.err
+grep -q "not calibrated" nocal.err || fail "--calibration-fraction 0: $(cat nocal.err)"
 
 "$dyad" score --model model.safetensors --data fleet.csv --out scores.csv
 head -1 scores.csv | grep -q "^car,segment,label,rec_error,max_temp_error,max_single_volt_error,min_single_volt_error,volt_error,latent_score,pattern_score,combined_score$" \
