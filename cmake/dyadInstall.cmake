@@ -1,9 +1,9 @@
-# Installs the headers, the exported INTERFACE targets dyad::dyad and dyad::native, and a
-# relocatable package config.
+# Installs the headers, the exported INTERFACE targets dyad::dyad, dyad::native and
+# dyad::monitor (with SQLite), and a relocatable package config.
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/dyad DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS dyad dyad_native EXPORT dyadTargets)
+install(TARGETS dyad dyad_native dyad_monitor EXPORT dyadTargets)
 install(EXPORT dyadTargets NAMESPACE dyad:: DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/dyad)
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/dyadConfig.cmake.in

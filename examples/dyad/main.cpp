@@ -5,6 +5,7 @@
 #include "cmd_demo.hpp"
 #include "cmd_evaluate.hpp"
 #include "cmd_ingest.hpp"
+#include "cmd_monitor.hpp"
 #include "cmd_report.hpp"
 #include "cmd_score.hpp"
 #include "cmd_simulate.hpp"
@@ -41,6 +42,11 @@ int main(int argc, char** argv) {
   add_cv_options(app.add_subcommand("cv", "The paper's car-grouped k-fold protocol"), cv);
   ReportArgs report;
   add_report_options(app.add_subcommand("report", "Write a self-contained HTML fleet report"), report);
+  MonitorArgs monitor;
+  add_monitor_options(app.add_subcommand("monitor", "Score new segments into the fleet database and update each car's status"),
+                      monitor);
+  StatusArgs status;
+  add_status_options(app.add_subcommand("status", "The fleet's verdicts, or one car's history, from the fleet database"), status);
   BenchArgs bench;
   add_bench_options(app.add_subcommand("bench", "Time training, scoring and latency of a preset"), bench);
   DemoArgs demo;
@@ -60,6 +66,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("evaluate")) return run_evaluate(evaluate);
     if (app.got_subcommand("cv")) return run_cv(cv);
     if (app.got_subcommand("report")) return run_report(report);
+    if (app.got_subcommand("monitor")) return run_monitor(monitor);
+    if (app.got_subcommand("status")) return run_status(status);
     if (app.got_subcommand("demo")) return run_demo(demo);
     if (app.got_subcommand("bench")) return run_bench(bench);
   } catch (const std::exception& e) {

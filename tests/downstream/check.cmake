@@ -40,7 +40,7 @@ run(configure ${CMAKE_COMMAND} -S "${DOWNSTREAM_SOURCE_DIR}" -B "${WORK_DIR}/bui
     -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
 run(build ${CMAKE_COMMAND} --build "${WORK_DIR}/build" --config "${BUILD_TYPE}")
 
-foreach(name app app_native)
+foreach(name app app_native app_monitor)
   find_program(${name}_bin NAMES ${name} PATHS "${WORK_DIR}/build" "${WORK_DIR}/build/${BUILD_TYPE}"
                NO_DEFAULT_PATH NO_CACHE)
   if(NOT ${name}_bin)

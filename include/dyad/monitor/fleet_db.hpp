@@ -1,0 +1,344 @@
+// The fleet history: one SQLite file (WAL mode) with the models used, the cars, every scored
+// segment, each car's status over time and the alarms. Its schema is versioned (PRAGMA
+// user_version) and migrated on open; docs/monitor.md documents it. Writers take the lock at
+// the start of a transaction, so a crash or kill -9 leaves every committed batch and no part
+// of an uncommitted one.
+#pragma once
+
+#include "dyad/detect/calibration.hpp"
+#include "dyad/monitor/sqlite.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dyad::monitor {
+
+// The schema version this dyad writes; migrations[v] turns version v into v + 1.
+inline constexpr int kSchemaVersion = 1;
+
+namespace detail {
+inline constexpr const char* kMigrations[kSchemaVersion] = {
+    // 0 -> 1: the first schema.
+    R"sql(
+CREATE TABLE models (
+  id          TEXT PRIMARY KEY,   -- content hash of the checkpoint file
+  path        TEXT NOT NULL,      -- where it was first read from
+  added       TEXT NOT NULL,      -- UTC, ISO 8601
+  config      TEXT NOT NULL,      -- JSON: the model's configuration
+  normalizer  TEXT NOT NULL,      -- JSON: training data means and scales, per column
+  calibration TEXT NOT NULL       -- JSON: the healthy calibration cars' scores
+);
+CREATE TABLE cars (
+  car        TEXT PRIMARY KEY,
+  first_seen TEXT NOT NULL
+);
+CREATE TABLE segments (
+  model_id       TEXT NOT NULL REFERENCES models(id),
+  car            TEXT NOT NULL REFERENCES cars(car),
+  segment        INTEGER NOT NULL,
+  time           REAL,            -- the data's timestamp of the segment's first step
+  mileage        REAL,
+  label          INTEGER,         -- as the data says; NULL when unlabelled
+  rec_error      REAL NOT NULL,
+  latent_score   REAL,
+  pattern_score  REAL,
+  combined_score REAL,
+  errors         TEXT NOT NULL,   -- JSON object: per-signal reconstruction error
+  scored         TEXT NOT NULL,   -- UTC, ISO 8601
+  PRIMARY KEY (model_id, car, segment)
+) WITHOUT ROWID;
+CREATE INDEX segments_by_time ON segments (model_id, car, time);
+CREATE TABLE car_status (
+  car      TEXT NOT NULL REFERENCES cars(car),
+  model_id TEXT NOT NULL REFERENCES models(id),
+  status   TEXT NOT NULL CHECK (status IN ('ok', 'watch', 'alarm')),
+  p_value  REAL NOT NULL,
+  score    REAL NOT NULL,
+  segments INTEGER NOT NULL,      -- in the window the score is over
+  signals  TEXT NOT NULL,         -- JSON list of {"name", "ratio"}, most abnormal first
+  time     REAL,                  -- the data time of the car's latest segment
+  updated  TEXT NOT NULL,         -- UTC, ISO 8601
+  PRIMARY KEY (car, model_id)
+);
+CREATE TABLE status_history (
+  id       INTEGER PRIMARY KEY,
+  car      TEXT NOT NULL REFERENCES cars(car),
+  model_id TEXT NOT NULL REFERENCES models(id),
+  status   TEXT NOT NULL,
+  p_value  REAL NOT NULL,
+  score    REAL NOT NULL,
+  segments INTEGER NOT NULL,
+  signals  TEXT NOT NULL,
+  time     REAL,
+  recorded TEXT NOT NULL
+);
+CREATE INDEX status_history_by_car ON status_history (car, model_id, id);
+CREATE TABLE alarms (
+  id           INTEGER PRIMARY KEY,
+  car          TEXT NOT NULL REFERENCES cars(car),
+  model_id     TEXT NOT NULL REFERENCES models(id),
+  opened       TEXT NOT NULL,
+  opened_time  REAL,
+  updated      TEXT NOT NULL,
+  updated_time REAL,
+  cleared      TEXT,              -- NULL while the alarm is open
+  cleared_time REAL,
+  min_p_value  REAL NOT NULL,
+  top_signal   TEXT
+);
+CREATE INDEX alarms_open ON alarms (car, model_id, cleared);
+)sql"};
+
+// UTC now as 2026-12-02T17:08:43Z.
+inline std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+}  // namespace detail
+
+// A model as the database records it.
+struct ModelRecord {
+  std::string id, path;
+  nlohmann::json config, normalizer, calibration;
+};
+
+// One scored segment.
+struct SegmentRecord {
+  std::string car;
+  std::int64_t segment = 0;
+  double time = std::nan(""), mileage = std::nan("");
+  std::optional<int> label;
+  std::map<std::string, double> scores;  // rec_error and those the model produces
+  std::vector<double> errors;            // per signal, in the calibration's signal order
+};
+
+// A car's state under one model.
+struct CarState {
+  std::string car, model_id;
+  detect::Status status = detect::Status::ok;
+  double p_value = 1, score = 0;
+  std::int64_t segments = 0;
+  std::vector<detect::SignalRatio> signals;
+  double time = std::nan("");
+  std::string updated;
+};
+
+inline nlohmann::json signals_json(const std::vector<detect::SignalRatio>& s) {
+  nlohmann::json j = nlohmann::json::array();
+  // A signal the healthy cars reconstruct perfectly has an infinite ratio: JSON null.
+  for (const auto& r : s) j.push_back({{"name", r.name}, {"ratio", std::isfinite(r.ratio) ? nlohmann::json(r.ratio) : nlohmann::json()}});
+  return j;
+}
+
+class FleetDb {
+ public:
+  // Opens or creates the database and migrates it to kSchemaVersion.
+  explicit FleetDb(const std::filesystem::path& path) : db_(path) {
+    db_.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+             "setting up the connection");
+    migrate();
+  }
+
+  sql::Database& database() { return db_; }
+  int schema_version() { return static_cast<int>(db_.scalar("PRAGMA user_version")); }
+
+  // Records the model once (by id).
+  void add_model(const ModelRecord& m) {
+    sql::Statement s(db_, "INSERT OR IGNORE INTO models (id, path, added, config, normalizer, calibration) VALUES (?,?,?,?,?,?)");
+    s.bind(1, m.id).bind(2, m.path).bind(3, detail::utc_now()).bind(4, m.config.dump()).bind(5, m.normalizer.dump())
+        .bind(6, m.calibration.dump());
+    s.run();
+  }
+  std::vector<std::string> model_ids() {
+    std::vector<std::string> out;
+    sql::Statement s(db_, "SELECT id FROM models ORDER BY added, id");
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+  }
+  // The model whose car states were updated last (empty when none was).
+  std::string latest_model() {
+    sql::Statement s(db_, "SELECT model_id FROM status_history ORDER BY id DESC LIMIT 1");
+    return s.step() ? s.text(0) : std::string();
+  }
+
+  // (car, segment) pairs already scored by the model.
+  std::set<std::pair<std::string, std::int64_t>> scored_segments(const std::string& model_id) {
+    std::set<std::pair<std::string, std::int64_t>> out;
+    sql::Statement s(db_, "SELECT car, segment FROM segments WHERE model_id = ?");
+    s.bind(1, model_id);
+    while (s.step()) out.emplace(s.text(0), s.integer(1));
+    return out;
+  }
+
+  // Adds segments (inside the caller's transaction); `signals` names SegmentRecord::errors.
+  void add_segments(const std::string& model_id, const std::vector<SegmentRecord>& rows, const std::vector<std::string>& signals) {
+    const std::string now = detail::utc_now();
+    sql::Statement car(db_, "INSERT OR IGNORE INTO cars (car, first_seen) VALUES (?, ?)");
+    sql::Statement seg(db_,
+                       "INSERT INTO segments (model_id, car, segment, time, mileage, label, rec_error, latent_score, "
+                       "pattern_score, combined_score, errors, scored) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    std::string last_car;
+    for (const auto& r : rows) {
+      if (r.car != last_car) car.bind(1, r.car).bind(2, now).run(), last_car = r.car;
+      nlohmann::json errors = nlohmann::json::object();
+      for (std::size_t k = 0; k < signals.size(); ++k) errors[signals[k]] = r.errors.at(k);
+      auto score = [&](const char* name) {
+        auto it = r.scores.find(name);
+        return it == r.scores.end() ? std::nan("") : it->second;
+      };
+      seg.bind(1, model_id).bind(2, r.car).bind(3, r.segment).bind(4, r.time).bind(5, r.mileage).bind(6, r.label);
+      seg.bind(7, score("rec_error")).bind(8, score("latent_score")).bind(9, score("pattern_score"));
+      seg.bind(10, score("combined_score")).bind(11, errors.dump()).bind(12, now);
+      seg.run();
+    }
+  }
+
+  // The car's last `window` segments under the model (all when window is 0), newest first.
+  std::vector<SegmentRecord> recent_segments(const std::string& model_id, const std::string& car, std::size_t window,
+                                             const std::vector<std::string>& signals) {
+    sql::Statement s(db_,
+                     "SELECT segment, time, mileage, label, rec_error, latent_score, pattern_score, combined_score, errors "
+                     "FROM segments WHERE model_id = ? AND car = ? ORDER BY time DESC, segment DESC LIMIT ?");
+    s.bind(1, model_id).bind(2, car).bind(3, window == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(window));
+    std::vector<SegmentRecord> out;
+    static constexpr const char* names[] = {"rec_error", "latent_score", "pattern_score", "combined_score"};
+    while (s.step()) {
+      SegmentRecord r;
+      r.car = car;
+      r.segment = s.integer(0);
+      r.time = s.real(1);
+      r.mileage = s.real(2);
+      if (!s.is_null(3)) r.label = static_cast<int>(s.integer(3));
+      for (int k = 0; k < 4; ++k)
+        if (!s.is_null(4 + k)) r.scores[names[k]] = s.real(4 + k);
+      const auto errors = nlohmann::json::parse(s.text(8));
+      for (const auto& name : signals) r.errors.push_back(errors.at(name).get<double>());
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  std::optional<CarState> car_state(const std::string& car, const std::string& model_id) {
+    sql::Statement s(db_, "SELECT status, p_value, score, segments, signals, time, updated FROM car_status WHERE car = ? AND model_id = ?");
+    s.bind(1, car).bind(2, model_id);
+    if (!s.step()) return std::nullopt;
+    return read_state(s, car, model_id, 0);
+  }
+
+  // Every car's state under the model: alarms first, then watch, then ok, each by p-value.
+  std::vector<CarState> fleet(const std::string& model_id) {
+    sql::Statement s(db_,
+                     "SELECT status, p_value, score, segments, signals, time, updated, car FROM car_status WHERE model_id = ? "
+                     "ORDER BY CASE status WHEN 'alarm' THEN 0 WHEN 'watch' THEN 1 ELSE 2 END, p_value, score DESC, car");
+    s.bind(1, model_id);
+    std::vector<CarState> out;
+    while (s.step()) out.push_back(read_state(s, s.text(7), model_id, 0));
+    return out;
+  }
+
+  // The car's states over time under every model, oldest first.
+  std::vector<CarState> history(const std::string& car) {
+    sql::Statement s(db_,
+                     "SELECT status, p_value, score, segments, signals, time, recorded, model_id FROM status_history "
+                     "WHERE car = ? ORDER BY id");
+    s.bind(1, car);
+    std::vector<CarState> out;
+    while (s.step()) out.push_back(read_state(s, car, s.text(7), 0));
+    return out;
+  }
+
+  // Records the car's new state (inside the caller's transaction): the current state, a row of
+  // history, and the alarm it opens, updates or clears.
+  void set_car_state(const CarState& c) {
+    const std::string signals = signals_json(c.signals).dump(), status = detect::status_name(c.status);
+    const auto previous = car_state(c.car, c.model_id);
+    sql::Statement up(db_,
+                      "INSERT INTO car_status (car, model_id, status, p_value, score, segments, signals, time, updated) "
+                      "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (car, model_id) DO UPDATE SET status = excluded.status, "
+                      "p_value = excluded.p_value, score = excluded.score, segments = excluded.segments, "
+                      "signals = excluded.signals, time = excluded.time, updated = excluded.updated");
+    up.bind(1, c.car).bind(2, c.model_id).bind(3, status).bind(4, c.p_value).bind(5, c.score).bind(6, c.segments);
+    up.bind(7, signals).bind(8, c.time).bind(9, c.updated);
+    up.run();
+    sql::Statement hist(db_,
+                        "INSERT INTO status_history (car, model_id, status, p_value, score, segments, signals, time, recorded) "
+                        "VALUES (?,?,?,?,?,?,?,?,?)");
+    hist.bind(1, c.car).bind(2, c.model_id).bind(3, status).bind(4, c.p_value).bind(5, c.score).bind(6, c.segments);
+    hist.bind(7, signals).bind(8, c.time).bind(9, c.updated);
+    hist.run();
+
+    const bool was_alarm = previous && previous->status == detect::Status::alarm, is_alarm = c.status == detect::Status::alarm;
+    const std::string top = c.signals.empty() ? std::string() : c.signals.front().name;
+    if (is_alarm && !was_alarm) {
+      sql::Statement open(db_,
+                          "INSERT INTO alarms (car, model_id, opened, opened_time, updated, updated_time, min_p_value, top_signal) "
+                          "VALUES (?,?,?,?,?,?,?,?)");
+      open.bind(1, c.car).bind(2, c.model_id).bind(3, c.updated).bind(4, c.time).bind(5, c.updated).bind(6, c.time);
+      open.bind(7, c.p_value).bind(8, top);
+      open.run();
+    } else if (is_alarm) {
+      sql::Statement update(db_,
+                            "UPDATE alarms SET updated = ?, updated_time = ?, min_p_value = min(min_p_value, ?), top_signal = ? "
+                            "WHERE car = ? AND model_id = ? AND cleared IS NULL");
+      update.bind(1, c.updated).bind(2, c.time).bind(3, c.p_value).bind(4, top).bind(5, c.car).bind(6, c.model_id);
+      update.run();
+    } else if (was_alarm) {
+      sql::Statement clear(db_, "UPDATE alarms SET cleared = ?, cleared_time = ? WHERE car = ? AND model_id = ? AND cleared IS NULL");
+      clear.bind(1, c.updated).bind(2, c.time).bind(3, c.car).bind(4, c.model_id);
+      clear.run();
+    }
+  }
+
+ private:
+  void migrate() {
+    const auto version = db_.scalar("PRAGMA user_version");
+    if (version > kSchemaVersion)
+      throw std::runtime_error(db_.path().string() + ": the fleet database has schema version " + std::to_string(version) +
+                               ", newer than this dyad's " + std::to_string(kSchemaVersion) + "; use a newer dyad");
+    if (version == kSchemaVersion) return;
+    sql::Transaction t(db_);
+    // A file that is not empty yet has no version is not ours.
+    if (version == 0 && db_.scalar("SELECT count(*) FROM sqlite_master") > 0)
+      throw std::runtime_error(db_.path().string() + ": is an SQLite database, but not a dyad fleet database (no schema version)");
+    for (auto v = version; v < kSchemaVersion; ++v)
+      db_.exec(detail::kMigrations[v], "migrating the schema to version " + std::to_string(v + 1));
+    db_.exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str(), "setting the schema version");
+    t.commit();
+  }
+
+  static CarState read_state(sql::Statement& s, const std::string& car, const std::string& model_id, int c0) {
+    CarState c;
+    c.car = car;
+    c.model_id = model_id;
+    const std::string status = s.text(c0);
+    c.status = status == "alarm" ? detect::Status::alarm : status == "watch" ? detect::Status::watch : detect::Status::ok;
+    c.p_value = s.real(c0 + 1);
+    c.score = s.real(c0 + 2);
+    c.segments = s.integer(c0 + 3);
+    for (const auto& r : nlohmann::json::parse(s.text(c0 + 4)))
+      c.signals.push_back({r.at("name"), r.at("ratio").is_null() ? HUGE_VAL : r.at("ratio").get<double>()});
+    c.time = s.real(c0 + 5);
+    c.updated = s.text(c0 + 6);
+    return c;
+  }
+
+  sql::Database db_;
+};
+
+}  // namespace dyad::monitor

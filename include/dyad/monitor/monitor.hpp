@@ -1,0 +1,185 @@
+// dyad::monitor::Monitor: keeps a fleet's verdicts current as data arrives. Each update scores
+// only the segments the database does not hold for the model, stores them, and recomputes the
+// affected cars' robust scores over their last `window` segments, p-values (against the
+// model's calibration), statuses and explanations, all in one transaction.
+#pragma once
+
+#include "dyad/data/dataset.hpp"
+#include "dyad/detect/calibration.hpp"
+#include "dyad/detect/scores.hpp"
+#include "dyad/monitor/fleet_db.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dyad::monitor {
+
+// The id of a model file: the FNV-1a 64-bit hash of its bytes, as 16 hex digits. Any change to
+// the weights, configuration or calibration gives a new id.
+inline std::string model_id(const std::filesystem::path& checkpoint) {
+  std::ifstream in(checkpoint, std::ios::binary);
+  if (!in) throw std::runtime_error(checkpoint.string() + ": cannot open the model file");
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) h = (h ^ static_cast<unsigned char>(buf[i])) * 0x100000001b3ull;
+    if (!in) break;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+// A car whose status changed in an update. A car seen for the first time has no old status.
+struct StatusChange {
+  std::string car;
+  std::optional<detect::Status> old_status;
+  detect::Status new_status = detect::Status::ok;
+  double p_value = 1, score = 0;
+  std::string top_signal;
+  double time = std::nan("");  // the data time of the car's latest segment
+};
+
+// One JSON object per change: what `dyad monitor` prints, one per line.
+inline nlohmann::json to_json(const StatusChange& c) {
+  return {{"car", c.car},
+          {"old_status", c.old_status ? nlohmann::json(detect::status_name(*c.old_status)) : nlohmann::json()},
+          {"new_status", detect::status_name(c.new_status)},
+          {"p_value", c.p_value},
+          {"score", c.score},
+          {"top_signal", c.top_signal},
+          {"time", std::isnan(c.time) ? nlohmann::json() : nlohmann::json(c.time)}};
+}
+
+struct MonitorOptions {
+  detect::AlarmPolicy policy;
+  std::size_t window = 0;  // a car's score is over its last `window` segments; 0: all of them
+};
+
+struct UpdateReport {
+  std::size_t segments = 0;      // in the data
+  std::size_t new_segments = 0;  // scored and stored (the rest were in the database)
+  std::size_t cars = 0;          // whose state was recomputed
+  std::vector<StatusChange> changes;
+};
+
+template <class M>
+class Monitor {
+ public:
+  // `model` must be calibrated; it and `db` must outlive the monitor. `threads` score.
+  Monitor(const M& model, const std::filesystem::path& model_path, FleetDb& db, MonitorOptions options, int threads = 1)
+      : model_(model), db_(db), options_(options), workspace_(threads) {
+    options_.policy.validate();
+    if (model.calibration().empty())
+      throw std::invalid_argument(model_path.string() +
+                                  ": the model is not calibrated, so its scores have no p-value; train it with a "
+                                  "calibration fraction above 0 or run dyad calibrate");
+    id_ = model_id(model_path);
+    record_.id = id_;
+    record_.path = std::filesystem::absolute(model_path).string();
+    record_.config = model.config().to_json();
+    const auto& n = model.normalizer();
+    record_.normalizer = {{"columns", n.columns()}, {"mean", n.mean()}, {"scale", n.scale()}};
+    record_.calibration = model.calibration().to_json();
+  }
+
+  const std::string& id() const { return id_; }
+
+  // Scores the segments of `data` not yet stored for this model and updates their cars, in
+  // one transaction: on any error (or a kill) nothing of this update is kept.
+  UpdateReport update(const Dataset& data) {
+    UpdateReport r;
+    r.segments = data.size();
+    sql::Transaction t(db_.database());
+    db_.add_model(record_);
+    const auto known = db_.scored_segments(id_);
+    std::vector<std::size_t> fresh;
+    std::set<std::pair<std::string, std::int64_t>> seen;
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      const auto key = std::make_pair(data.meta(i).car, data.meta(i).segment);
+      if (!known.count(key) && seen.insert(key).second) fresh.push_back(i);
+    }
+    r.new_segments = fresh.size();
+    if (fresh.empty()) {
+      t.commit();
+      return r;
+    }
+    const Scores s = model_.score(workspace_, data, fresh);
+    const auto& cal = model_.calibration();
+    const ScoreTable table = to_score_table(data, fresh, s);
+    std::vector<SegmentRecord> rows(fresh.size());
+    std::set<std::string> cars;
+    for (std::size_t j = 0; j < fresh.size(); ++j) {
+      const SegmentMeta& m = data.meta(fresh[j]);
+      SegmentRecord& row = rows[j];
+      row.car = m.car;
+      row.segment = m.segment;
+      row.time = m.timestamp;
+      row.mileage = m.mileage;
+      if (data.labelled()) row.label = m.label;
+      for (const auto& [name, values] : table.columns)
+        if (name.size() < 6 || name.compare(name.size() - 6, 6, "_error") != 0 || name == "rec_error") row.scores[name] = values[j];
+      for (const auto& signal : cal.signals()) row.errors.push_back(table.column(signal + "_error")[j]);
+      cars.insert(m.car);
+    }
+    db_.add_segments(id_, rows, cal.signals());
+    const std::string now = detail::utc_now();
+    for (const auto& car : cars) {
+      const auto before = db_.car_state(car, id_);
+      CarState c = state_of(car, now);
+      db_.set_car_state(c);
+      ++r.cars;
+      if (before ? before->status != c.status : c.status != detect::Status::ok)
+        r.changes.push_back({car, before ? std::optional(before->status) : std::nullopt, c.status, c.p_value, c.score,
+                             c.signals.empty() ? std::string() : c.signals.front().name, c.time});
+    }
+    t.commit();
+    return r;
+  }
+
+ private:
+  // The car's verdict over its last `window` stored segments.
+  CarState state_of(const std::string& car, const std::string& now) {
+    const auto& cal = model_.calibration();
+    const auto recent = db_.recent_segments(id_, car, options_.window, cal.signals());
+    ScoreTable t;
+    for (const auto& seg : recent) {
+      t.cars.push_back(car);
+      t.segments.push_back(seg.segment);
+      t.labels.push_back(0);
+      for (const auto& [name, v] : seg.scores) t.columns[name].push_back(v);
+      for (std::size_t k = 0; k < cal.signals().size(); ++k) t.columns[cal.signals()[k] + "_error"].push_back(seg.errors[k]);
+    }
+    const detect::Verdict v = cal.verdicts(t, options_.policy).front();
+    CarState c;
+    c.car = car;
+    c.model_id = id_;
+    c.status = v.status;
+    c.p_value = v.p_value;
+    c.score = v.score;
+    c.segments = static_cast<std::int64_t>(v.segments);
+    c.signals = v.signals;
+    c.time = recent.front().time;
+    c.updated = now;
+    return c;
+  }
+
+  const M& model_;
+  FleetDb& db_;
+  MonitorOptions options_;
+  typename M::Workspace workspace_;
+  std::string id_;
+  ModelRecord record_;
+};
+
+}  // namespace dyad::monitor
