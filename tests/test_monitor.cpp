@@ -1,0 +1,231 @@
+// The fleet history (dyad/monitor): the schema and its version, segments stored once, car
+// states with their alarms, and Monitor::update as one transaction.
+#include <dyad/model.hpp>
+#include <dyad/monitor/monitor.hpp>
+
+#include "toy_data.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+using namespace dyad;
+using namespace dyad::monitor;
+
+namespace {
+
+// A fresh database path in the temp directory (and its WAL files removed).
+std::filesystem::path fresh_db(const std::string& name) {
+  const auto p = std::filesystem::temp_directory_path() / name;
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + suffix);
+  return p;
+}
+
+ModelConfig tiny() {
+  ModelConfig c;
+  c.roles = {{"a", "b", "c", "d"}, 1};
+  c.hidden = 4;
+  c.latent = 2;
+  c.layers = 1;
+  c.epochs = 1;
+  c.batch_size = 8;
+  c.seed = 5;
+  return c;
+}
+
+// A model trained and calibrated on a toy fleet (20 cars, every 4th faulty), saved to `path`.
+Model<double> calibrated_model(const std::filesystem::path& path) {
+  const ModelConfig c = tiny();
+  Model<double> m(c);
+  FitOptions o;
+  o.calibration_fraction = 0.3;
+  m.fit(test::toy_dataset(100, c.roles, 3, 12, 12, 4), {}, o);
+  m.save(path);
+  return m;
+}
+
+std::int64_t count(FleetDb& db, const char* sql) { return db.database().scalar(sql); }
+
+}  // namespace
+
+TEST_CASE("fleet database: created at the schema version, reopened, and foreign files refused") {
+  const auto path = fresh_db("dyad_test_fleet_schema.db");
+  {
+    FleetDb db(path);
+    CHECK(db.schema_version() == kSchemaVersion);
+    CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 6);
+    sql::Statement mode(db.database(), "PRAGMA journal_mode");
+    REQUIRE(mode.step());
+    CHECK(mode.text(0) == "wal");
+  }
+  {
+    FleetDb again(path);  // no migration twice
+    CHECK(again.schema_version() == kSchemaVersion);
+  }
+  {
+    sql::Database raw(path);
+    raw.exec("PRAGMA user_version = 99", "test");
+  }
+  CHECK_THROWS_WITH_AS(FleetDb{path}, doctest::Contains("schema version 99, newer than this dyad's 1"), std::runtime_error);
+
+  const auto other = fresh_db("dyad_test_fleet_other.db");
+  {
+    sql::Database raw(other);
+    raw.exec("CREATE TABLE t (x)", "test");
+  }
+  CHECK_THROWS_WITH_AS(FleetDb{other}, doctest::Contains("is an SQLite database, but not a dyad fleet database"), std::runtime_error);
+
+  const auto text = fresh_db("dyad_test_fleet_text.db");
+  std::ofstream(text) << "car,segment\nthis is not a database, but long enough to have a header page of sorts....\n";
+  CHECK_THROWS_WITH_AS(FleetDb{text}, doctest::Contains((text.string() + ": file is not a database").c_str()), std::runtime_error);
+  for (const auto& p : {path, other, text}) fresh_db(p.filename().string());
+}
+
+TEST_CASE("fleet database: car states keep their history and open, update and clear alarms") {
+  const auto path = fresh_db("dyad_test_fleet_alarms.db");
+  FleetDb db(path);
+  db.add_model({"m1", "/models/m1.safetensors", {{"k", 1}}, {{"n", 2}}, {{"c", 3}}});
+  db.add_model({"m1", "/elsewhere.safetensors", {}, {}, {}});  // the same id: kept once
+  CHECK(db.model_ids() == std::vector<std::string>{"m1"});
+  SegmentRecord seg{"carA", 7, 1000.0, 12345.0, 0, {{"rec_error", 0.5}, {"combined_score", 1.5}}, {0.1, 0.2}};
+  {
+    sql::Transaction t(db.database());
+    db.add_segments("m1", {seg}, {"volt", "max_temp"});
+    t.commit();
+  }
+  CHECK(db.scored_segments("m1") == std::set<std::pair<std::string, std::int64_t>>{{"carA", 7}});
+  const auto back = db.recent_segments("m1", "carA", 0, {"max_temp", "volt"});
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].errors == std::vector<double>{0.2, 0.1});  // by name, in the order asked
+  CHECK(back[0].scores.at("combined_score") == 1.5);
+  CHECK(back[0].scores.count("latent_score") == 0);  // NULL: not produced
+  CHECK(*back[0].label == 0);
+
+  auto state = [&](detect::Status s, double p, double time) {
+    CarState c;
+    c.car = "carA";
+    c.model_id = "m1";
+    c.status = s;
+    c.p_value = p;
+    c.score = 1 / p;
+    c.segments = 1;
+    c.signals = {{"max_temp", 3.0}, {"volt", 1.0}};
+    c.time = time;
+    c.updated = "2026-12-02T00:00:00Z";
+    return c;
+  };
+  db.set_car_state(state(detect::Status::watch, 0.04, 1));
+  CHECK(count(db, "SELECT count(*) FROM alarms") == 0);
+  db.set_car_state(state(detect::Status::alarm, 0.008, 2));
+  db.set_car_state(state(detect::Status::alarm, 0.005, 3));
+  CHECK(count(db, "SELECT count(*) FROM alarms WHERE cleared IS NULL") == 1);
+  CHECK(db.database().scalar("SELECT min_p_value * 1000 FROM alarms") == 5);
+  db.set_car_state(state(detect::Status::ok, 0.5, 4));
+  CHECK(count(db, "SELECT count(*) FROM alarms WHERE cleared IS NULL") == 0);
+  CHECK(count(db, "SELECT count(*) FROM alarms WHERE cleared_time = 4 AND opened_time = 2") == 1);
+  const auto h = db.history("carA");
+  REQUIRE(h.size() == 4);
+  CHECK(h[1].status == detect::Status::alarm);
+  CHECK(h[3].p_value == 0.5);
+  CHECK(h[3].signals[0].name == "max_temp");
+  CHECK(db.car_state("carA", "m1")->status == detect::Status::ok);
+  CHECK(db.latest_model() == "m1");
+  // A transaction not committed leaves nothing behind.
+  {
+    sql::Transaction t(db.database());
+    SegmentRecord other = seg;
+    other.car = "carB";
+    db.add_segments("m1", {other}, {"volt", "max_temp"});
+    CHECK(count(db, "SELECT count(*) FROM segments") == 2);
+  }
+  CHECK(count(db, "SELECT count(*) FROM segments") == 1);
+  CHECK(count(db, "SELECT count(*) FROM cars WHERE car = 'carB'") == 0);
+  // A segment the model already stored is refused by the key, not duplicated.
+  sql::Transaction t(db.database());
+  CHECK_THROWS_WITH_AS(db.add_segments("m1", {seg}, {"volt", "max_temp"}), doctest::Contains("UNIQUE constraint failed"),
+                       std::runtime_error);
+}
+
+TEST_CASE("Monitor::update scores only new segments, updates their cars, and is one transaction") {
+  const auto model_path = std::filesystem::temp_directory_path() / "dyad_test_monitor_model.safetensors";
+  const Model<double> model = calibrated_model(model_path);
+  const auto path = fresh_db("dyad_test_monitor.db");
+  FleetDb db(path);
+  MonitorOptions o;
+  o.policy = {0.2, 0.5};
+  o.window = 3;
+  Monitor<Model<double>> mon(model, model_path, db, o);
+  CHECK(mon.id() == model_id(model_path));
+  CHECK(mon.id().size() == 16);
+
+  const Dataset fleet = test::toy_dataset(100, tiny().roles, 9, 12, 12, 4);
+  std::vector<std::size_t> first_half, all(fleet.size());
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    all[i] = i;
+    if (fleet.meta(i).segment < 3) first_half.push_back(i);
+  }
+  const UpdateReport r1 = mon.update(fleet.subset(first_half));
+  CHECK(r1.new_segments == 60);
+  CHECK(r1.cars == 20);
+  CHECK(count(db, "SELECT count(*) FROM segments") == 60);
+  CHECK(count(db, "SELECT count(*) FROM car_status") == 20);
+  // Changes are the cars first seen with a status other than ok.
+  for (const auto& c : r1.changes) {
+    CHECK(!c.old_status);
+    CHECK(c.new_status != detect::Status::ok);
+    const auto j = to_json(c);
+    CHECK(j["old_status"].is_null());
+    CHECK(j["new_status"] == detect::status_name(c.new_status));
+  }
+
+  // The whole file again: only the new segments are scored; a second run adds nothing.
+  const UpdateReport r2 = mon.update(fleet);
+  CHECK(r2.segments == 100);
+  CHECK(r2.new_segments == 40);
+  CHECK(count(db, "SELECT count(*) FROM segments") == 100);
+  const UpdateReport r3 = mon.update(fleet);
+  CHECK(r3.new_segments == 0);
+  CHECK(r3.cars == 0);
+  CHECK(count(db, "SELECT count(*) FROM segments") == 100);
+  CHECK(count(db, "SELECT count(*) FROM status_history") == 40);  // two updates of 20 cars
+
+  // Each car's state is its verdict over its last 3 segments, as the calibration computes it.
+  const Scores s = model.score(fleet);
+  const ScoreTable all_scores = to_score_table(fleet, s);
+  std::vector<std::size_t> last3;
+  for (std::size_t i = 0; i < fleet.size(); ++i)
+    if (fleet.meta(i).segment >= 2) last3.push_back(i);
+  ScoreTable window;
+  for (std::size_t i : last3) {
+    window.cars.push_back(all_scores.cars[i]);
+    window.segments.push_back(all_scores.segments[i]);
+    window.labels.push_back(0);
+    for (const auto& [name, v] : all_scores.columns) window.columns[name].push_back(v[i]);
+  }
+  const auto expected = model.calibration().verdicts(window, o.policy);
+  for (const auto& v : expected) {
+    const auto got = db.car_state(v.car, mon.id());
+    REQUIRE(got);
+    CHECK(got->segments == 3);
+    CHECK(got->score == doctest::Approx(v.score).epsilon(1e-12));
+    CHECK(got->p_value == v.p_value);
+    CHECK(got->status == v.status);
+    CHECK(got->signals[0].name == v.signals[0].name);
+  }
+
+  // A failure inside the update (a wrong column) keeps nothing of it.
+  Dataset other(std::vector<std::string>{"a", "x", "c", "d"});
+  other.add({"carZ", 0, 0, 1.0, 1.0}, std::vector<float>(12 * 4, 1.f));
+  CHECK_THROWS_WITH_AS(mon.update(other), doctest::Contains("'b'"), std::invalid_argument);
+  CHECK(count(db, "SELECT count(*) FROM cars WHERE car = 'carZ'") == 0);
+  CHECK(count(db, "SELECT count(*) FROM segments") == 100);
+
+  // An uncalibrated model has no p-values to monitor with.
+  Model<double> plain(tiny());
+  CHECK_THROWS_WITH_AS((Monitor<Model<double>>(plain, model_path, db, o)), doctest::Contains("not calibrated"),
+                       std::invalid_argument);
+  std::filesystem::remove(model_path);
+}
