@@ -342,6 +342,30 @@ TEST_CASE("sim: faults drawn for the fleet change the data once developed") {
   }
 }
 
+TEST_CASE("sim: fault_onset_day starts every fault on that day; before it the car is its healthy twin") {
+  FleetConfig cfg;
+  cfg.segments_per_car = 40;
+  cfg.fault_onset_day = 20.0;
+  FleetConfig drawn = cfg;
+  drawn.fault_onset_day.reset();
+  const CarInfo sick = make_car(cfg, 11, Fault::internal_short), free = make_car(drawn, 11, Fault::internal_short);
+  CHECK(sick.fault_spec.onset_days == 20.0);
+  CHECK(sick.fault_spec.magnitude == free.fault_spec.magnitude);  // the other draws are unchanged
+  CHECK(sick.fault_spec.cell == free.fault_spec.cell);
+  const auto a = run_car(cfg, sick), b = run_car(cfg, make_car(cfg, 11));
+  std::size_t before = 0, after = 0, differing_before = 0, differing_after = 0;
+  const double t0 = sick.first_timestamp_s;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    const bool early = (a[k].meta.timestamp - t0) / 86400.0 < 20.0;
+    (early ? before : after) += 1;
+    (early ? differing_before : differing_after) += !same_values(a[k], b[k]);
+  }
+  CHECK(before > 0);
+  CHECK(after > 0);
+  CHECK(differing_before == 0);
+  CHECK(differing_after > 0);
+}
+
 TEST_CASE("sim: simulate_dataset holds the fleet with its metadata") {
   FleetConfig cfg;
   cfg.cars = 5;

@@ -35,7 +35,7 @@ inline int run_calibrate(const CalibrateArgs& a) {
   if (!model.calibration().empty())
     std::cerr << "dyad calibrate: replacing the calibration on " << model.calibration().size() << " cars in " << a.model << "\n";
   const Dataset data = read_model_data(a.data, model.config());
-  warn_out_of_range(model, data);
+  warn_out_of_range(model, data, "dyad calibrate");
   Model<float>::Workspace workspace(a.threads.value_or(hardware_threads()));
   const Scores s = model.score(workspace, data);
   model.set_calibration(detect::Calibration::fit(to_score_table(data, s), model.config().roles.targets(), a.top));

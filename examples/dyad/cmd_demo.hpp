@@ -14,7 +14,7 @@ namespace dyad::cli {
 
 struct DemoArgs {
   std::string out = "demo-out";
-  sim::FleetConfig fleet{100, 10, 40, 128, 10.0, 1, 96};
+  sim::FleetConfig fleet{100, 10, 40, 128, 10.0, 1, 96, {}};
   double train_fraction = 0.7;
   int epochs = 10;
   int threads = hardware_threads();

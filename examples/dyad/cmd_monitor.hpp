@@ -81,7 +81,7 @@ inline int run_monitor(const MonitorArgs& a) {
   options.policy = alarm_policy(a, model.calibration());
   options.window = a.window;
   const Dataset data = read_model_data(a.data, model.config());
-  warn_out_of_range(model, data);
+  warn_out_of_range(model, data, "dyad monitor");
   monitor::FleetDb db(a.db);
   monitor::Monitor<Model<float>> mon(model, a.model, db, options, a.threads.value_or(hardware_threads()));
   const monitor::UpdateReport r = mon.update(data);

@@ -35,19 +35,19 @@ inline Model<float> load_for_scoring(const std::string& path, const std::string&
 
 // Values far outside the model's training range (a unit mix-up such as cell voltage in mV)
 // are named, car, segment and column, before scoring.
-inline void warn_out_of_range(const Model<float>& model, const Dataset& data) {
+inline void warn_out_of_range(const Model<float>& model, const Dataset& data, const char* who = "dyad score") {
   std::size_t count = 0;
   const auto cols = model.resolve_columns(data);
   const auto found = out_of_range_values(data, cols, model.normalizer(), 50, 5, &count);
   for (const auto& f : found) {
     const SegmentMeta& m = data.meta(f.segment);
-    std::cerr << "dyad score: warning: car '" << detail::excerpt(m.car, 60) << "' segment " << m.segment << " column '"
+    std::cerr << who << ": warning: car '" << detail::excerpt(m.car, 60) << "' segment " << m.segment << " column '"
               << model.normalizer().columns()[f.column] << "' step " << f.step << ": " << detail::number_text(f.value)
               << " is " << detail::number_text(std::round(std::abs(f.standardised))) << " scales from the training mean "
               << detail::number_text(model.normalizer().mean()[f.column]) << "; check the data's units\n";
   }
   if (count > found.size())
-    std::cerr << "dyad score: warning: " << count - found.size() << " more segment column(s) far outside the training range\n";
+    std::cerr << who << ": warning: " << count - found.size() << " more segment column(s) far outside the training range\n";
 }
 
 inline int run_score(const ScoreArgs& a) {

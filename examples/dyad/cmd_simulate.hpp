@@ -37,6 +37,9 @@ inline void add_simulate_options(CLI::App* cmd, SimulateArgs& a) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", a.fleet.seed, "Random seed (the fleet is a pure function of it)")->capture_default_str();
+  cmd->add_option("--fault-onset-day", a.fleet.fault_onset_day,
+                  "Every fault starts on this day of its car's history (default: drawn in the first 30 days)")
+      ->check(CLI::Range(0.0, 3660.0));
   cmd->add_option("--out", a.out, "Output long CSV of charging segments");
 
   sim::TelemetryConfig& t = a.telemetry;

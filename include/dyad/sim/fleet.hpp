@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <numbers>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <stdexcept>
@@ -41,6 +42,9 @@ struct FleetConfig {
   double dt_s = 10.0;
   std::uint64_t seed = 1;
   std::size_t cells = 96;  // in series
+  // When set, every fault starts on this day, counted from the car's first session (else each
+  // onset is drawn within the first 30 days). The other draws are the same either way.
+  std::optional<double> fault_onset_day;
 };
 
 // Who a car is. Everything here is drawn from the car's own stream; edit fault_spec (e.g. a
@@ -172,6 +176,7 @@ inline CarInfo make_car(const FleetConfig& cfg, std::size_t index, Fault fault =
   Rng fault_rng(detail::mix(c.seed, detail::kFaultSpec));
   c.fault = fault;
   c.fault_spec = draw_fault(fault, fault_rng, cfg.cells);
+  if (cfg.fault_onset_day) c.fault_spec.onset_days = *cfg.fault_onset_day;
   c.label = fault == Fault::none ? 0 : 1;
   return c;
 }

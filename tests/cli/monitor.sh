@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The fleet monitor end to end: dyad monitor feeds a simulated fleet day by day into an SQLite
+# database, re-running a day adds nothing, a kill -9 in the middle of an ingest loses nothing
+# committed and keeps no half batch, the sqlite3 tool reads the database, and dyad status
+# prints the JSON contract.
+#   monitor.sh PATH/TO/dyad WORKDIR
+set -euo pipefail
+dyad=$1
+work=$2
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+command -v sqlite3 > /dev/null || fail "the sqlite3 tool is missing (scripts/install-deps.sh installs it)"
+
+# A healthy training fleet, and a fleet to watch with faults that start at day 10.
+"$dyad" simulate --cars 30 --faulty 0 --segments 12 --steps 64 --seed 21 --out train.csv 2> /dev/null
+"$dyad" train --data train.csv --out model.safetensors --epochs 2 --batch-size 32 --seed 1 -q 2> train.err
+grep -q "calibrated on 6 healthy cars" train.err || fail "train calibrates: $(cat train.err)"
+"$dyad" simulate --cars 10 --faulty 3 --segments 12 --steps 64 --seed 22 --fault-onset-day 10 --out fleet.csv 2> /dev/null
+
+# Split the fleet into days by segment timestamp (days since the fleet's first segment).
+python3 - fleet.csv <<'PY'
+import csv, sys, collections
+rows = list(csv.DictReader(open(sys.argv[1])))
+first = {}
+for r in rows:
+    key = (r["car"], r["segment"])
+    first.setdefault(key, float(r["timestamp"]))
+t0 = min(first.values())
+days = collections.defaultdict(list)
+for r in rows:
+    days[int((first[(r["car"], r["segment"])] - t0) // (7 * 86400))].append(r)   # weeks
+for d, rs in sorted(days.items()):
+    with open(f"week{d:02d}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rs)
+
+PY
+weeks=$(ls week*.csv | wc -l)
+[ "$weeks" -ge 2 ] || fail "the fleet spans at least two weeks"
+
+for f in week*.csv; do
+  "$dyad" monitor --model model.safetensors --db fleet.db --data "$f" --alarm-rate 0.15 >> changes.jsonl 2>> monitor.err \
+    || fail "monitor $f: $(tail -3 monitor.err)"
+done
+total=$(sqlite3 fleet.db "SELECT count(*) FROM segments")
+[ "$total" -eq 120 ] || fail "every segment stored once: $total"
+[ "$(sqlite3 fleet.db "SELECT count(DISTINCT car) FROM car_status")" -eq 10 ] || fail "every car has a status"
+[ "$(sqlite3 fleet.db "PRAGMA journal_mode")" = "wal" ] || fail "WAL mode"
+[ "$(sqlite3 fleet.db "PRAGMA user_version")" = "1" ] || fail "schema version 1"
+sqlite3 fleet.db "SELECT json_extract(errors, '\$.max_temp') FROM segments LIMIT 1" | grep -Eq '^[0-9.e+-]+$' \
+  || fail "sqlite3 reads the per-signal errors with json_extract"
+
+# Re-running the whole fleet adds nothing and changes no status.
+"$dyad" monitor --model model.safetensors --db fleet.db --data fleet.csv --alarm-rate 0.15 > again.jsonl 2> again.err
+grep -q "0 new of 120 segments" again.err || fail "a re-run scores nothing: $(cat again.err)"
+[ ! -s again.jsonl ] || fail "a re-run prints no status change"
+
+# Every status change is one JSON object with the contract's keys.
+python3 - changes.jsonl <<'PY' || fail "status change lines"
+import json, sys
+for line in open(sys.argv[1]):
+    c = json.loads(line)
+    assert set(c) == {"car", "old_status", "new_status", "p_value", "score", "top_signal", "time"}, c
+    assert c["new_status"] in ("ok", "watch", "alarm") and c["old_status"] in (None, "ok", "watch", "alarm"), c
+    assert c["new_status"] != c["old_status"] and 0 < c["p_value"] <= 1, c
+PY
+
+# dyad status --json: the contract.
+"$dyad" status --db fleet.db --json > status.json
+python3 - status.json <<'PY' || fail "status --json: $(head -c 400 status.json)"
+import json, sys
+j = json.load(open(sys.argv[1]))
+cars = j["cars"]
+assert len(cars) == 10
+order = {"alarm": 0, "watch": 1, "ok": 2}
+keys = [(order[c["status"]], c["p_value"]) for c in cars]
+assert keys == sorted(keys), keys
+for c in cars:
+    for k in ("car", "status", "p_value", "score", "segments", "signals"):
+        assert k in c, (k, c)
+    assert len(c["signals"]) == 4 and all(set(s) == {"name", "ratio"} for s in c["signals"]), c
+    ratios = [s["ratio"] for s in c["signals"]]
+    assert ratios == sorted(ratios, reverse=True), ratios
+PY
+car=$(python3 -c "import json; print(json.load(open('status.json'))['cars'][0]['car'])")
+"$dyad" status --db fleet.db --car "$car" --json | python3 -c "import json,sys; j=json.load(sys.stdin); assert len(j['history']) >= 1" \
+  || fail "status --car history"
+"$dyad" status --db fleet.db | grep -q "most abnormal signal" || fail "status table"
+if "$dyad" status --db fleet.db --car nosuchcar 2> nocar.err; then fail "status of an unknown car succeeded"; fi
+grep -q "no car 'nosuchcar'" nocar.err || fail "unknown car error: $(cat nocar.err)"
+
+# An uncalibrated model is refused with the reason.
+"$dyad" train --data train.csv --out plain.safetensors --epochs 1 --calibration-fraction 0 -q 2> /dev/null
+if "$dyad" monitor --model plain.safetensors --db fleet.db --data week00.csv 2> plain.err; then fail "uncalibrated model accepted"; fi
+grep -q "not calibrated" plain.err || fail "uncalibrated error: $(cat plain.err)"
+
+# kill -9 during a large ingest, at later and later moments until one run completes: every
+# kill leaves either the committed batch alone or the whole new batch (never a part of it),
+# and a re-run stores every segment exactly once.
+"$dyad" simulate --cars 100 --faulty 5 --segments 40 --steps 32 --seed 23 --out big.csv 2> /dev/null
+head -n $((10 * 32 + 1)) big.csv > big_head.csv   # its first 10 segments
+"$dyad" monitor --model model.safetensors --db base.db --data big_head.csv > /dev/null 2>&1   # one committed batch
+[ "$(sqlite3 base.db "SELECT count(*) FROM segments")" -eq 10 ] || fail "the first batch stores its 10 segments"
+kills=0
+for delay in $(seq 0.01 0.01 5); do
+  cp base.db kill.db
+  "$dyad" monitor --model model.safetensors --db kill.db --data big.csv --threads 1 > /dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  if ! kill -9 "$pid" 2> /dev/null; then wait "$pid" || fail "monitor failed"; break; fi
+  wait "$pid" 2> /dev/null || true
+  n=$(sqlite3 kill.db "SELECT count(*) FROM segments")
+  [ "$n" -eq 10 ] || [ "$n" -eq 4000 ] || fail "a kill -9 after ${delay}s kept part of a batch: $n segments"
+  [ "$(sqlite3 kill.db "PRAGMA integrity_check")" = "ok" ] || fail "integrity after kill -9"
+  [ "$n" -eq 10 ] && kills=$((kills + 1))
+  "$dyad" monitor --model model.safetensors --db kill.db --data big.csv > /dev/null 2>&1
+  [ "$(sqlite3 kill.db "SELECT count(*) FROM segments")" -eq 4000 ] || fail "the re-run after a kill stores every segment once"
+done
+[ "$kills" -ge 1 ] || fail "no kill landed before the commit"
+echo "kill -9 landed before the commit $kills times; every one left the committed batch whole"
+echo "dyad monitor: all checks passed"
