@@ -366,6 +366,29 @@ TEST_CASE("sim: fault_onset_day starts every fault on that day; before it the ca
   CHECK(differing_after > 0);
 }
 
+TEST_CASE("sim: write_fault_table lists every car's fault as fleet_cars draws it") {
+  FleetConfig cfg;
+  cfg.cars = 30;
+  cfg.faulty = 6;
+  std::ostringstream os;
+  write_fault_table(cfg, os);
+  std::istringstream in(os.str());
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "car,label,fault,magnitude,onset_days,growth_days,cell,channel");
+  const auto cars = fleet_cars(cfg);
+  std::size_t rows = 0, faulty = 0;
+  while (std::getline(in, line)) {
+    const CarInfo& c = cars[rows++];
+    CHECK(line.rfind(c.id + "," + std::to_string(c.label) + "," + std::string(fault_name(c.fault)), 0) == 0);
+    faulty += c.label;
+    if (c.fault == Fault::sensor) CHECK(line.substr(line.rfind(',') + 1) == signal_columns()[c.fault_spec.channel]);
+    if (c.fault == Fault::none) CHECK(line.size() == c.id.size() + 12);  // car,0,none,,,,,
+  }
+  CHECK(rows == 30);
+  CHECK(faulty == 6);
+}
+
 TEST_CASE("sim: simulate_dataset holds the fleet with its metadata") {
   FleetConfig cfg;
   cfg.cars = 5;

@@ -19,7 +19,7 @@ namespace dyad::cli {
 
 struct SimulateArgs {
   sim::FleetConfig fleet;
-  std::string out;
+  std::string out, faults_out;
   // --raw: the export, its options (their fleet is `fleet`) and the files that describe it.
   std::string raw, spec_out, labels_out, sessions_out;
   sim::TelemetryConfig telemetry;
@@ -41,6 +41,9 @@ inline void add_simulate_options(CLI::App* cmd, SimulateArgs& a) {
                   "Every fault starts on this day of its car's history (default: drawn in the first 30 days)")
       ->check(CLI::Range(0.0, 3660.0));
   cmd->add_option("--out", a.out, "Output long CSV of charging segments");
+  a.segments_only.push_back(cmd->add_option(
+      "--faults-out", a.faults_out,
+      "--out: also write each car's fault: car,label,fault,magnitude,onset_days,growth_days,cell,channel"));
 
   sim::TelemetryConfig& t = a.telemetry;
   auto raw_only = [&](CLI::Option* o) { a.raw_only.push_back(o); };
@@ -167,7 +170,9 @@ inline int run_simulate(const SimulateArgs& a) {
     if (o->count() > 0) throw std::runtime_error(o->get_name() + " applies to --raw only");
   sim::fleet_cars(a.fleet);  // validates the configuration before any file is created
   check_output_path(a.out, "--out");
+  if (!a.faults_out.empty()) check_output_path(a.faults_out, "--faults-out");
   write_file_atomically(a.out, [&](std::ostream& os) { sim::write_fleet_csv(a.fleet, os); });
+  if (!a.faults_out.empty()) write_file_atomically(a.faults_out, [&](std::ostream& os) { sim::write_fault_table(a.fleet, os); });
   std::cerr << "dyad simulate: " << a.fleet.cars << " cars (" << a.fleet.faulty << " faulty) x " << a.fleet.segments_per_car
             << " segments x " << a.fleet.steps << " steps; wrote " << a.out << "\n";
   return 0;

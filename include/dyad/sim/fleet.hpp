@@ -319,4 +319,22 @@ inline void write_fleet_csv(const FleetConfig& cfg, std::ostream& os) {
   if (!os) throw std::runtime_error("dyad::sim::write_fleet_csv: writing the CSV stream failed");
 }
 
+// The fleet's faults, one row per car: car,label,fault,magnitude,onset_days,growth_days,cell,
+// channel (the sensor fault's column; empty for the other kinds). The ground truth that the
+// explanations of a verdict are checked against.
+inline void write_fault_table(const FleetConfig& cfg, std::ostream& os) {
+  os << "car,label,fault,magnitude,onset_days,growth_days,cell,channel\n";
+  for (const CarInfo& c : fleet_cars(cfg)) {
+    const FaultSpec& f = c.fault_spec;
+    os << c.id << ',' << c.label << ',' << fault_name(c.fault);
+    if (c.fault == Fault::none) {
+      os << ",,,,,\n";
+      continue;
+    }
+    os << ',' << f.magnitude << ',' << f.onset_days << ',' << f.growth_days << ',' << f.cell << ','
+       << (c.fault == Fault::sensor ? signal_columns()[f.channel] : std::string()) << '\n';
+  }
+  if (!os) throw std::runtime_error("dyad::sim::write_fault_table: writing failed");
+}
+
 }  // namespace dyad::sim
