@@ -188,6 +188,16 @@ TEST_CASE("csv: every malformed input names file, line, column and the problem")
   CHECK(parse(H + "A,1,0,0,5,1\nA,1,1,0,5,1\nB,1,0,0,5,1\nA,2,0,0,5,1\n").size() == 3);
 }
 
+TEST_CASE("csv: data_line_offset numbers a batch's lines as in the stream it was cut from") {
+  dyad::CsvOptions o;
+  o.data_line_offset = 1000;
+  std::istringstream in("car,segment,t,v\nc,0,0,1\nc,0,1,x\n");
+  CHECK_THROWS_WITH_AS(dyad::read_csv(in, "stdin", o), doctest::Contains("stdin:1003:4: column 'v': 'x' is not a number"),
+                       std::runtime_error);
+  std::istringstream header_error("car,segment,t,v,v\nc,0,0,1\n");
+  CHECK_THROWS_WITH_AS(dyad::read_csv(header_error, "stdin", o), doctest::Contains("stdin:1:5:"), std::runtime_error);
+}
+
 TEST_CASE("csv: files: path in errors, round trip through write_csv, atomic on failure") {
   TempDir dir;
   const fs::path missing = dir.path / "none.csv";

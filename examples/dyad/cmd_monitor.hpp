@@ -11,8 +11,19 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <deque>
 #include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace dyad::cli {
 
@@ -23,6 +34,9 @@ struct MonitorArgs {
   std::size_t window = 0;
   std::optional<int> threads;
   std::optional<double> cost_miss, cost_inspection;
+  bool follow = false;
+  std::size_t commit_every = 1000;
+  double commit_seconds = 10;
 };
 
 inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
@@ -30,9 +44,18 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--db", a.db, "Fleet database (SQLite; created when missing)")->required();
-  cmd->add_option("--data", a.data, "New segments, long CSV; segments already in the database are skipped")
-      ->required()
-      ->check(CLI::ExistingFile);
+  auto* data = cmd->add_option("--data", a.data, "New segments, long CSV; segments already in the database are skipped")
+                   ->check(CLI::ExistingFile);
+  auto* follow = cmd->add_flag("--follow", a.follow,
+                               "Read the long CSV from standard input as it arrives (instead of --data), committing "
+                               "batches as --commit-every and --commit-seconds say");
+  data->excludes(follow);
+  cmd->add_option("--commit-every", a.commit_every, "--follow: commit after this many complete segments")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--commit-seconds", a.commit_seconds, "--follow: or after this many seconds, whichever comes first")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 86400.0));
   cmd->add_option("--alarm-rate", a.alarm_rate, "False-alarm rate on healthy cars: alarm when the p-value is at most this")
       ->capture_default_str()
       ->check(CLI::Range(1e-9, 0.999999));
@@ -71,7 +94,122 @@ inline detect::AlarmPolicy alarm_policy(const MonitorArgs& a, const detect::Cali
   return p;
 }
 
+// Reads a long CSV from a file descriptor as it arrives and hands out batches of complete
+// segments (a segment is complete once the next one's first row, or the end, arrives), each
+// as CSV text with the header: after `every` segments, or once `seconds` have passed since
+// the last batch and at least one segment is complete.
+class SegmentStream {
+ public:
+  SegmentStream(int fd, std::size_t every, double seconds) : fd_(fd), every_(every), seconds_(seconds) {}
+
+  // The next batch (empty at the end of the input); `first_line` is its first data line's number.
+  std::string next(std::size_t& first_line) {
+    for (;;) {
+      if (pending_ > 0 && (eof_ || seconds_since_batch() >= seconds_)) close_batch();
+      if (!ready_.empty()) {
+        auto [text, line] = std::move(ready_.front());
+        ready_.pop_front();
+        first_line = line;
+        last_batch_ = std::chrono::steady_clock::now();
+        return header_ + "\n" + text;
+      }
+      if (eof_) {
+        if (current_.empty()) return {};
+        complete_current();
+        continue;
+      }
+      const double left = seconds_ - seconds_since_batch();
+      pollfd p{fd_, POLLIN, 0};
+      const int r = ::poll(&p, 1, pending_ > 0 ? std::max(0, static_cast<int>(left * 1000)) : -1);
+      if (r < 0 && errno != EINTR) throw std::runtime_error(std::string("stdin: poll failed: ") + std::strerror(errno));
+      if (r > 0) read_some();
+    }
+  }
+
+ private:
+  double seconds_since_batch() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_batch_).count();
+  }
+  void close_batch() {
+    ready_.emplace_back(std::move(batch_), batch_first_line_);
+    batch_.clear();
+    pending_ = 0;
+    batch_first_line_ = 0;
+  }
+  void complete_current() {
+    if (batch_first_line_ == 0) batch_first_line_ = current_first_line_;
+    batch_ += current_;
+    current_.clear();
+    if (++pending_ >= every_) close_batch();
+  }
+  void read_some() {
+    char buf[1 << 16];
+    const ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) return;
+      throw std::runtime_error(std::string("stdin: read failed: ") + std::strerror(errno));
+    }
+    if (n == 0) {
+      eof_ = true;
+      if (!partial_.empty()) line(std::exchange(partial_, std::string()));
+      return;
+    }
+    partial_.append(buf, static_cast<std::size_t>(n));
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1)
+      line(partial_.substr(start, nl - start));
+    partial_.erase(0, start);
+    if (partial_.size() > CsvOptions{}.max_line_bytes)
+      throw std::runtime_error("stdin:" + std::to_string(lines_ + 1) + ":1: line longer than " +
+                               std::to_string(CsvOptions{}.max_line_bytes) + " bytes");
+  }
+  void line(std::string text) {
+    ++lines_;
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    if (lines_ == 1) {
+      header_ = text;
+      std::vector<std::string_view> f;
+      detail::FieldScratch scratch;
+      detail::split_fields(header_, f, scratch);
+      for (std::size_t i = 0; i < f.size(); ++i) {
+        if (f[i] == "car") car_ = i;
+        if (f[i] == "segment") segment_ = i;
+      }
+      if (car_ == npos || segment_ == npos) throw std::runtime_error("stdin:1:1: the header has no 'car' and 'segment' columns");
+      return;
+    }
+    if (detail::trim(text).empty()) return;
+    detail::split_fields(text, fields_, scratch_);
+    const std::size_t need = std::max(car_, segment_);
+    if (fields_.size() <= need) throw std::runtime_error("stdin:" + std::to_string(lines_) + ":1: too few fields");
+    std::string key = std::string(fields_[car_]) + '\x1f' + std::string(fields_[segment_]);
+    if (key != key_ && !current_.empty()) complete_current();
+    if (current_.empty()) current_first_line_ = lines_;
+    key_ = std::move(key);
+    current_ += text;
+    current_ += '\n';
+  }
+
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  int fd_;
+  std::size_t every_;
+  double seconds_;
+  bool eof_ = false;
+  std::string partial_, header_, key_, current_, batch_;
+  std::deque<std::pair<std::string, std::size_t>> ready_;  // closed batches and their first lines
+  std::size_t lines_ = 0, pending_ = 0, car_ = npos, segment_ = npos, current_first_line_ = 0, batch_first_line_ = 0;
+  std::vector<std::string_view> fields_;
+  detail::FieldScratch scratch_;
+  std::chrono::steady_clock::time_point last_batch_ = std::chrono::steady_clock::now();
+};
+
+inline void print_changes(const monitor::UpdateReport& r) {
+  for (const auto& c : r.changes) std::printf("%s\n", monitor::to_json(c).dump().c_str());
+  std::fflush(stdout);
+}
+
 inline int run_monitor(const MonitorArgs& a) {
+  if (a.data.empty() && !a.follow) throw std::invalid_argument("monitor needs --data FILE or --follow (the long CSV on stdin)");
   const auto start = std::chrono::steady_clock::now();
   const Model<float> model = load_for_scoring(a.model, "");
   if (model.calibration().empty())
@@ -80,23 +218,49 @@ inline int run_monitor(const MonitorArgs& a) {
   monitor::MonitorOptions options;
   options.policy = alarm_policy(a, model.calibration());
   options.window = a.window;
-  const Dataset data = read_model_data(a.data, model.config());
-  warn_out_of_range(model, data, "dyad monitor");
   monitor::FleetDb db(a.db);
   monitor::Monitor<Model<float>> mon(model, a.model, db, options, a.threads.value_or(hardware_threads()));
-  const monitor::UpdateReport r = mon.update(data);
-  for (const auto& c : r.changes) std::printf("%s\n", monitor::to_json(c).dump().c_str());
-  std::fflush(stdout);
+  monitor::UpdateReport total;
+  std::size_t batches = 0;
+  auto update = [&](const Dataset& data) {
+    const monitor::UpdateReport r = mon.update(data);
+    print_changes(r);
+    total.segments += r.segments;
+    total.new_segments += r.new_segments;
+    total.cars += r.cars;
+    total.changes.insert(total.changes.end(), r.changes.begin(), r.changes.end());
+    ++batches;
+  };
+  if (a.follow) {
+    CsvOptions csv;
+    csv.signals = model.config().roles.encoder;
+    SegmentStream stream(STDIN_FILENO, a.commit_every, a.commit_seconds);
+    std::size_t first_line = 0;
+    for (std::string batch; !(batch = stream.next(first_line)).empty();) {
+      std::istringstream in(batch);
+      csv.data_line_offset = first_line - 2;  // the batch's first data line is its line 2
+      Dataset data = read_csv(in, "stdin", csv);
+      drop_short_segments(data, "stdin (lines from " + std::to_string(first_line) + ")", model.config());
+      if (data.size() == 0) continue;
+      warn_out_of_range(model, data, "dyad monitor");
+      update(data);
+    }
+  } else {
+    const Dataset data = read_model_data(a.data, model.config());
+    warn_out_of_range(model, data, "dyad monitor");
+    update(data);
+  }
   std::size_t alarms = 0, watches = 0;
   for (const auto& c : db.fleet(mon.id())) {
     alarms += c.status == detect::Status::alarm;
     watches += c.status == detect::Status::watch;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cerr << "dyad monitor: " << r.new_segments << " new of " << r.segments << " segments scored with model " << mon.id()
-            << ", " << r.cars << " cars updated, " << r.changes.size() << " status changes in " << clock(seconds)
-            << "; the fleet now has " << alarms << " alarm(s) and " << watches << " on watch (alarm rate " << options.policy.alarm_rate
-            << ", watch rate " << options.policy.watch_rate << ")\n";
+  std::cerr << "dyad monitor: " << total.new_segments << " new of " << total.segments << " segments scored with model " << mon.id()
+            << (a.follow ? " in " + std::to_string(batches) + " committed batches" : std::string()) << ", " << total.cars
+            << " car updates, " << total.changes.size() << " status changes in " << clock(seconds) << "; the fleet now has "
+            << alarms << " alarm(s) and " << watches << " on watch (alarm rate " << options.policy.alarm_rate << ", watch rate "
+            << options.policy.watch_rate << ")\n";
   return 0;
 }
 

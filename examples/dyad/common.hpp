@@ -96,16 +96,21 @@ inline void prepare_output_directory(const std::filesystem::path& dir, std::stri
   for (const char* f : files) check_output_path(dir / f, flag);
 }
 
+// Leaves out (and says how many) segments shorter than the configuration's min_length.
+inline void drop_short_segments(Dataset& data, const std::string& source, const ModelConfig& config) {
+  const std::size_t short_segments = data.drop_short_segments(static_cast<std::size_t>(config.min_length));
+  if (short_segments)
+    std::cerr << "dyad: note: " << source << ": left out " << short_segments << " of " << data.size() + short_segments
+              << " segments, shorter than min_length " << config.min_length << " steps\n";
+}
+
 // Reads only the model's encoder columns (plus metadata) from a long CSV, leaving out (and
 // saying how many) segments shorter than the configuration's min_length.
 inline Dataset read_model_data(const std::string& path, const ModelConfig& config) {
   CsvOptions options;
   options.signals = config.roles.encoder;
   Dataset data = read_csv(path, options);
-  const std::size_t short_segments = data.drop_short_segments(static_cast<std::size_t>(config.min_length));
-  if (short_segments)
-    std::cerr << "dyad: note: " << path << ": left out " << short_segments << " of " << data.size() + short_segments
-              << " segments, shorter than min_length " << config.min_length << " steps\n";
+  drop_short_segments(data, path, config);
   if (data.size() == 0) throw std::runtime_error(path + ": no segment of at least min_length " + std::to_string(config.min_length) + " steps");
   return data;
 }

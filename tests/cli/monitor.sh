@@ -66,6 +66,24 @@ for line in open(sys.argv[1]):
     assert c["new_status"] != c["old_status"] and 0 < c["p_value"] <= 1, c
 PY
 
+# --follow: the long CSV on stdin as it arrives. A pause makes a time-based commit of the
+# complete segments; the end of input commits the rest.
+(head -n $((3 * 64 + 1)) fleet.csv; sleep 1.5; tail -n +$((3 * 64 + 2)) fleet.csv) \
+  | "$dyad" monitor --model model.safetensors --db follow.db --follow --commit-seconds 0.5 --commit-every 100000 \
+      --alarm-rate 0.15 > follow.jsonl 2> follow.err || fail "monitor --follow: $(cat follow.err)"
+grep -q "120 new of 120 segments scored with model [0-9a-f]* in [2-9] committed batches" follow.err \
+  || fail "--follow commits on time and at the end: $(cat follow.err)"
+[ "$(sqlite3 follow.db "SELECT count(*) FROM segments")" -eq 120 ] || fail "--follow stores every segment"
+head -n $((5 * 64 + 1)) fleet.csv | "$dyad" monitor --model model.safetensors --db follow2.db --follow --commit-every 2 \
+  > /dev/null 2> follow2.err
+grep -q "5 new of 5 segments .* in 3 committed batches" follow2.err || fail "--commit-every 2: $(cat follow2.err)"
+# A broken line in a later batch: the error names the stream's line; earlier batches stay.
+(head -n $((2 * 64 + 1)) fleet.csv; echo "car0009,0,0,0") \
+  | "$dyad" monitor --model model.safetensors --db follow3.db --follow --commit-every 1 2> follow3.err \
+  && fail "a broken line on stdin accepted"
+grep -q "stdin:$((2 * 64 + 2)):" follow3.err || fail "--follow error names the line: $(cat follow3.err)"
+[ "$(sqlite3 follow3.db "SELECT count(*) FROM segments")" -eq 2 ] || fail "the batches before the broken line are kept"
+
 # dyad status --json: the contract.
 "$dyad" status --db fleet.db --json > status.json
 python3 - status.json <<'PY' || fail "status --json: $(head -c 400 status.json)"

@@ -42,6 +42,9 @@ struct CsvOptions {
   // Longest line accepted, in bytes. A longer line is an error naming it, so that a hostile or
   // broken file (gigabytes without a newline) cannot grow the read buffer without bound.
   std::size_t max_line_bytes = std::size_t{16} << 20;
+  // Added to the line numbers after the header in errors: a batch cut from a longer stream
+  // (dyad monitor --follow) names the stream's own lines.
+  std::size_t data_line_offset = 0;
 };
 
 namespace detail {
@@ -325,6 +328,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
   if (line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);  // UTF-8 byte order mark
   split();
   const std::size_t header_line = line_no;
+  line_no += options.data_line_offset;
   header.assign(fields.begin(), fields.end());
   {  // a hash map, not a pairwise check: a header of a million columns must not take 10^12 steps
     std::unordered_map<std::string_view, std::size_t> first;  // views into `header`, which no longer changes
