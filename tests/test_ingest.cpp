@@ -124,7 +124,7 @@ TEST_CASE("SessionCutter: a jittered session resamples exactly onto the grid and
   // Grid: 1000..1120 (13 points): windows start at 0, 2, 4, 6, 8 (8 + 4 <= 13).
   REQUIRE(got.windows.size() == 5);
   for (std::size_t w = 0; w < 5; ++w) {
-    CHECK(got.windows[w].segment == static_cast<std::int64_t>(w));
+    CHECK(got.windows[w].segment == static_cast<std::int64_t>((1000 + 20 * w) * 1000));  // the start in epoch ms
     CHECK(got.windows[w].start_s == 1000 + 20.0 * w);
     CHECK(got.windows[w].mileage == doctest::Approx(1000 + 0.1 * (1000 + 20.0 * w)));
     for (int t = 0; t < 4; ++t) {
@@ -155,7 +155,7 @@ TEST_CASE("SessionCutter: gaps, state changes, holes in a signal, disorder and d
     REQUIRE(got.windows.size() == 2);
     CHECK(got.windows[0].start_s == 0);
     CHECK(got.windows[1].start_s == 140);
-    CHECK(got.windows[1].segment == 1);
+    CHECK(got.windows[1].segment == 140000);
   }
   SUBCASE("a missing cell is interpolated across a hole up to max_gap_s; a longer hole cuts the session") {
     SessionCutter cut(small_spec(4, 4), 2);
@@ -243,12 +243,12 @@ TEST_CASE("Ingestor reads comma, semicolon and tab exports with BOM, CRLF, quote
       for (Eigen::Index t = 0; t < 4; ++t) CHECK(v(t, 1) > 0);  // charging-positive
       if (data.meta(i).car == "A") {
         CHECK(v(0, 0) == doctest::Approx(350.5));
-        CHECK(data.meta(i).mileage == doctest::Approx(1000 + data.meta(i).segment * 2));
+        CHECK(data.meta(i).mileage == doctest::Approx(1000 + (data.meta(i).timestamp - 1609459200.5) / 10));
       } else {
         CHECK(data.meta(i).car == "B;1");
         CHECK(std::isnan(data.meta(i).mileage));
       }
-      CHECK(data.meta(i).timestamp == doctest::Approx(1609459200.5 + 20.0 * data.meta(i).segment));
+      CHECK(data.meta(i).segment == std::llround(data.meta(i).timestamp * 1000));
     }
   }
 }

@@ -84,6 +84,39 @@ grep -q "5 new of 5 segments .* in 3 committed batches" follow2.err || fail "--c
 grep -q "stdin:$((2 * 64 + 2)):" follow3.err || fail "--follow error names the line: $(cat follow3.err)"
 [ "$(sqlite3 follow3.db "SELECT count(*) FROM segments")" -eq 2 ] || fail "the batches before the broken line are kept"
 
+# Raw exports, one ingest per export: a window's segment id is its start in epoch ms, so the
+# part of a charging session that an earlier, shorter export already held is stored once.
+"$dyad" simulate --raw raw.csv --cars 6 --faulty 1 --days 3 --seed 24 --spec-out spec.json 2> /dev/null
+python3 - spec.json <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["length"], spec["stride"] = 64, 32   # the model's 64-step segments
+json.dump(spec, open(sys.argv[1], "w"))
+PY
+head -n $(( $(wc -l < raw.csv) / 2 )) raw.csv > raw_first_half.csv
+"$dyad" ingest --raw raw_first_half.csv --spec spec.json --out half.csv 2> /dev/null
+"$dyad" ingest --raw raw.csv --spec spec.json --out full.csv 2> /dev/null
+python3 - half.csv full.csv <<'PY' || fail "ingest segment ids are the window starts in epoch ms, the same in both exports"
+import csv, sys
+def windows(p):
+    return {(r["car"], r["segment"]): r["timestamp"] for r in csv.DictReader(open(p)) if r["t"] == "0"}
+half, full = windows(sys.argv[1]), windows(sys.argv[2])
+assert all(int(s) == round(float(ts) * 1000) for (_, s), ts in full.items())
+common = set(half) & set(full)
+assert len(common) >= len(half) - 6, (len(half), len(common))   # at most one cut window per car differs
+PY
+"$dyad" monitor --model model.safetensors --db raw.db --data half.csv > /dev/null 2>&1
+"$dyad" monitor --model model.safetensors --db raw.db --data full.csv > /dev/null 2> raw_full.err
+n_full=$(python3 -c "import csv,sys; print(sum(1 for r in csv.DictReader(open('full.csv')) if r['t'] == '0'))")
+n_db=$(sqlite3 raw.db "SELECT count(*) FROM segments")
+n_extra=$(python3 - half.csv full.csv <<'PY'
+import csv, sys
+keys = lambda p: {(r["car"], r["segment"]) for r in csv.DictReader(open(p)) if r["t"] == "0"}
+print(len(keys(sys.argv[1]) - keys(sys.argv[2])))
+PY
+)
+[ "$n_db" -eq $((n_full + n_extra)) ] || fail "re-ingested windows stored once: $n_db in the database, $n_full + $n_extra expected"
+
 # dyad status --json: the contract.
 "$dyad" status --db fleet.db --json > status.json
 python3 - status.json <<'PY' || fail "status --json: $(head -c 400 status.json)"

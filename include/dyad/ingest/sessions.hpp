@@ -65,7 +65,7 @@ struct RowCounts {
 
 // A window: its place in the car's history and its values, row-major [length x signals].
 struct Window {
-  std::int64_t segment = 0;  // from 0, increasing in time per car
+  std::int64_t segment = 0;  // the start in epoch milliseconds (increasing in time per car)
   double start_s = 0;        // epoch seconds of its first step
   double mileage = std::numeric_limits<double>::quiet_NaN();  // odometer at its start
   int label = -1;            // the largest label of its session's rows; -1: none
@@ -220,8 +220,11 @@ class SessionCutter {
         drop_rows_before(run_start - dt, true);  // rows before the run lie in a cut-off part
         for (std::size_t w = k; w + L <= end; w += stride) {
           Window win;
-          win.segment = next_segment_++;
           win.start_s = t0 + static_cast<double>(w) * dt;
+          // The start in epoch milliseconds: the same window of a re-exported session gets the
+          // same id, so dyad monitor stores it once; kept increasing should two round alike.
+          win.segment = std::max<std::int64_t>(std::llround(win.start_s * 1000.0), next_segment_);
+          next_segment_ = win.segment + 1;
           win.mileage = mileage_[w];
           win.label = label;
           win.values = std::span<const float>(grid_.data() + w * signals_, L * signals_);
