@@ -1,6 +1,6 @@
 // Fuzz target: model checkpoints (dyad::Model<float>::load takes a path: the bytes go to an
 // in-memory file), then scoring a tiny fixed dataset with the loaded model, as `dyad score`
-// would. Before loading, the sizes the model would be built with are read the way the loader
+// would, and its calibrated verdicts, as `dyad monitor` would. Before loading, the sizes the model would be built with are read the way the loader
 // reads them: absurd ones that the checks let through abort (see fuzz_util.hpp), merely large
 // ones are skipped.
 #include "fuzz_util.hpp"
@@ -81,5 +81,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (s.rec_error.size() != n || s.target_error.rows() != n || s.target_error.cols() != targets ||
       s.mu.rows() != n || s.mu.cols() != c.latent || s.log_var.cols() != c.latent)
     dyad::fuzz::bug("scores have the wrong shape");
+  // A calibration that loaded gives verdicts with p-values in [1/(n+1), 1], unless it holds no
+  // score kind the model produces (an error, not a crash).
+  const auto& cal = model->calibration();
+  if (!cal.empty()) {
+    std::vector<dyad::detect::Verdict> verdicts;
+    try {
+      verdicts = cal.verdicts(dyad::to_score_table(d, s), dyad::detect::AlarmPolicy{});
+    } catch (const std::invalid_argument&) {
+      return 0;
+    }
+    for (const auto& v : verdicts)
+      if (!(v.p_value >= cal.finest_rate() && v.p_value <= 1.0) || v.signals.size() != cal.signals().size())
+        dyad::fuzz::bug("a verdict's p-value is outside [1/(n+1), 1] or its explanation misses signals");
+  }
   return 0;
 }

@@ -75,6 +75,14 @@ int main(int argc, char** argv) {
     m.fit(test::toy_dataset(12, config.roles, 5, 4, 8));
     m.save(ck / (std::string(name) + ".safetensors"));
   }
+  {  // calibrated on a held-out normal car and the faulty one (dyad.calibration)
+    const ModelConfig config = tiny("ev", true, 1);
+    Model<float> m(config);
+    FitOptions o;
+    o.calibration_fraction = 0.3;
+    m.fit(test::toy_dataset(20, config.roles, 5, 4, 8, 4), {}, o);
+    m.save(ck / "calibrated_ev_bi.safetensors");
+  }
   state_dict(fresh, false).save(ck / "state_dict_f32.safetensors");
   state_dict(Model<float>(tiny("ev", false, 1)), true).save(ck / "state_dict_uni_f64.safetensors");
 
