@@ -229,3 +229,45 @@ TEST_CASE("Monitor::update scores only new segments, updates their cars, and is 
                        std::invalid_argument);
   std::filesystem::remove(model_path);
 }
+
+TEST_CASE("window_segments and verdicts: each car's latest segments by time, as the database orders them") {
+  Dataset d(std::vector<std::string>{"a", "b", "c", "d"});
+  const std::vector<float> v(12 * 4, 1.f);
+  // car x: times 30, 10, NaN, 20 (segments 0..3); car y: one segment.
+  const double times[] = {30, 10, std::nan(""), 20};
+  for (int s = 0; s < 4; ++s) d.add({"x", s, 0, 1.0, times[s]}, v);
+  d.add({"y", 7, 0, 1.0, 5.0}, v);
+  CHECK(window_segments(d, 0) == std::vector<std::size_t>{0, 1, 2, 3, 4});
+  CHECK(window_segments(d, 2) == std::vector<std::size_t>{0, 3, 4});     // x: times 30 and 20
+  CHECK(window_segments(d, 3) == std::vector<std::size_t>{0, 1, 3, 4});  // the NaN time last
+  CHECK(window_segments(d, 9) == std::vector<std::size_t>{0, 1, 2, 3, 4});
+
+  const auto model_path = std::filesystem::temp_directory_path() / "dyad_test_verdicts_model.safetensors";
+  const Model<double> model = calibrated_model(model_path);
+  std::filesystem::remove(model_path);
+  const Dataset fleet = test::toy_dataset(40, tiny().roles, 9, 12, 12, 4);
+  Model<double>::Workspace ws(1);
+  MonitorOptions o;
+  o.window = 2;
+  const auto v2 = verdicts(model, ws, fleet, o);
+  REQUIRE(v2.size() == 8);
+  for (const auto& verdict : v2) CHECK(verdict.segments == 2);
+  // The same as the calibration's verdicts on the last two segments of each car.
+  const ScoreTable all = to_score_table(fleet, model.score(fleet));
+  ScoreTable last2;
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    if (fleet.meta(i).segment < 3) continue;
+    last2.cars.push_back(all.cars[i]);
+    last2.segments.push_back(all.segments[i]);
+    last2.labels.push_back(all.labels[i]);
+    for (const auto& [name, col] : all.columns) last2.columns[name].push_back(col[i]);
+  }
+  const auto expected = model.calibration().verdicts(last2, o.policy);
+  for (std::size_t i = 0; i < v2.size(); ++i) {
+    CHECK(v2[i].car == expected[i].car);
+    CHECK(v2[i].p_value == expected[i].p_value);
+    CHECK(v2[i].score == doctest::Approx(expected[i].score).epsilon(1e-12));
+  }
+  Model<double> plain(tiny());
+  CHECK_THROWS_WITH_AS(verdicts(plain, ws, fleet, o), doctest::Contains("not calibrated"), std::invalid_argument);
+}

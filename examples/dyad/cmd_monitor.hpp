@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -72,22 +73,22 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
 
 // The status thresholds: the asked rates, or the cost-based operating point; warns when no car
 // can reach the alarm rate with this calibration.
-inline detect::AlarmPolicy alarm_policy(const MonitorArgs& a, const detect::Calibration& cal) {
+inline detect::AlarmPolicy alarm_policy(const MonitorArgs& a, const detect::Calibration& cal, const char* who = "dyad monitor") {
   detect::AlarmPolicy p;
   p.alarm_rate = a.alarm_rate;
   if (a.cost_miss.has_value() != a.cost_inspection.has_value())
     throw std::invalid_argument("--cost-miss and --cost-inspection go together");
   if (a.cost_miss) {
     p.alarm_rate = cal.cost_alarm_rate(cal.kind(), *a.cost_miss, *a.cost_inspection);
-    std::cerr << "dyad monitor: the cost-based operating point on the calibration cars is an alarm rate of " << p.alarm_rate
+    std::cerr << who << ": the cost-based operating point on the calibration cars is an alarm rate of " << p.alarm_rate
               << "\n";
     if (p.alarm_rate == 0)
-      std::cerr << "dyad monitor: warning: at these costs no car is worth an alarm; every status will be ok or watch\n";
+      std::cerr << who << ": warning: at these costs no car is worth an alarm; every status will be ok or watch\n";
   }
   if (p.alarm_rate == 0) p.alarm_rate = 1e-12;  // alarm nothing (p-values are at least 1/(n+1))
   p.watch_rate = a.watch_rate.value_or(std::min(0.999999, 5 * p.alarm_rate));
   if (p.alarm_rate < cal.finest_rate() && !a.cost_miss)
-    std::cerr << "dyad monitor: warning: --alarm-rate " << p.alarm_rate << " is below the finest rate this calibration can state, 1/"
+    std::cerr << who << ": warning: --alarm-rate " << p.alarm_rate << " is below the finest rate this calibration can state, 1/"
               << cal.size() + 1 << " = " << cal.finest_rate() << " (" << cal.size()
               << " calibration cars): no car can alarm. Calibrate on more healthy cars (dyad calibrate)\n";
   p.validate();
@@ -261,6 +262,82 @@ inline int run_monitor(const MonitorArgs& a) {
             << " car updates, " << total.changes.size() << " status changes in " << clock(seconds) << "; the fleet now has "
             << alarms << " alarm(s) and " << watches << " on watch (alarm rate " << options.policy.alarm_rate << ", watch rate "
             << options.policy.watch_rate << ")\n";
+  return 0;
+}
+
+struct CompareArgs {
+  MonitorArgs monitor;  // --model (the new one), --db, --data, the rates and --window
+  std::string against;
+  bool json = false;
+};
+
+inline void add_compare_options(CLI::App* cmd, CompareArgs& a) {
+  MonitorArgs& m = a.monitor;
+  cmd->add_option("--model", m.model, "The new calibrated model (.safetensors)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--db", m.db, "Fleet database written by dyad monitor")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data", m.data, "Recent segments (long CSV) for the new model to judge the cars on")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--against", a.against, "The model id to compare with (default: the one used last)");
+  cmd->add_option("--alarm-rate", m.alarm_rate, "As for dyad monitor")->capture_default_str()->check(CLI::Range(1e-9, 0.999999));
+  cmd->add_option("--watch-rate", m.watch_rate, "As for dyad monitor (default: 5x the alarm rate)")
+      ->check(CLI::Range(1e-9, 0.999999));
+  cmd->add_option("--window", m.window, "A car's score is over its last N segments of --data (default: all)");
+  cmd->add_option("--threads", m.threads, threads_help())->check(CLI::Range(1, limits::threads));
+  cmd->add_flag("--json", a.json, "Print one JSON object instead of a table");
+}
+
+// What the new model would say about the fleet, against the database's current verdicts.
+inline int run_compare(const CompareArgs& a) {
+  const MonitorArgs& m = a.monitor;
+  const Model<float> model = load_for_scoring(m.model, "");
+  if (model.calibration().empty())
+    throw std::invalid_argument(m.model + ": the model is not calibrated; train it with --calibration-fraction above 0 "
+                                "or run dyad calibrate");
+  monitor::MonitorOptions options;
+  options.policy = alarm_policy(m, model.calibration(), "dyad compare");
+  options.window = m.window;
+  monitor::FleetDb db(m.db);
+  const std::string old_id = a.against.empty() ? db.latest_model() : a.against;
+  if (old_id.empty()) throw std::invalid_argument(m.db + ": no verdicts yet to compare with (run dyad monitor first)");
+  std::map<std::string, monitor::CarState> old;
+  for (auto& c : db.fleet(old_id)) old.emplace(c.car, std::move(c));
+  if (old.empty()) throw std::invalid_argument(m.db + ": no car has a verdict under model '" + old_id + "'");
+  const Dataset data = read_model_data(m.data, model.config());
+  warn_out_of_range(model, data, "dyad compare");
+  Model<float>::Workspace ws(m.threads.value_or(hardware_threads()));
+  const auto fresh = monitor::verdicts(model, ws, data, options);
+  nlohmann::json changed = nlohmann::json::array();
+  std::size_t compared = 0;
+  for (const auto& v : fresh) {
+    const auto it = old.find(v.car);
+    if (it == old.end()) continue;
+    ++compared;
+    if (it->second.status == v.status) continue;
+    changed.push_back({{"car", v.car},
+                       {"old_status", detect::status_name(it->second.status)},
+                       {"new_status", detect::status_name(v.status)},
+                       {"old_p_value", it->second.p_value},
+                       {"new_p_value", v.p_value},
+                       {"new_score", v.score},
+                       {"top_signal", v.signals.empty() ? std::string() : v.signals.front().name}});
+  }
+  const std::string new_id = monitor::model_id(m.model);
+  if (a.json) {
+    std::printf("%s\n", nlohmann::json{{"old_model", old_id}, {"new_model", new_id}, {"cars", compared}, {"changed", changed}}
+                            .dump()
+                            .c_str());
+    return 0;
+  }
+  std::printf("model %s (database) -> %s (%s): %zu of %zu cars would change status\n", old_id.c_str(), new_id.c_str(),
+              m.model.c_str(), changed.size(), compared);
+  if (!changed.empty()) std::printf("%-16s %-6s %9s   %-6s %9s  %s\n", "car", "old", "p_value", "new", "p_value", "top signal");
+  for (const auto& c : changed)
+    std::printf("%-16s %-6s %9.4g   %-6s %9.4g  %s\n", c["car"].get<std::string>().c_str(), c["old_status"].get<std::string>().c_str(),
+                c["old_p_value"].get<double>(), c["new_status"].get<std::string>().c_str(), c["new_p_value"].get<double>(),
+                c["top_signal"].get<std::string>().c_str());
+  if (compared < fresh.size())
+    std::printf("(%zu cars of --data have no verdict in the database yet)\n", fresh.size() - compared);
   return 0;
 }
 

@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
   MonitorArgs monitor;
   add_monitor_options(app.add_subcommand("monitor", "Score new segments into the fleet database and update each car's status"),
                       monitor);
+  CompareArgs compare;
+  add_compare_options(app.add_subcommand("compare", "Which cars' verdicts a new model would change"), compare);
   StatusArgs status;
   add_status_options(app.add_subcommand("status", "The fleet's verdicts, or one car's history, from the fleet database"), status);
   BenchArgs bench;
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("report")) return run_report(report);
     if (app.got_subcommand("monitor")) return run_monitor(monitor);
     if (app.got_subcommand("status")) return run_status(status);
+    if (app.got_subcommand("compare")) return run_compare(compare);
     if (app.got_subcommand("demo")) return run_demo(demo);
     if (app.got_subcommand("bench")) return run_bench(bench);
   } catch (const std::exception& e) {

@@ -12,7 +12,7 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$dyad" --help | grep -q "demo" || fail "top-level --help lists the subcommands"
-for cmd in train calibrate score simulate ingest monitor status evaluate cv report bench demo; do
+for cmd in train calibrate score simulate ingest monitor status compare evaluate cv report bench demo; do
   "$dyad" "$cmd" --help | grep -q "Usage" || fail "$cmd --help"
 done
 

@@ -141,6 +141,26 @@ car=$(python3 -c "import json; print(json.load(open('status.json'))['cars'][0]['
 if "$dyad" status --db fleet.db --car nosuchcar 2> nocar.err; then fail "status of an unknown car succeeded"; fi
 grep -q "no car 'nosuchcar'" nocar.err || fail "unknown car error: $(cat nocar.err)"
 
+# dyad compare: what a retrained model would change, against the database's verdicts.
+"$dyad" train --data train.csv --out model2.safetensors --epochs 2 --batch-size 32 --seed 2 -q 2> /dev/null
+"$dyad" compare --db fleet.db --model model2.safetensors --data fleet.csv --alarm-rate 0.15 --json > compare.json 2> compare.err \
+  || fail "compare: $(cat compare.err)"
+python3 - compare.json <<'PY' || fail "compare --json: $(cat compare.json)"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["cars"] == 10 and j["old_model"] != j["new_model"], j
+for c in j["changed"]:
+    assert set(c) == {"car", "old_status", "new_status", "old_p_value", "new_p_value", "new_score", "top_signal"}, c
+    assert c["old_status"] != c["new_status"], c
+PY
+"$dyad" compare --db fleet.db --model model2.safetensors --data fleet.csv --alarm-rate 0.15 | grep -q "cars would change status" \
+  || fail "compare table"
+if "$dyad" compare --db fleet.db --model model2.safetensors --data fleet.csv --against 0123456789abcdef 2> against.err; then
+  fail "compare against an unknown model succeeded"
+fi
+grep -q "no car has a verdict under model '0123456789abcdef'" against.err || fail "compare --against error: $(cat against.err)"
+[ "$(sqlite3 fleet.db "SELECT count(*) FROM models")" -eq 1 ] || fail "compare writes nothing to the database"
+
 # An uncalibrated model is refused with the reason.
 "$dyad" train --data train.csv --out plain.safetensors --epochs 1 --calibration-fraction 0 -q 2> /dev/null
 if "$dyad" monitor --model plain.safetensors --db fleet.db --data week00.csv 2> plain.err; then fail "uncalibrated model accepted"; fi

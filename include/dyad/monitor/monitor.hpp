@@ -11,14 +11,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -72,6 +76,39 @@ struct UpdateReport {
   std::size_t cars = 0;          // whose state was recomputed
   std::vector<StatusChange> changes;
 };
+
+// The segments of each car of `data` that a window of `window` segments holds: its latest by
+// timestamp, then segment id (every segment when window is 0), in data order.
+inline std::vector<std::size_t> window_segments(const Dataset& data, std::size_t window) {
+  std::vector<std::size_t> all(data.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  if (window == 0) return all;
+  std::map<std::string, std::vector<std::size_t>> by_car;
+  for (std::size_t i : all) by_car[data.meta(i).car].push_back(i);
+  std::vector<std::size_t> out;
+  for (auto& [car, rows] : by_car) {
+    auto key = [&](std::size_t i) {  // as the database orders: latest time first, no time last
+      const double t = data.meta(i).timestamp;
+      return std::tuple(!std::isnan(t), std::isnan(t) ? 0.0 : t, data.meta(i).segment);
+    };
+    std::sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) { return key(a) > key(b); });
+    rows.resize(std::min(rows.size(), window));
+    out.insert(out.end(), rows.begin(), rows.end());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The verdict on every car of `data` under a calibrated model, each over its last `window`
+// segments, without a database: what a model would say (dyad compare).
+template <class M>
+std::vector<detect::Verdict> verdicts(const M& model, typename M::Workspace& ws, const Dataset& data,
+                                      const MonitorOptions& options) {
+  if (model.calibration().empty()) throw std::invalid_argument("dyad::monitor::verdicts: the model is not calibrated");
+  const std::vector<std::size_t> rows = window_segments(data, options.window);
+  const ScoreTable t = to_score_table(data, rows, model.score(ws, data, rows));
+  return model.calibration().verdicts(t, options.policy);
+}
 
 template <class M>
 class Monitor {
