@@ -329,3 +329,39 @@ TEST_CASE("report: write_report writes atomically") {
   CHECK_THROWS_WITH_AS(dyad::report::write_report(dir.path / "missing" / "r.html", r),
                        doctest::Contains("missing"), std::runtime_error);
 }
+
+TEST_CASE("report: verdicts from a fleet database, with a trend chart per flagged car only") {
+  ReportData r;
+  r.title = "fleet <verdicts>";
+  auto view = [](std::string car, std::string status, double p, std::size_t updates) {
+    dyad::report::VerdictView v;
+    v.car = std::move(car);
+    v.status = std::move(status);
+    v.p_value = p;
+    v.score = 1 / p;
+    v.segments = 40;
+    v.signals = {{"max_temp", 4.5}, {"volt", 1.1}};
+    v.hint = "cooling or thermal";
+    for (std::size_t i = 0; i < updates; ++i) {
+      v.times.push_back(1.6e9 + 86400.0 * 7 * static_cast<double>(i));
+      v.scores.push_back(static_cast<double>(i));
+      v.p_values.push_back(0.5 / static_cast<double>(i + 1));
+      v.statuses.push_back(i + 1 == updates ? v.status : "ok");
+    }
+    return v;
+  };
+  r.verdicts = {view("car<1>", "alarm", 0.005, 4), view("car2", "watch", 0.03, 3), view("car3", "ok", 0.6, 0)};
+  const std::string html = dyad::report::render_html(r);
+  CHECK(html.find("<section id=\"verdicts\">") != std::string::npos);
+  CHECK(html.find("3 cars: <strong>1 in alarm</strong>, 1 on watch, 1 ok") != std::string::npos);
+  CHECK(count(html, "<tr class=\"") == 3);
+  CHECK(count(html, "class=\"chart trend\"") == 2);  // the ok car has no chart
+  CHECK(count(html, "<circle") == 7);                // one dot per update of the flagged cars
+  CHECK(html.find("car&lt;1&gt;") != std::string::npos);
+  CHECK(html.find("car<1>") == std::string::npos);
+  CHECK(html.find("fleet &lt;verdicts&gt;") != std::string::npos);
+  // Without labelled scores the ROC, ranking and distribution sections are left out.
+  CHECK(html.find("id=\"roc\"") == std::string::npos);
+  CHECK(html.find("id=\"segments\"") == std::string::npos);
+  CHECK(html.find("days since its first update") != std::string::npos);
+}

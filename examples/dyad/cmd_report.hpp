@@ -1,10 +1,12 @@
 // dyad report: one self-contained HTML page with ROC curves, the car ranking, score
-// distributions and the reconstruction of the most suspicious cars' worst segments.
+// distributions and the reconstruction of the most suspicious cars' worst segments; or, with
+// --db, the verdicts in a fleet database and each flagged car's trend.
 #pragma once
 
 #include "cmd_evaluate.hpp"
 #include "common.hpp"
 
+#include <dyad/monitor/fleet_db.hpp>
 #include <dyad/report/html.hpp>
 
 #include <CLI/CLI.hpp>
@@ -14,15 +16,19 @@
 namespace dyad::cli {
 
 struct ReportArgs {
-  std::string scores, data, model, out, preset;
+  std::string scores, data, model, out, preset, db, model_id;
   int top = 100;
   int cars = 6;
 };
 
 inline void add_report_options(CLI::App* cmd, ReportArgs& a) {
-  cmd->add_option("--scores", a.scores, "Score file written by `dyad score`")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--data", a.data, "The data file that was scored (long CSV)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--model", a.model, "The model that scored it")->required()->check(CLI::ExistingFile);
+  auto* scores = cmd->add_option("--scores", a.scores, "Score file written by `dyad score`")->check(CLI::ExistingFile);
+  auto* data = cmd->add_option("--data", a.data, "The data file that was scored (long CSV)")->check(CLI::ExistingFile);
+  auto* model = cmd->add_option("--model", a.model, "The model that scored it")->check(CLI::ExistingFile);
+  auto* db = cmd->add_option("--db", a.db, "Instead: the verdicts in a fleet database (dyad monitor), with each flagged car's trend")
+                 ->check(CLI::ExistingFile);
+  db->excludes(scores)->excludes(data)->excludes(model);
+  cmd->add_option("--model-id", a.model_id, "--db: the model whose verdicts to show (default: the one used last)");
   cmd->add_option("--out", a.out, "Output HTML file")->required();
   cmd->add_option("--preset", a.preset, "Columns for a PyTorch state_dict without dyad metadata")
       ->check(CLI::IsMember(preset_names()));
@@ -66,8 +72,49 @@ inline report::ReportData build_report(const ScoreTable& table, const Dataset& d
   return r;
 }
 
+// The report of a fleet database: every car's current verdict under the model, and the
+// history of the flagged ones.
+inline report::ReportData build_db_report(monitor::FleetDb& db, const std::string& db_path, const std::string& model_id) {
+  const std::string id = model_id.empty() ? db.latest_model() : model_id;
+  if (id.empty()) throw std::invalid_argument(db_path + ": no verdicts yet (run dyad monitor first)");
+  const auto fleet = db.fleet(id);
+  if (fleet.empty()) throw std::invalid_argument(db_path + ": no car has a verdict under model '" + id + "'");
+  report::ReportData r;
+  r.title = "dyad fleet verdicts";
+  const auto segments = db.database().scalar("SELECT count(*) FROM segments");
+  r.facts = {{"database", db_path}, {"model", id}, {"segments scored", std::to_string(segments)}};
+  for (const auto& c : fleet) {
+    report::VerdictView v;
+    v.car = c.car;
+    v.status = detect::status_name(c.status);
+    v.p_value = c.p_value;
+    v.score = c.score;
+    v.segments = c.segments;
+    for (const auto& s : c.signals) v.signals.emplace_back(s.name, s.ratio);
+    if (!c.signals.empty()) v.hint = detect::signal_hint(c.signals.front().name);
+    if (c.status != detect::Status::ok)
+      for (const auto& h : db.history(c.car)) {
+        if (h.model_id != id) continue;
+        v.times.push_back(h.time);
+        v.scores.push_back(h.score);
+        v.p_values.push_back(h.p_value);
+        v.statuses.push_back(detect::status_name(h.status));
+      }
+    r.verdicts.push_back(std::move(v));
+  }
+  return r;
+}
+
 inline int run_report(const ReportArgs& a) {
   check_output_path(a.out, "--out");  // before loading the model, data and scores
+  if (!a.db.empty()) {
+    monitor::FleetDb db(a.db);
+    report::write_report(a.out, build_db_report(db, a.db, a.model_id));
+    std::cerr << "dyad report: wrote " << a.out << "\n";
+    return 0;
+  }
+  if (a.scores.empty() || a.data.empty() || a.model.empty())
+    throw std::invalid_argument("report needs --scores, --data and --model (or --db FLEET.db)");
   Model<float> model = Model<float>::load(a.model, a.preset.empty() ? LoadOptions{} : LoadOptions{preset(a.preset)});
   const ScoreTable table = read_scores_csv(a.scores);
   if (!table.labelled)

@@ -141,6 +141,14 @@ car=$(python3 -c "import json; print(json.load(open('status.json'))['cars'][0]['
 if "$dyad" status --db fleet.db --car nosuchcar 2> nocar.err; then fail "status of an unknown car succeeded"; fi
 grep -q "no car 'nosuchcar'" nocar.err || fail "unknown car error: $(cat nocar.err)"
 
+# dyad report --db: the verdicts and a trend chart per flagged car.
+"$dyad" report --db fleet.db --out verdicts.html 2> report.err || fail "report --db: $(cat report.err)"
+grep -q '<section id="verdicts">' verdicts.html || fail "report --db has the verdicts section"
+[ "$(grep -o '<tr class="\(ok\|watch\|alarm\)"' verdicts.html | wc -l)" -eq 10 ] || fail "report --db lists every car"
+flagged=$(sqlite3 fleet.db "SELECT count(*) FROM car_status WHERE status != 'ok'")
+[ "$(grep -o 'class="chart trend"' verdicts.html | wc -l)" -eq "$flagged" ] || fail "a trend chart per flagged car"
+if "$dyad" report --db fleet.db --scores scores.csv --out x.html 2> /dev/null; then fail "report --db with --scores accepted"; fi
+
 # dyad compare: what a retrained model would change, against the database's verdicts.
 "$dyad" train --data train.csv --out model2.safetensors --epochs 2 --batch-size 32 --seed 2 -q 2> /dev/null
 "$dyad" compare --db fleet.db --model model2.safetensors --data fleet.csv --alarm-rate 0.15 --json > compare.json 2> compare.err \

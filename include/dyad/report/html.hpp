@@ -41,12 +41,25 @@ struct SegmentView {
   std::vector<SignalTrace> signals;
 };
 
+// A car's verdict from the fleet database (dyad report --db): the current status and its
+// explanation, and the car's updates over time (data time, score, p-value, status).
+struct VerdictView {
+  std::string car, status;  // ok, watch or alarm
+  double p_value = 1, score = 0;
+  std::int64_t segments = 0;
+  std::vector<std::pair<std::string, double>> signals;  // name and ratio to the healthy median, most abnormal first
+  std::string hint;                                      // of the top signal (a hint, not a diagnosis)
+  std::vector<double> times, scores, p_values;           // history, oldest first; times in epoch seconds
+  std::vector<std::string> statuses;
+};
+
 struct ReportData {
   std::string title = "dyad fleet report";
   std::vector<std::pair<std::string, std::string>> facts;  // key/value lines shown at the top
   std::vector<detect::ScoreEvaluation> scores;             // one per score: car scores, AUROCs, ROC points
   std::string ranking_score = "rec_error";                 // whose robust car scores order the ranking table
   std::vector<SegmentView> worst_segments;                 // the worst segment of each of the most suspicious cars
+  std::vector<VerdictView> verdicts;                       // from a fleet database: every car, alarms first
 };
 
 namespace detail {
@@ -380,6 +393,11 @@ inline void header_section(std::string& o, const ReportData& r) {
       append_escaped(o, s.name);
       add(o, " AUROC <strong>", detect::auroc_text(s.auroc_robust), "</strong>");
     }
+  } else if (!r.verdicts.empty()) {
+    std::size_t alarm = 0, watch = 0;
+    for (const auto& v : r.verdicts) alarm += v.status == "alarm", watch += v.status == "watch";
+    add(o, std::to_string(r.verdicts.size()), " cars: <strong>", std::to_string(alarm), " in alarm</strong>, ",
+        std::to_string(watch), " on watch, ", std::to_string(r.verdicts.size() - alarm - watch), " ok");
   } else {
     o += "No scores to report.";
   }
@@ -395,8 +413,12 @@ inline void header_section(std::string& o, const ReportData& r) {
     }
     o += "</dl>\n";
   }
-  o += "<nav><a href=\"#roc\">ROC</a><a href=\"#ranking\">Ranking</a><a href=\"#distributions\">Distributions</a>"
-       "<a href=\"#segments\">Worst segments</a></nav>\n</header>\n";
+  o += "<nav>";
+  if (!r.verdicts.empty()) o += "<a href=\"#verdicts\">Verdicts</a>";
+  if (!r.scores.empty() || r.verdicts.empty())
+    o += "<a href=\"#roc\">ROC</a><a href=\"#ranking\">Ranking</a><a href=\"#distributions\">Distributions</a>";
+  if (!r.worst_segments.empty() || r.verdicts.empty()) o += "<a href=\"#segments\">Worst segments</a>";
+  o += "</nav>\n</header>\n";
 }
 
 inline void roc_section(std::string& o, const ReportData& r) {
@@ -650,6 +672,96 @@ inline void segments_section(std::string& o, const ReportData& r) {
   o += "</section>\n";
 }
 
+inline const char* status_colour(std::string_view status) {
+  return status == "alarm" ? kFaulty : status == "watch" ? "#d97706" : kNormal;
+}
+
+// A flagged car's robust score at each update against the days since its first, a dot per
+// update in the colour of the status it gave.
+inline void trend_chart(std::string& o, const VerdictView& v) {
+  const double L = 56, R = 12, T = 24, B = 40, W = 330, H = 130;
+  const double x0 = L, x1 = L + W, y0 = T, y1 = T + H;
+  svg_open(o, "chart trend", L + W + R, T + H + B, v.car + ": score over time");
+  const std::size_t n = v.scores.size();
+  double t0 = std::numeric_limits<double>::infinity(), t1 = -t0, lo = t0, hi = -t0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::isfinite(v.times[i])) t0 = std::min(t0, v.times[i]), t1 = std::max(t1, v.times[i]);
+    if (std::isfinite(v.scores[i])) lo = std::min(lo, v.scores[i]), hi = std::max(hi, v.scores[i]);
+  }
+  const bool timed = std::isfinite(t0);
+  auto x_of = [&](std::size_t i) { return timed ? (v.times[i] - t0) / 86400.0 : static_cast<double>(i); };
+  const double xmax = timed ? std::max((t1 - t0) / 86400.0, 1.0) : std::max(static_cast<double>(n) - 1, 1.0);
+  const auto [yd0, yd1] = padded(std::isfinite(lo) ? lo : 0, std::isfinite(hi) ? hi : 1, 0.1, false);
+  const Scale x{0, xmax, x0, x1}, y{yd0, yd1, y1, y0};
+  x_ticks(o, x, linear_ticks(0, xmax, 5), y0, y1);
+  y_ticks(o, y, linear_ticks(yd0, yd1, 4), x0, x1);
+  frame(o, x0, y0, x1, y1);
+  svg_text(o, (x0 + x1) / 2, y1 + 33, timed ? "days since its first update" : "update", "class=\"label\" text-anchor=\"middle\"");
+  svg_vertical_label(o, 12, (y0 + y1) / 2, "car score");
+  PathData d(1);
+  bool pen = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v.scores[i]) || (timed && !std::isfinite(v.times[i]))) {
+      pen = false;
+      continue;
+    }
+    if (pen) d.line_to(x(x_of(i)), y(v.scores[i]));
+    else d.move_to(x(x_of(i)), y(v.scores[i]));
+    pen = true;
+  }
+  add(o, "<path class=\"curve\" stroke=\"", kMeasured, "\" stroke-width=\"1.5\" d=\"", d.str(), "\"/>\n<g class=\"dots\">");
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v.scores[i]) || (timed && !std::isfinite(v.times[i]))) continue;
+    add(o, "<circle cx=\"", fixed(x(x_of(i)), 1), "\" cy=\"", fixed(y(v.scores[i]), 1), "\" r=\"3.2\" fill=\"",
+        status_colour(v.statuses[i]), "\"><title>");
+    append_escaped(o, v.statuses[i]);
+    add(o, ", p ", general(v.p_values[i], 3), "</title></circle>");
+  }
+  o += "</g>\n</svg>\n";
+}
+
+inline void verdicts_section(std::string& o, const ReportData& r) {
+  if (r.verdicts.empty()) return;
+  o += "<section id=\"verdicts\">\n<h2>Verdicts</h2>\n<p class=\"note\">Each car's status from its p-value against healthy "
+       "calibration cars the model never trained on; the signal its error is most above the healthy cars' median, with a "
+       "hint (not a diagnosis).</p>\n<div class=\"scroll\">\n<table class=\"ranking verdicts\">\n<thead><tr><th>car</th>"
+       "<th>status</th><th class=\"num\">p-value</th><th class=\"num\">score</th><th class=\"num\">segments</th>"
+       "<th>most abnormal signal</th><th>hint</th></tr></thead>\n<tbody>\n";
+  for (const auto& v : r.verdicts) {
+    add(o, "<tr class=\"", v.status, "\"><td class=\"car\">");
+    append_escaped(o, v.car);
+    add(o, "</td><td><span class=\"tag ", v.status, "\">", v.status, "</span></td><td class=\"num\">", general(v.p_value, 3),
+        "</td><td class=\"num\">", general(v.score), "</td><td class=\"num\">", std::to_string(v.segments), "</td><td>");
+    if (!v.signals.empty()) {
+      append_escaped(o, v.signals.front().first);
+      add(o, " <span class=\"muted\">&times;", general(v.signals.front().second, 3), "</span>");
+    }
+    o += "</td><td>";
+    if (v.status != "ok") append_escaped(o, v.hint);
+    o += "</td></tr>\n";
+  }
+  o += "</tbody>\n</table>\n</div>\n";
+  bool any = false;
+  for (const auto& v : r.verdicts) {
+    if (v.status == "ok") continue;
+    if (!any) o += "<h3>Flagged cars over time</h3>\n<div class=\"grid3\">\n", any = true;
+    o += "<figure class=\"trend\"><figcaption><span class=\"car\">";
+    append_escaped(o, v.car);
+    add(o, "</span> <span class=\"tag ", v.status, "\">", v.status, "</span> <span class=\"muted\">p ", general(v.p_value, 3));
+    if (!v.signals.empty()) {
+      o += " &middot; ";
+      append_escaped(o, v.signals.front().first);
+      o += ": ";
+      append_escaped(o, v.hint);
+    }
+    o += "</span></figcaption>\n";
+    trend_chart(o, v);
+    o += "</figure>\n";
+  }
+  if (any) o += "</div>\n";
+  o += "</section>\n";
+}
+
 inline constexpr const char* kStyle = R"CSS(
 :root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f6f7f9;--card:#fff;--head:#f1f5f9}
 *{box-sizing:border-box}
@@ -683,6 +795,13 @@ tr.faulty td:first-child{box-shadow:inset 3px 0 0 #dc2626}
 .tag{display:inline-block;padding:0 8px;border-radius:9px;font-size:11.5px;font-weight:600;line-height:18px}
 .tag.normal{background:#ccfbf1;color:#115e59}
 .tag.faulty{background:#fee2e2;color:#991b1b}
+.tag.alarm{background:#fee2e2;color:#991b1b}
+.tag.watch{background:#fef3c7;color:#92400e}
+.tag.ok{background:#ccfbf1;color:#115e59}
+tr.alarm td:first-child{box-shadow:inset 3px 0 0 #dc2626}
+tr.watch td:first-child{box-shadow:inset 3px 0 0 #d97706}
+h3{font-size:15px;margin:18px 0 4px}
+figure.trend{margin:8px 0 0}
 .swatch{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:8px;vertical-align:-1px}
 .muted{color:var(--muted)}
 .grid3{display:grid;grid-template-columns:repeat(auto-fill,minmax(346px,1fr));gap:14px 22px}
@@ -727,10 +846,13 @@ inline std::string render_html(const ReportData& r) {
   o += detail::kStyle;
   o += "</style>\n</head>\n<body>\n<main>\n";
   detail::header_section(o, r);
-  detail::roc_section(o, r);
-  detail::ranking_section(o, r);
-  detail::distribution_section(o, r);
-  detail::segments_section(o, r);
+  detail::verdicts_section(o, r);
+  if (!r.scores.empty() || r.verdicts.empty()) {  // a report from a fleet database may have no labelled scores
+    detail::roc_section(o, r);
+    detail::ranking_section(o, r);
+    detail::distribution_section(o, r);
+  }
+  if (!r.worst_segments.empty() || r.verdicts.empty()) detail::segments_section(o, r);
   o += "<footer class=\"note\" style=\"margin-top:18px\">Written by dyad. Scores follow the DyAD method "
        "(Zhang et al., Nature Communications 14, 5940, 2023).</footer>\n</main>\n</body>\n</html>\n";
   return o;
