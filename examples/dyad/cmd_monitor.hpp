@@ -6,6 +6,7 @@
 #include "cmd_score.hpp"
 #include "common.hpp"
 
+#include <dyad/ingest/ingest.hpp>
 #include <dyad/monitor/monitor.hpp>
 
 #include <CLI/CLI.hpp>
@@ -29,7 +30,7 @@
 namespace dyad::cli {
 
 struct MonitorArgs {
-  std::string model, db, data;
+  std::string model, db, data, spec;
   double alarm_rate = 0.01;
   std::optional<double> watch_rate;
   std::size_t window = 0;
@@ -51,6 +52,9 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
                                "Read the long CSV from standard input as it arrives (instead of --data), committing "
                                "batches as --commit-every and --commit-seconds say");
   data->excludes(follow);
+  cmd->add_option("--spec", a.spec, "--data is a raw telematics export: cut it into windows with this ingest spec (dyad ingest)")
+      ->check(CLI::ExistingFile)
+      ->excludes(follow);
   cmd->add_option("--commit-every", a.commit_every, "--follow: commit after this many complete segments")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -246,6 +250,22 @@ inline int run_monitor(const MonitorArgs& a) {
       warn_out_of_range(model, data, "dyad monitor");
       update(data);
     }
+  } else if (!a.spec.empty()) {
+    // A raw export: ingested in memory (the windows are a small part of the export) and read
+    // back as the long CSV that dyad ingest would write.
+    std::stringstream windows;
+    ingest::Ingestor ingestor(ingest::spec_from_file(a.spec), windows);
+    ingestor.read(std::filesystem::path(a.data));
+    const ingest::Report report = ingestor.finish();
+    std::cerr << "dyad monitor: ingested " << report.total.windows << " windows from " << report.total.rows << " rows of "
+              << a.data << " (dyad ingest gives the full account of what it dropped)\n";
+    for (const auto& w : report.warnings) std::cerr << "dyad monitor: warning: " << w << "\n";
+    CsvOptions csv;
+    csv.signals = model.config().roles.encoder;
+    Dataset data = read_csv(windows, a.data + " (ingested)", csv);
+    drop_short_segments(data, a.data, model.config());
+    warn_out_of_range(model, data, "dyad monitor");
+    update(data);
   } else {
     const Dataset data = read_model_data(a.data, model.config());
     warn_out_of_range(model, data, "dyad monitor");

@@ -117,6 +117,15 @@ PY
 )
 [ "$n_db" -eq $((n_full + n_extra)) ] || fail "re-ingested windows stored once: $n_db in the database, $n_full + $n_extra expected"
 
+# --spec: the raw export straight into the database, ingested in memory; the same windows as
+# dyad ingest wrote, so nothing new.
+"$dyad" monitor --model model.safetensors --db raw.db --data raw.csv --spec spec.json > /dev/null 2> raw_spec.err \
+  || fail "monitor --spec: $(cat raw_spec.err)"
+grep -q "ingested $n_full windows" raw_spec.err || fail "monitor --spec ingests: $(cat raw_spec.err)"
+grep -q "0 new of $n_full segments" raw_spec.err || fail "monitor --spec finds the windows already stored: $(cat raw_spec.err)"
+"$dyad" monitor --model model.safetensors --db raw_spec.db --data raw.csv --spec spec.json > /dev/null 2> /dev/null
+[ "$(sqlite3 raw_spec.db "SELECT count(*) FROM segments")" -eq "$n_full" ] || fail "monitor --spec stores every window"
+
 # dyad status --json: the contract.
 "$dyad" status --db fleet.db --json > status.json
 python3 - status.json <<'PY' || fail "status --json: $(head -c 400 status.json)"
