@@ -96,7 +96,8 @@ TEST_CASE("fleet database: car states keep their history and open, update and cl
     db.add_segments("m1", {seg}, {"volt", "max_temp"});
     t.commit();
   }
-  CHECK(db.scored_segments("m1") == std::set<std::pair<std::string, std::int64_t>>{{"carA", 7}});
+  CHECK(db.unscored("m1", {{"carA", 7}, {"carA", 8}, {"carB", 7}}) == std::vector<bool>{false, true, true});
+  CHECK(db.unscored("m2", {{"carA", 7}}) == std::vector<bool>{true});  // per model
   const auto back = db.recent_segments("m1", "carA", 0, {"max_temp", "volt"});
   REQUIRE(back.size() == 1);
   CHECK(back[0].errors == std::vector<double>{0.2, 0.1});  // by name, in the order asked

@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <map>
 #include <optional>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -177,12 +176,16 @@ class FleetDb {
     return s.step() ? s.text(0) : std::string();
   }
 
-  // (car, segment) pairs already scored by the model.
-  std::set<std::pair<std::string, std::int64_t>> scored_segments(const std::string& model_id) {
-    std::set<std::pair<std::string, std::int64_t>> out;
-    sql::Statement s(db_, "SELECT car, segment FROM segments WHERE model_id = ?");
-    s.bind(1, model_id);
-    while (s.step()) out.emplace(s.text(0), s.integer(1));
+  // Which of `keys` the model has not scored yet (one primary-key lookup each: the cost is the
+  // batch's, not the history's).
+  std::vector<bool> unscored(const std::string& model_id, const std::vector<std::pair<std::string, std::int64_t>>& keys) {
+    sql::Statement s(db_, "SELECT 1 FROM segments WHERE model_id = ? AND car = ? AND segment = ?");
+    std::vector<bool> out(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      s.bind(1, model_id).bind(2, keys[i].first).bind(3, keys[i].second);
+      out[i] = !s.step();
+      s.reset();
+    }
     return out;
   }
 

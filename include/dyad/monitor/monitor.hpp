@@ -132,33 +132,29 @@ class Monitor {
 
   const std::string& id() const { return id_; }
 
-  // Scores the segments of `data` not yet stored for this model and updates their cars, in
-  // one transaction: on any error (or a kill) nothing of this update is kept.
+  // Scores the segments of `data` not yet stored for this model and updates their cars. The
+  // scoring runs outside any transaction; storing the segments and the cars' new states is one
+  // transaction, so on any error (or a kill) nothing of this update is kept, and other writers
+  // wait only for the database work, not for the scoring.
   UpdateReport update(const Dataset& data) {
     UpdateReport r;
     r.segments = data.size();
+    std::vector<std::size_t> fresh = unscored(data, [&](const auto& keys) { return db_.unscored(id_, keys); });
+    if (fresh.empty()) return r;
+    const Scores s = model_.score(workspace_, data, fresh);
+    const ScoreTable table = to_score_table(data, fresh, s);
+
     sql::Transaction t(db_.database());
     db_.add_model(record_);
-    const auto known = db_.scored_segments(id_);
-    std::vector<std::size_t> fresh;
-    std::set<std::pair<std::string, std::int64_t>> seen;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      const auto key = std::make_pair(data.meta(i).car, data.meta(i).segment);
-      if (!known.count(key) && seen.insert(key).second) fresh.push_back(i);
-    }
-    r.new_segments = fresh.size();
-    if (fresh.empty()) {
-      t.commit();
-      return r;
-    }
-    const Scores s = model_.score(workspace_, data, fresh);
+    // Another writer may have stored some of them meanwhile: keep the rows still missing.
+    const std::vector<bool> still = db_.unscored(id_, keys_of(data, fresh));
     const auto& cal = model_.calibration();
-    const ScoreTable table = to_score_table(data, fresh, s);
-    std::vector<SegmentRecord> rows(fresh.size());
+    std::vector<SegmentRecord> rows;
     std::set<std::string> cars;
     for (std::size_t j = 0; j < fresh.size(); ++j) {
+      if (!still[j]) continue;
       const SegmentMeta& m = data.meta(fresh[j]);
-      SegmentRecord& row = rows[j];
+      SegmentRecord& row = rows.emplace_back();
       row.car = m.car;
       row.segment = m.segment;
       row.time = m.timestamp;
@@ -169,6 +165,7 @@ class Monitor {
       for (const auto& signal : cal.signals()) row.errors.push_back(table.column(signal + "_error")[j]);
       cars.insert(m.car);
     }
+    r.new_segments = rows.size();
     db_.add_segments(id_, rows, cal.signals());
     const std::string now = detail::utc_now();
     for (const auto& car : cars) {
@@ -185,6 +182,26 @@ class Monitor {
   }
 
  private:
+  static std::vector<std::pair<std::string, std::int64_t>> keys_of(const Dataset& data, const std::vector<std::size_t>& rows) {
+    std::vector<std::pair<std::string, std::int64_t>> keys;
+    keys.reserve(rows.size());
+    for (std::size_t i : rows) keys.emplace_back(data.meta(i).car, data.meta(i).segment);
+    return keys;
+  }
+  // The rows of `data` whose (car, segment) `missing` reports absent, each key once.
+  template <class Missing>
+  static std::vector<std::size_t> unscored(const Dataset& data, Missing missing) {
+    std::vector<std::size_t> rows;
+    std::set<std::pair<std::string, std::int64_t>> seen;
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (seen.emplace(data.meta(i).car, data.meta(i).segment).second) rows.push_back(i);
+    const std::vector<bool> absent = missing(keys_of(data, rows));
+    std::vector<std::size_t> out;
+    for (std::size_t j = 0; j < rows.size(); ++j)
+      if (absent[j]) out.push_back(rows[j]);
+    return out;
+  }
+
   // The car's verdict over its last `window` stored segments.
   CarState state_of(const std::string& car, const std::string& now) {
     const auto& cal = model_.calibration();
