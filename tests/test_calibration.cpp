@@ -196,14 +196,7 @@ TEST_CASE("calibration: the JSON round trip, and errors that name the key") {
 #include <set>
 
 TEST_CASE("Model::fit holds out calibration cars, trains on the rest and calibrates on them") {
-  ModelConfig c;
-  c.roles = {{"a", "b", "c", "d"}, 1};
-  c.hidden = 4;
-  c.latent = 2;
-  c.layers = 1;
-  c.epochs = 1;
-  c.batch_size = 8;
-  c.seed = 5;
+  const ModelConfig c = test::tiny_config();
   // 20 cars of 5 segments, every 4th faulty (cars 1, 5, 9, 13, 17): 15 normal cars.
   const Dataset d = test::toy_dataset(100, c.roles, 3, 12, 12, 4);
 

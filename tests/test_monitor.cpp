@@ -24,21 +24,10 @@ std::filesystem::path fresh_db(const std::string& name) {
   return p;
 }
 
-ModelConfig tiny() {
-  ModelConfig c;
-  c.roles = {{"a", "b", "c", "d"}, 1};
-  c.hidden = 4;
-  c.latent = 2;
-  c.layers = 1;
-  c.epochs = 1;
-  c.batch_size = 8;
-  c.seed = 5;
-  return c;
-}
 
 // A model trained and calibrated on a toy fleet (20 cars, every 4th faulty), saved to `path`.
 Model<double> calibrated_model(const std::filesystem::path& path) {
-  const ModelConfig c = tiny();
+  const ModelConfig c = test::tiny_config();
   Model<double> m(c);
   FitOptions o;
   o.calibration_fraction = 0.3;
@@ -162,7 +151,7 @@ TEST_CASE("Monitor::update scores only new segments, updates their cars, and is 
   CHECK(mon.id() == model_id(model_path));
   CHECK(mon.id().size() == 16);
 
-  const Dataset fleet = test::toy_dataset(100, tiny().roles, 9, 12, 12, 4);
+  const Dataset fleet = test::toy_dataset(100, test::tiny_config().roles, 9, 12, 12, 4);
   std::vector<std::size_t> first_half, all(fleet.size());
   for (std::size_t i = 0; i < fleet.size(); ++i) {
     all[i] = i;
@@ -225,7 +214,7 @@ TEST_CASE("Monitor::update scores only new segments, updates their cars, and is 
   CHECK(count(db, "SELECT count(*) FROM segments") == 100);
 
   // An uncalibrated model has no p-values to monitor with.
-  Model<double> plain(tiny());
+  Model<double> plain(test::tiny_config());
   CHECK_THROWS_WITH_AS((Monitor<Model<double>>(plain, model_path, db, o)), doctest::Contains("not calibrated"),
                        std::invalid_argument);
   std::filesystem::remove(model_path);
@@ -246,7 +235,7 @@ TEST_CASE("window_segments and verdicts: each car's latest segments by time, as 
   const auto model_path = std::filesystem::temp_directory_path() / "dyad_test_verdicts_model.safetensors";
   const Model<double> model = calibrated_model(model_path);
   std::filesystem::remove(model_path);
-  const Dataset fleet = test::toy_dataset(40, tiny().roles, 9, 12, 12, 4);
+  const Dataset fleet = test::toy_dataset(40, test::tiny_config().roles, 9, 12, 12, 4);
   Model<double>::Workspace ws(1);
   MonitorOptions o;
   o.window = 2;
@@ -269,6 +258,6 @@ TEST_CASE("window_segments and verdicts: each car's latest segments by time, as 
     CHECK(v2[i].p_value == expected[i].p_value);
     CHECK(v2[i].score == doctest::Approx(expected[i].score).epsilon(1e-12));
   }
-  Model<double> plain(tiny());
+  Model<double> plain(test::tiny_config());
   CHECK_THROWS_WITH_AS(verdicts(plain, ws, fleet, o), doctest::Contains("not calibrated"), std::invalid_argument);
 }

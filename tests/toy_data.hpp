@@ -35,4 +35,17 @@ inline Dataset toy_dataset(std::size_t n, const FeatureRoles& roles, std::uint64
   return d;
 }
 
+// A one-layer model over toy_dataset's columns a (condition), b, c, d that trains in a moment.
+inline ModelConfig tiny_config() {
+  ModelConfig c;
+  c.roles = {{"a", "b", "c", "d"}, 1};
+  c.hidden = 4;
+  c.latent = 2;
+  c.layers = 1;
+  c.epochs = 1;
+  c.batch_size = 8;
+  c.seed = 5;
+  return c;
+}
+
 }  // namespace dyad::test

@@ -75,6 +75,15 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
 }
 
+// A model for verdicts: it must carry a calibration.
+inline Model<float> load_calibrated(const std::string& path) {
+  Model<float> model = load_for_scoring(path, "");
+  if (model.calibration().empty())
+    throw std::invalid_argument(path + ": the model is not calibrated, so its scores have no p-value; train it with "
+                                "--calibration-fraction above 0 or run dyad calibrate");
+  return model;
+}
+
 // The status thresholds: the asked rates, or the cost-based operating point; warns when no car
 // can reach the alarm rate with this calibration.
 inline detect::AlarmPolicy alarm_policy(const MonitorArgs& a, const detect::Calibration& cal, const char* who = "dyad monitor") {
@@ -216,10 +225,7 @@ inline void print_changes(const monitor::UpdateReport& r) {
 inline int run_monitor(const MonitorArgs& a) {
   if (a.data.empty() && !a.follow) throw std::invalid_argument("monitor needs --data FILE or --follow (the long CSV on stdin)");
   const auto start = std::chrono::steady_clock::now();
-  const Model<float> model = load_for_scoring(a.model, "");
-  if (model.calibration().empty())
-    throw std::invalid_argument(a.model + ": the model is not calibrated, so its scores have no p-value; train it with "
-                                "--calibration-fraction above 0 or run dyad calibrate");
+  const Model<float> model = load_calibrated(a.model);
   monitor::MonitorOptions options;
   options.policy = alarm_policy(a, model.calibration());
   options.window = a.window;
@@ -310,10 +316,7 @@ inline void add_compare_options(CLI::App* cmd, CompareArgs& a) {
 // What the new model would say about the fleet, against the database's current verdicts.
 inline int run_compare(const CompareArgs& a) {
   const MonitorArgs& m = a.monitor;
-  const Model<float> model = load_for_scoring(m.model, "");
-  if (model.calibration().empty())
-    throw std::invalid_argument(m.model + ": the model is not calibrated; train it with --calibration-fraction above 0 "
-                                "or run dyad calibrate");
+  const Model<float> model = load_calibrated(m.model);
   monitor::MonitorOptions options;
   options.policy = alarm_policy(m, model.calibration(), "dyad compare");
   options.window = m.window;

@@ -111,6 +111,7 @@ class Calibration {
     }
     if (c.healthy_.empty()) throw std::invalid_argument("dyad::Calibration: the scores have no score column");
     for (const auto& s : c.signals_) c.signal_errors_[s] = per_car(t.column(s + "_error"), 0);
+    c.cache_medians();
     return c;
   }
 
@@ -145,11 +146,9 @@ class Calibration {
 
   // The median car-level error of each signal over the healthy calibration cars.
   double signal_median(const std::string& signal) const {
-    std::vector<double> v = at(signal_errors_, signal);
-    const std::size_t n = v.size(), m = n / 2;
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(m), v.end());
-    if (n % 2) return v[m];
-    return 0.5 * (v[m] + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(m)));
+    const auto it = std::find(signals_.begin(), signals_.end(), signal);
+    if (it == signals_.end()) throw std::invalid_argument("dyad::Calibration: no calibration for '" + signal + "'");
+    return medians_[static_cast<std::size_t>(it - signals_.begin())];
   }
 
   // A car's signals ranked by car-level error over the healthy median (errors in signals() order).
@@ -159,7 +158,7 @@ class Calibration {
                                   std::to_string(signals_.size()) + " signals");
     std::vector<SignalRatio> out;
     for (std::size_t k = 0; k < signals_.size(); ++k) {
-      const double med = signal_median(signals_[k]);
+      const double med = medians_[k];
       out.push_back({signals_[k], med > 0 ? car_errors[k] / med : std::numeric_limits<double>::infinity()});
     }
     std::stable_sort(out.begin(), out.end(), [](const SignalRatio& a, const SignalRatio& b) { return a.ratio > b.ratio; });
@@ -204,17 +203,19 @@ class Calibration {
       throw std::invalid_argument("dyad: the costs of a miss and of an inspection must be >= 0, not both 0");
     if (faulty_cars_.empty())
       throw std::invalid_argument("dyad: a cost-based operating point needs faulty cars among the calibration data (label 1)");
-    std::vector<double> candidates;  // every attainable p-value, and 0 (alarm nothing)
+    std::vector<double> healthy_p, faulty_p;  // each calibration car's p-value, computed once
+    for (double s : healthy_scores(kind)) healthy_p.push_back(p_value(kind, s));
+    for (double s : faulty_scores(kind)) faulty_p.push_back(p_value(kind, s));
+    std::vector<double> candidates = healthy_p;  // every attainable p-value, and 0 (alarm nothing)
+    candidates.insert(candidates.end(), faulty_p.begin(), faulty_p.end());
     candidates.push_back(0.0);
-    for (double s : healthy_scores(kind)) candidates.push_back(p_value(kind, s));
-    for (double s : faulty_scores(kind)) candidates.push_back(p_value(kind, s));
     std::sort(candidates.begin(), candidates.end());
     candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
     double best_rate = 0, best_cost = std::numeric_limits<double>::infinity();
     for (double a : candidates) {
       double cost = 0;
-      for (double s : healthy_scores(kind)) cost += p_value(kind, s) <= a ? cost_inspection : 0.0;
-      for (double s : faulty_scores(kind)) cost += p_value(kind, s) <= a ? cost_inspection : cost_miss;
+      for (double p : healthy_p) cost += p <= a ? cost_inspection : 0.0;
+      for (double p : faulty_p) cost += p <= a ? cost_inspection : cost_miss;
       if (cost < best_cost) best_cost = cost, best_rate = a;  // ties keep the lower rate
     }
     return best_rate;
@@ -259,10 +260,22 @@ class Calibration {
     }
     for (const auto& s : c.signals_)
       if (!c.signal_errors_.count(s)) json_key_error(where, "signal_errors." + s, "is missing");
+    c.cache_medians();
     return c;
   }
 
  private:
+  // The healthy median of each signal, in signals_ order: explain() runs once per car verdict.
+  void cache_medians() {
+    medians_.clear();
+    for (const auto& signal : signals_) {
+      std::vector<double> v = at(signal_errors_, signal);
+      const std::size_t n = v.size(), m = n / 2;
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(m), v.end());
+      medians_.push_back(n % 2 ? v[m] : 0.5 * (v[m] + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(m))));
+    }
+  }
+
   static const std::vector<double>& at(const std::map<std::string, std::vector<double>>& m, const std::string& key) {
     auto it = m.find(key);
     if (it == m.end()) throw std::invalid_argument("dyad::Calibration: no calibration for '" + key + "'");
@@ -272,6 +285,7 @@ class Calibration {
   int h_ = 100;
   std::vector<std::string> cars_, faulty_cars_, signals_;
   std::map<std::string, std::vector<double>> healthy_, faulty_, signal_errors_;  // [name] -> one value per car
+  std::vector<double> medians_;                                                  // of signal_errors_, per signal
 };
 
 }  // namespace dyad::detect

@@ -26,6 +26,7 @@ namespace dyad::monitor {
 
 // The schema version this dyad writes; migrations[v] turns version v into v + 1.
 inline constexpr int kSchemaVersion = 1;
+static_assert(detect::score_names.size() == 4, "schema 1 has one segments column per score name");
 
 namespace detail {
 inline constexpr const char* kMigrations[kSchemaVersion] = {
@@ -201,13 +202,12 @@ class FleetDb {
       if (r.car != last_car) car.bind(1, r.car).bind(2, now).run(), last_car = r.car;
       nlohmann::json errors = nlohmann::json::object();
       for (std::size_t k = 0; k < signals.size(); ++k) errors[signals[k]] = r.errors.at(k);
-      auto score = [&](const char* name) {
-        auto it = r.scores.find(name);
-        return it == r.scores.end() ? std::nan("") : it->second;
-      };
       seg.bind(1, model_id).bind(2, r.car).bind(3, r.segment).bind(4, r.time).bind(5, r.mileage).bind(6, r.label);
-      seg.bind(7, score("rec_error")).bind(8, score("latent_score")).bind(9, score("pattern_score"));
-      seg.bind(10, score("combined_score")).bind(11, errors.dump()).bind(12, now);
+      for (int k = 0; k < 4; ++k) {  // the score columns, in score_names order (NaN: NULL)
+        const auto it = r.scores.find(std::string(detect::score_names[static_cast<std::size_t>(k)]));
+        seg.bind(7 + k, it == r.scores.end() ? std::nan("") : it->second);
+      }
+      seg.bind(11, errors.dump()).bind(12, now);
       seg.run();
     }
   }
@@ -220,7 +220,6 @@ class FleetDb {
                      "FROM segments WHERE model_id = ? AND car = ? ORDER BY time DESC, segment DESC LIMIT ?");
     s.bind(1, model_id).bind(2, car).bind(3, window == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(window));
     std::vector<SegmentRecord> out;
-    static constexpr const char* names[] = {"rec_error", "latent_score", "pattern_score", "combined_score"};
     while (s.step()) {
       SegmentRecord r;
       r.car = car;
@@ -229,7 +228,7 @@ class FleetDb {
       r.mileage = s.real(2);
       if (!s.is_null(3)) r.label = static_cast<int>(s.integer(3));
       for (int k = 0; k < 4; ++k)
-        if (!s.is_null(4 + k)) r.scores[names[k]] = s.real(4 + k);
+        if (!s.is_null(4 + k)) r.scores[std::string(detect::score_names[static_cast<std::size_t>(k)])] = s.real(4 + k);
       const auto errors = nlohmann::json::parse(s.text(8));
       for (const auto& name : signals) r.errors.push_back(errors.at(name).get<double>());
       out.push_back(std::move(r));
@@ -276,15 +275,14 @@ class FleetDb {
                       "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (car, model_id) DO UPDATE SET status = excluded.status, "
                       "p_value = excluded.p_value, score = excluded.score, segments = excluded.segments, "
                       "signals = excluded.signals, time = excluded.time, updated = excluded.updated");
-    up.bind(1, c.car).bind(2, c.model_id).bind(3, status).bind(4, c.p_value).bind(5, c.score).bind(6, c.segments);
-    up.bind(7, signals).bind(8, c.time).bind(9, c.updated);
-    up.run();
     sql::Statement hist(db_,
                         "INSERT INTO status_history (car, model_id, status, p_value, score, segments, signals, time, recorded) "
                         "VALUES (?,?,?,?,?,?,?,?,?)");
-    hist.bind(1, c.car).bind(2, c.model_id).bind(3, status).bind(4, c.p_value).bind(5, c.score).bind(6, c.segments);
-    hist.bind(7, signals).bind(8, c.time).bind(9, c.updated);
-    hist.run();
+    for (sql::Statement* st : {&up, &hist}) {  // the same nine values, as the current state and as history
+      st->bind(1, c.car).bind(2, c.model_id).bind(3, status).bind(4, c.p_value).bind(5, c.score).bind(6, c.segments);
+      st->bind(7, signals).bind(8, c.time).bind(9, c.updated);
+      st->run();
+    }
 
     const bool was_alarm = previous && previous->status == detect::Status::alarm, is_alarm = c.status == detect::Status::alarm;
     const std::string top = c.signals.empty() ? std::string() : c.signals.front().name;
