@@ -21,6 +21,7 @@
 #include "dyad/detect/roc.hpp"
 #include "dyad/detect/scorers.hpp"
 #include "dyad/detect/scores.hpp"
+#include "dyad/ensemble.hpp"
 #include "dyad/ingest/ingest.hpp"
 #include "dyad/ingest/sessions.hpp"
 #include "dyad/ingest/spec.hpp"

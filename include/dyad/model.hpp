@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -49,6 +50,7 @@ struct Progress {
   double lr = 0, kl_weight = 0;
   double segments_per_s = 0;
   double seconds = 0, seconds_left = 0;
+  int member = 0, members = 1;  // which network of an Ensemble is training (from 0), of how many
 };
 using ProgressCallback = std::function<void(const Progress&)>;
 
@@ -72,6 +74,11 @@ struct FitOptions {
   // normal car and leaves the model uncalibrated; `dyad train` holds out 0.2.
   double calibration_fraction = 0;
   int calibration_top = 100;  // h of the car scores calibrated, per mille
+  // The seed the calibration cars are drawn with (default: the model's), and whether fit()
+  // calibrates on them. An Ensemble holds the same cars out of every member and calibrates the
+  // members' combined scores itself.
+  std::optional<std::uint64_t> calibration_seed;
+  bool calibrate = true;
 };
 
 struct FitReport {
@@ -88,6 +95,7 @@ struct FitReport {
   int states_written = 0;      // training-state files written
   std::size_t calibration_cars = 0;      // normal cars held out for calibration
   std::size_t calibration_segments = 0;  // their segments and the faulty cars', scored to calibrate
+  int members = 1;                       // networks trained (an Ensemble's; steps and seconds are their sums)
 };
 
 // One segment's targets and their reconstruction, in the data's original units.

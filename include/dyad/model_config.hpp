@@ -39,6 +39,7 @@ inline constexpr int epochs = 1'000'000;
 inline constexpr int batch_size = 65536;
 inline constexpr int threads = 1024;
 inline constexpr int min_length = 1'000'000;  // steps
+inline constexpr int ensemble = 64;           // members of a dyad::Ensemble
 // Trainable values of the whole model (4 GiB of float weights; training keeps 4 copies).
 inline constexpr std::int64_t parameters = std::int64_t{1} << 30;
 }  // namespace limits

@@ -28,6 +28,65 @@
 
 namespace dyad {
 
+namespace detail {
+
+// The normal cars held out for calibration: a fraction of them, drawn with `seed` from the
+// sorted ids (so the split depends on the set of cars and the seed only).
+inline std::unordered_set<std::string> calibration_cars(const Dataset& data, const FitOptions& options, std::uint64_t seed) {
+  const double f = options.calibration_fraction;
+  if (!(f >= 0 && f < 1))
+    throw std::invalid_argument("dyad::Model::fit: the calibration fraction must be in [0, 1), got " + std::to_string(f));
+  if (f == 0) return {};
+  detect::top_count(1, options.calibration_top);  // refused before training, not after
+  std::set<std::string> normal_set;
+  for (std::size_t i = 0; i < data.size(); ++i)
+    if (data.meta(i).label == 0) normal_set.insert(data.meta(i).car);
+  std::vector<std::string> normal(normal_set.begin(), normal_set.end());
+  const auto k = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(f * static_cast<double>(normal.size()))));
+  if (normal.size() < k + 1)
+    throw std::invalid_argument("dyad::Model::fit: holding out calibration cars needs at least 2 normal cars, the data has " +
+                                std::to_string(normal.size()) + "; train on all of them with a calibration fraction of 0");
+  Rng rng(seed ^ 0xCA1Bull);
+  rng.shuffle(normal);
+  return {normal.begin(), normal.begin() + static_cast<std::ptrdiff_t>(k)};
+}
+
+}  // namespace detail
+
+// Which segments of `data` a fit trains on and which it calibrates on (dyad-method §5: one-class
+// training on the normal segments of at least min_length steps).
+struct FitSplit {
+  std::vector<std::size_t> train;        // normal segments of the cars not held out
+  std::vector<std::size_t> calibration;  // the held-out normal cars' and the faulty cars' (empty: none held out)
+  std::size_t faulty_excluded = 0, short_excluded = 0;
+};
+
+inline FitSplit split_for_fit(const Dataset& data, const ModelConfig& config, const FitOptions& options) {
+  const std::unordered_set<std::string> held_out =
+      detail::calibration_cars(data, options, options.calibration_seed.value_or(config.seed));
+  FitSplit split;
+  std::size_t healthy_calibration = 0;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const bool is_short = data.length(i) < static_cast<std::size_t>(config.min_length);
+    if (data.meta(i).label != 0) {
+      ++split.faulty_excluded;
+      if (!is_short) split.calibration.push_back(i);
+    } else if (is_short) {
+      ++split.short_excluded;
+    } else if (held_out.count(data.meta(i).car)) {
+      split.calibration.push_back(i);
+      ++healthy_calibration;
+    } else {
+      split.train.push_back(i);
+    }
+  }
+  if (held_out.empty()) split.calibration.clear();
+  else if (healthy_calibration == 0)
+    throw std::invalid_argument("dyad::Model::fit: the cars held out for calibration have no segment of at least min_length " +
+                                std::to_string(config.min_length) + " steps");
+  return split;
+}
+
 template <class M>
 class Trainer {
  public:
@@ -39,26 +98,11 @@ class Trainer {
       : model_(model), data_(data), config_(model.config()) {
     config_.validate();
     cols_ = model_.resolve_columns(data);
-    const std::unordered_set<std::string> held_out = calibration_cars(data, options);
-    std::size_t healthy_calibration = 0;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      const bool is_short = data.length(i) < static_cast<std::size_t>(config_.min_length);
-      if (data.meta(i).label != 0) {
-        ++report_.faulty_excluded;
-        if (!is_short) calibration_.push_back(i);
-      } else if (is_short) {
-        ++report_.short_excluded;
-      } else if (held_out.count(data.meta(i).car)) {
-        calibration_.push_back(i);
-        ++healthy_calibration;
-      } else {
-        train_.push_back(i);
-      }
-    }
-    if (held_out.empty()) calibration_.clear();
-    else if (healthy_calibration == 0)
-      throw std::invalid_argument("dyad::Model::fit: the cars held out for calibration have no segment of at least min_length " +
-                                  std::to_string(config_.min_length) + " steps");
+    FitSplit split = split_for_fit(data, config_, options);
+    train_ = std::move(split.train);
+    calibration_ = options.calibrate ? std::move(split.calibration) : std::vector<std::size_t>{};
+    report_.faulty_excluded = split.faulty_excluded;
+    report_.short_excluded = split.short_excluded;
     calibration_top_ = options.calibration_top;
     report_.segments = train_.size();
     if (train_.empty())
@@ -229,27 +273,6 @@ class Trainer {
   }
 
   // A CRC-32C of what training reads: each normal segment's metadata and encoder columns.
-  // The normal cars held out for calibration: a fraction of them, drawn with the model's seed
-  // from the sorted ids (so the split depends on the set of cars and the seed only).
-  std::unordered_set<std::string> calibration_cars(const Dataset& data, const FitOptions& options) const {
-    const double f = options.calibration_fraction;
-    if (!(f >= 0 && f < 1))
-      throw std::invalid_argument("dyad::Model::fit: the calibration fraction must be in [0, 1), got " + std::to_string(f));
-    if (f == 0) return {};
-    detect::top_count(1, options.calibration_top);  // refused before training, not after
-    std::set<std::string> normal_set;
-    for (std::size_t i = 0; i < data.size(); ++i)
-      if (data.meta(i).label == 0) normal_set.insert(data.meta(i).car);
-    std::vector<std::string> normal(normal_set.begin(), normal_set.end());
-    const auto k = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(f * static_cast<double>(normal.size()))));
-    if (normal.size() < k + 1)
-      throw std::invalid_argument("dyad::Model::fit: holding out calibration cars needs at least 2 normal cars, the data has " +
-                                  std::to_string(normal.size()) + "; train on all of them with a calibration fraction of 0");
-    Rng rng(config_.seed ^ 0xCA1Bull);
-    rng.shuffle(normal);
-    return {normal.begin(), normal.begin() + static_cast<std::ptrdiff_t>(k)};
-  }
-
   std::uint64_t fingerprint() const {
     if (fingerprint_) return *fingerprint_;
     std::uint32_t crc = 0;

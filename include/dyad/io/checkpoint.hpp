@@ -38,6 +38,8 @@ inline constexpr const char* kCheckpointFormat = "dyad-checkpoint-2";
 inline constexpr const char* kCheckpointFormatV1 = "dyad-checkpoint-1";
 // "crc32c:<8 lowercase hex digits>", see tensor_checksum.
 inline constexpr const char* kChecksumKey = "dyad.checksum";
+// Present in an ensemble's checkpoint (dyad/ensemble.hpp): its members and score scales.
+inline constexpr const char* kEnsembleKey = "dyad.ensemble";
 
 struct LoadOptions {
   // For checkpoints without dyad metadata: the feature roles and training settings.
@@ -246,15 +248,50 @@ struct CheckpointExtras {
   detect::Calibration calibration;  // empty when the checkpoint has none
 };
 
+// The numbers of j[key], which must be `size` of them.
+inline std::vector<double> json_vector(const nlohmann::json& j, const std::string& where, const char* key, std::size_t size) {
+  std::vector<double> v = json_numbers(json_member(j, where, key), where, key);
+  if (v.size() != size) json_key_error(where, key, "has " + std::to_string(v.size()) + " values, expected " + std::to_string(size));
+  return v;
+}
+
+// The fitted segment scorers as JSON (the value of dyad.latent), and back.
+template <class M>
+nlohmann::json scorers_json(const M& model) {
+  const auto& l = model.latent_scorer();
+  const auto& p = model.pattern_scorer();
+  const auto& c = model.score_combiner();
+  return {{"mean", l.mean()},
+          {"covariance", l.covariance()},
+          {"pattern_mean", p.mean()},
+          {"pattern_covariance", p.covariance()},
+          {"combiner_means", c.means()},
+          {"combiner_stds", c.stds()}};
+}
+
+inline CheckpointScorers read_scorers(const nlohmann::json& l, const std::string& where, const ModelConfig& c) {
+  const auto Z = static_cast<std::size_t>(c.latent), P = c.roles.encoder.size() - c.roles.condition;
+  auto scorer = [&](const char* mean_key, const char* cov_key, std::size_t dim) {
+    auto mean = json_vector(l, where, mean_key, dim);
+    auto cov = json_vector(l, where, cov_key, dim * dim);
+    try {
+      return detect::LatentScorer(std::move(mean), std::move(cov));
+    } catch (const std::invalid_argument& e) {
+      json_key_error(where, cov_key, e.what());
+    }
+  };
+  detect::LatentScorer latent = scorer("mean", "covariance", Z);
+  detect::LatentScorer pattern = scorer("pattern_mean", "pattern_covariance", P);
+  auto means = json_vector(l, where, "combiner_means", 2);
+  auto stds = json_vector(l, where, "combiner_stds", 2);
+  for (const double s : stds)
+    if (!(s > 0)) json_key_error(where, "combiner_stds", "must be > 0, got " + json_excerpt(s));
+  return {std::move(latent), std::move(pattern), detect::ScoreCombiner(std::move(means), std::move(stds))};
+}
+
 inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c) {
   CheckpointExtras x;
   const std::string src = st.source;
-  auto vector_of = [](const nlohmann::json& j, const std::string& where, const char* key, std::size_t size) {
-    std::vector<double> v = json_numbers(json_member(j, where, key), where, key);
-    if (v.size() != size)
-      json_key_error(where, key, "has " + std::to_string(v.size()) + " values, expected " + std::to_string(size));
-    return v;
-  };
   {
     const std::string where = src + " (dyad.normalizer)";
     const auto n = parse_meta(st, "dyad.normalizer");
@@ -262,8 +299,8 @@ inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c)
     if (columns != c.roles.encoder)
       json_key_error(where, "columns", "is " + json_excerpt(columns) + ", but the encoder columns (dyad.config) are " +
                                            json_excerpt(c.roles.encoder));
-    auto mean = vector_of(n, where, "mean", columns.size());
-    auto scale = vector_of(n, where, "scale", columns.size());
+    auto mean = json_vector(n, where, "mean", columns.size());
+    auto scale = json_vector(n, where, "scale", columns.size());
     for (std::size_t i = 0; i < scale.size(); ++i)
       if (!(scale[i] > 0))
         json_key_error(where, "scale", "column '" + columns[i] + "' has scale " + json_excerpt(scale[i]) + " (must be > 0)");
@@ -277,28 +314,8 @@ inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c)
     if (!(lo <= hi)) json_key_error(where, "max", "must be >= min (" + json_excerpt(lo) + "), got " + json_excerpt(hi));
     x.mileage = MinMax(lo, hi);
   }
-  if (st.metadata.count("dyad.latent")) {
-    const std::string where = src + " (dyad.latent)";
-    const auto l = parse_meta(st, "dyad.latent");
-    const auto Z = static_cast<std::size_t>(c.latent), P = c.roles.encoder.size() - c.roles.condition;
-    auto scorer = [&](const char* mean_key, const char* cov_key, std::size_t dim) {
-      auto mean = vector_of(l, where, mean_key, dim);
-      auto cov = vector_of(l, where, cov_key, dim * dim);
-      try {
-        return detect::LatentScorer(std::move(mean), std::move(cov));
-      } catch (const std::invalid_argument& e) {
-        json_key_error(where, cov_key, e.what());
-      }
-    };
-    detect::LatentScorer latent = scorer("mean", "covariance", Z);
-    detect::LatentScorer pattern = scorer("pattern_mean", "pattern_covariance", P);
-    auto means = vector_of(l, where, "combiner_means", 2);
-    auto stds = vector_of(l, where, "combiner_stds", 2);
-    for (const double s : stds)
-      if (!(s > 0)) json_key_error(where, "combiner_stds", "must be > 0, got " + json_excerpt(s));
-    x.scorers.emplace(CheckpointScorers{std::move(latent), std::move(pattern),
-                                        detect::ScoreCombiner(std::move(means), std::move(stds))});
-  }
+  if (st.metadata.count("dyad.latent"))
+    x.scorers = read_scorers(parse_meta(st, "dyad.latent"), src + " (dyad.latent)", c);
   if (st.metadata.count("dyad.calibration")) {
     const std::string where = src + " (dyad.calibration)";
     x.calibration = detect::Calibration::from_json(parse_meta(st, "dyad.calibration"), where);
@@ -311,17 +328,23 @@ inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c)
 
 }  // namespace detail
 
-// Writes `model` (any dyad::Model) to `path` atomically, with a checksum of its contents.
+namespace detail {
+
+// The model's weights under their state_dict names, each preceded by `prefix`.
 template <class M>
-void save_checkpoint(const M& model, const std::filesystem::path& path) {
+void add_weights(SafeTensors& st, const M& model, const std::string& prefix = "") {
   using T = typename M::Scalar;
-  SafeTensors st;
-  st.source = path.string();
   const auto& params = model.parameters();
   for (const auto& s : params.slices()) {
     std::vector<std::size_t> shape(s.shape.begin(), s.shape.end());
-    st.add<T>(s.name, shape, std::span<const T>(params.values().data() + s.offset, static_cast<std::size_t>(s.size)));
+    st.add<T>(prefix + s.name, shape, std::span<const T>(params.values().data() + s.offset, static_cast<std::size_t>(s.size)));
   }
+}
+
+// The metadata every checkpoint of dyad carries: format, version, configuration, normaliser,
+// mileage scale, and the calibration when there is one.
+template <class M>
+void add_metadata(SafeTensors& st, const M& model, const detect::Calibration& calibration) {
   const auto& n = model.normalizer();
   st.metadata["format"] = kCheckpointFormat;
   st.metadata["dyad.version"] = DYAD_VERSION_STRING;
@@ -329,57 +352,53 @@ void save_checkpoint(const M& model, const std::filesystem::path& path) {
   st.metadata["dyad.normalizer"] = nlohmann::json{{"columns", n.columns()}, {"mean", n.mean()}, {"scale", n.scale()}}.dump();
   st.metadata["dyad.mileage"] =
       nlohmann::json{{"min", model.mileage_scale().min()}, {"max", model.mileage_scale().max()}}.dump();
-  if (model.has_latent_scorer()) {
-    const auto& l = model.latent_scorer();
-    const auto& p = model.pattern_scorer();
-    const auto& c = model.score_combiner();
-    st.metadata["dyad.latent"] = nlohmann::json{{"mean", l.mean()},
-                                                {"covariance", l.covariance()},
-                                                {"pattern_mean", p.mean()},
-                                                {"pattern_covariance", p.covariance()},
-                                                {"combiner_means", c.means()},
-                                                {"combiner_stds", c.stds()}}
-                                     .dump();
-  }
-  if (!model.calibration().empty()) st.metadata["dyad.calibration"] = model.calibration().to_json().dump();
-  st.metadata[kChecksumKey] = tensor_checksum(st);  // last: it covers the metadata above
-  st.save(path);
+  if (!calibration.empty()) st.metadata["dyad.calibration"] = calibration.to_json().dump();
 }
 
-// Reads a checkpoint written by save_checkpoint, or a plain PyTorch DynamicVAE state_dict.
-// Everything in the file is checked before the model is built: the checksum (when present),
-// the configuration against dyad's caps, every tensor's name, shape and dtype against that
-// configuration, and the normaliser, mileage and scorer metadata against its sizes.
+// Adds the checksum (last: it covers everything above) and writes `st` to its source atomically.
+inline void seal_and_save(SafeTensors& st) {
+  st.metadata[kChecksumKey] = tensor_checksum(st);
+  st.save(st.source);
+}
+
+}  // namespace detail
+
+// Writes `model` (any dyad::Model) to `path` atomically, with a checksum of its contents, and
+// with `calibration` in place of the model's own when given.
 template <class M>
-M load_checkpoint(const std::filesystem::path& path, const LoadOptions& options = {}) {
-  using T = typename M::Scalar;
-  const std::string src = path.string();
-  const SafeTensors st = detail::read_checkpoint_file(path);
-  const bool ours = st.metadata.count("dyad.config") > 0;
-  ModelConfig config = options.config.value_or(ModelConfig{});
-  detail::CheckpointExtras extras;
-  if (ours) {
-    try {
-      config = config_from_json(detail::parse_meta(st, "dyad.config"), ModelConfig{}, src + " (dyad.config)");
-      try {
-        config.validate();
-      } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument(src + " (dyad.config): " + e.what());
-      }
-      detail::check_tensors(st, config);
-      extras = detail::read_extras(st, config);
-    } catch (const std::invalid_argument& e) {  // a bad file, not a bad call
-      throw std::runtime_error(e.what());
-    }
-  } else {
-    config = detail::infer_architecture(st, config);
+void save_checkpoint(const M& model, const std::filesystem::path& path, const detect::Calibration* calibration = nullptr) {
+  SafeTensors st;
+  st.source = path.string();
+  detail::add_weights(st, model);
+  detail::add_metadata(st, model, calibration ? *calibration : model.calibration());
+  if (model.has_latent_scorer()) st.metadata["dyad.latent"] = detail::scorers_json(model).dump();
+  detail::seal_and_save(st);
+}
+
+namespace detail {
+
+// The validated dyad.config of one of dyad's checkpoints. Errors are the file's, so they are
+// std::runtime_error (like every other error in it), not invalid_argument.
+inline ModelConfig read_config(const SafeTensors& st) {
+  const std::string where = st.source + " (dyad.config)";
+  try {
+    ModelConfig config = config_from_json(parse_meta(st, "dyad.config"), ModelConfig{}, where);
     try {
       config.validate();
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(src + ": " + e.what());
+      throw std::invalid_argument(where + ": " + e.what());
     }
-    detail::check_tensors(st, config);
+    return config;
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(e.what());
   }
+}
+
+// The model `config` describes with the weights of `st` (already checked by check_tensors) and,
+// for dyad's own files, its extras.
+template <class M>
+M build_model(const SafeTensors& st, const ModelConfig& config, std::optional<CheckpointExtras> extras) {
+  using T = typename M::Scalar;
   M model(config);
   auto& params = model.parameters();
   for (const auto& s : params.slices()) {
@@ -387,16 +406,55 @@ M load_checkpoint(const std::filesystem::path& path, const LoadOptions& options 
     const std::vector<T> v = st.get<T>(s.name, std::span<const std::size_t>(shape));
     std::copy(v.begin(), v.end(), params.values().data() + s.offset);
   }
-  if (!params.values().allFinite()) throw std::runtime_error(src + ": the checkpoint holds NaN or infinite weights");
-  if (ours) {
-    model.set_normalizer(std::move(extras.normalizer));
-    model.set_mileage_scale(extras.mileage);
-    if (extras.scorers)
-      model.set_latent_scores(std::move(extras.scorers->latent), std::move(extras.scorers->pattern),
-                              std::move(extras.scorers->combiner));
-    model.set_calibration(std::move(extras.calibration));
+  if (!params.values().allFinite()) throw std::runtime_error(st.source + ": the checkpoint holds NaN or infinite weights");
+  if (extras) {
+    model.set_normalizer(std::move(extras->normalizer));
+    model.set_mileage_scale(extras->mileage);
+    if (extras->scorers)
+      model.set_latent_scores(std::move(extras->scorers->latent), std::move(extras->scorers->pattern),
+                              std::move(extras->scorers->combiner));
+    model.set_calibration(std::move(extras->calibration));
   }
   return model;
+}
+
+}  // namespace detail
+
+// Reads a checkpoint written by save_checkpoint, or a plain PyTorch DynamicVAE state_dict.
+// Everything in the file is checked before the model is built: the checksum (when present),
+// the configuration against dyad's caps, every tensor's name, shape and dtype against that
+// configuration, and the normaliser, mileage and scorer metadata against its sizes. An
+// ensemble's file (dyad/ensemble.hpp) is refused with a pointer to dyad::Ensemble.
+template <class M>
+M load_checkpoint(const SafeTensors& st, const LoadOptions& options = {}) {
+  const std::string& src = st.source;
+  if (st.metadata.count(kEnsembleKey))
+    throw std::runtime_error(src + ": the file holds an ensemble of networks (metadata '" + kEnsembleKey +
+                             "'); load it with dyad::Ensemble, as every dyad command does");
+  if (st.metadata.count("dyad.config")) {
+    const ModelConfig config = detail::read_config(st);
+    std::optional<detail::CheckpointExtras> extras;
+    try {
+      detail::check_tensors(st, config);
+      extras = detail::read_extras(st, config);
+    } catch (const std::invalid_argument& e) {  // a bad file, not a bad call
+      throw std::runtime_error(e.what());
+    }
+    return detail::build_model<M>(st, config, std::move(extras));
+  }
+  ModelConfig config = detail::infer_architecture(st, options.config.value_or(ModelConfig{}));
+  try {
+    config.validate();
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(src + ": " + e.what());
+  }
+  detail::check_tensors(st, config);
+  return detail::build_model<M>(st, config, std::nullopt);
+}
+// The same from the file at `path` (detail::read_checkpoint_file: parsed, checksum verified).
+template <class M>
+M load_checkpoint(const std::filesystem::path& path, const LoadOptions& options = {}) {
+  return load_checkpoint<M>(detail::read_checkpoint_file(path), options);
 }
 
 }  // namespace dyad

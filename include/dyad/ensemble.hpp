@@ -1,0 +1,354 @@
+// dyad::Ensemble<T, Hidden, Latent>: K DyAD networks trained from different seeds on the same
+// cars and scored together, so that a verdict does not hinge on one training seed (on simulated
+// fleets the seed alone moves a single model's car AUROC by up to 0.2). Each member's segment
+// scores are z-scored against its own scores of its training segments and averaged over the
+// members; the ensemble is calibrated on those averaged scores. An ensemble of one is a plain
+// Model: it scores, saves and loads exactly as the model does, so every dyad command takes both.
+#pragma once
+
+#include "dyad/model.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <filesystem>
+#include <numeric>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dyad {
+
+// Member k's seed: the ensemble's seed plus k times 2^64 / golden ratio, so member 0 is the model
+// a single fit with that seed gives, and the members of ensembles with nearby seeds differ.
+inline std::uint64_t member_seed(std::uint64_t seed, int k) {
+  return seed + static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ull;
+}
+
+// Mean and standard deviation of each segment score a member produces (detect::score_names
+// order: rec_error, then latent, pattern and combined scores when fitted), over its training
+// segments: what turns its scores into z-scores comparable with the other members'.
+struct ScoreScale {
+  std::vector<double> mean, sd;
+
+  std::size_t size() const { return mean.size(); }
+  static ScoreScale fit(const Scores& s) {
+    ScoreScale scale;
+    for (const Eigen::VectorXd* v : columns(s)) {
+      if (v->size() == 0) break;
+      const double m = v->mean();
+      const double var = v->size() > 1 ? (v->array() - m).square().sum() / static_cast<double>(v->size() - 1) : 0;
+      scale.mean.push_back(m);
+      scale.sd.push_back(var > 0 && std::isfinite(var) ? std::sqrt(var) : 1.0);  // a constant score only shifts
+    }
+    return scale;
+  }
+  // The segment score columns of `s`, in score_names order (empty vectors: not produced).
+  static std::array<const Eigen::VectorXd*, 4> columns(const Scores& s) {
+    return {&s.rec_error, &s.latent_score, &s.pattern_score, &s.combined_score};
+  }
+  static std::array<Eigen::VectorXd*, 4> columns(Scores& s) {
+    return {&s.rec_error, &s.latent_score, &s.pattern_score, &s.combined_score};
+  }
+};
+
+template <class T, int Hidden = Eigen::Dynamic, int Latent = Eigen::Dynamic>
+class Ensemble {
+ public:
+  using Member = Model<T, Hidden, Latent>;
+  using Scalar = T;
+  using Workspace = typename Member::Workspace;
+
+  // `members` untrained networks; member k is initialised from member_seed(config.seed, k).
+  explicit Ensemble(ModelConfig config = Member::default_config(), int members = 1) {
+    if (members < 1 || members > limits::ensemble)
+      throw std::invalid_argument("dyad::Ensemble: " + std::to_string(members) + " members; an ensemble has 1 to " +
+                                  std::to_string(limits::ensemble));
+    for (int k = 0; k < members; ++k) {
+      ModelConfig c = config;
+      c.seed = member_seed(config.seed, k);
+      members_.emplace_back(std::move(c));
+    }
+  }
+  // A single model: an ensemble of one, with the model's calibration.
+  explicit Ensemble(Member model) : calibration_(model.calibration()) {
+    model.set_calibration({});
+    members_.push_back(std::move(model));
+  }
+  // Trained members with their score scales and the ensemble's calibration (a checkpoint's).
+  // They must share the architecture, columns, normaliser and fitted scores.
+  Ensemble(std::vector<Member> members, std::vector<ScoreScale> scales, detect::Calibration calibration = {})
+      : members_(std::move(members)), scales_(std::move(scales)) {
+    if (members_.empty() || members_.size() > limits::ensemble)
+      throw std::invalid_argument("dyad::Ensemble: " + std::to_string(members_.size()) + " members; an ensemble has 1 to " +
+                                  std::to_string(limits::ensemble));
+    if (members_.size() > 1 && scales_.size() != members_.size())
+      throw std::invalid_argument("dyad::Ensemble: " + std::to_string(scales_.size()) + " score scales for " +
+                                  std::to_string(members_.size()) + " members");
+    for (std::size_t k = 0; k < members_.size(); ++k) check_member(k);
+    set_calibration(std::move(calibration));
+  }
+
+  int size() const { return static_cast<int>(members_.size()); }
+  const Member& member(int k) const { return members_.at(static_cast<std::size_t>(k)); }
+  const std::vector<ScoreScale>& scales() const { return scales_; }  // empty for one member
+  // Member 0's configuration; member k differs only in its seed, member_seed(config().seed, k).
+  const ModelConfig& config() const { return members_[0].config(); }
+  const Normalizer& normalizer() const { return members_[0].normalizer(); }
+  // Every member's (they share one): for data normalised beforehand.
+  void set_normalizer(const Normalizer& n) {
+    for (auto& m : members_) m.set_normalizer(n);
+  }
+  std::vector<std::size_t> resolve_columns(const Dataset& data) const { return members_[0].resolve_columns(data); }
+  double scoring_bytes(std::size_t batch, std::size_t steps) const { return members_[0].scoring_bytes(batch, steps); }
+
+  // ---- Calibrated verdicts ------------------------------------------------------------------
+  const detect::Calibration& calibration() const { return calibration_; }
+  void set_calibration(detect::Calibration c) {
+    if (!c.empty() && c.signals() != config().roles.targets())
+      throw std::invalid_argument("dyad::Ensemble: the calibration's signals differ from the model's targets");
+    calibration_ = std::move(c);
+  }
+  // As Model::calibrate, on the ensemble's scores.
+  void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100) {
+    std::vector<std::size_t> all;
+    if (segments.empty()) {
+      all.resize(data.size());
+      std::iota(all.begin(), all.end(), std::size_t{0});
+      segments = all;
+    }
+    set_calibration(detect::Calibration::fit(to_score_table(data, segments, score(data, segments)), config().roles.targets(),
+                                             h_per_mille));
+  }
+
+  // ---- Training -----------------------------------------------------------------------------
+  // Trains every member as Model::fit does, one after the other, on the same training cars
+  // (the calibration cars are drawn once, with the ensemble's seed), then fits each member's
+  // score scale on its training segments and calibrates the ensemble. The report's steps and
+  // seconds are the members' sums. Resuming and periodic training states are for single
+  // models; a stop request ends the run without a model.
+  FitReport fit(const Dataset& data, const ProgressCallback& progress = {}, FitOptions options = {}) {
+    if (members_.size() == 1) {
+      FitReport r = members_[0].fit(data, progress, options);
+      set_calibration(members_[0].calibration());
+      members_[0].set_calibration({});
+      return r;
+    }
+    if (!options.resume.empty() || options.checkpoint_every > 0)
+      throw std::invalid_argument("dyad::Ensemble::fit: resuming and periodic training states are for single models, not " +
+                                  std::to_string(members_.size()) + "-member ensembles");
+    options.state_path.clear();
+    options.calibration_seed = options.calibration_seed.value_or(config().seed);
+    options.calibrate = false;
+    const FitSplit split = split_for_fit(data, config(), options);
+    FitReport total;
+    total.members = size();
+    std::vector<ScoreScale> scales;
+    for (int k = 0; k < size(); ++k) {
+      ProgressCallback member_progress;
+      if (progress)
+        member_progress = [&](const Progress& p) {
+          Progress q = p;
+          q.member = k;
+          q.members = size();
+          progress(q);
+        };
+      const FitReport r = members_[static_cast<std::size_t>(k)].fit(data, member_progress, options);
+      total.steps += r.steps;
+      total.seconds += r.seconds;
+      if (r.interrupted) {
+        total.interrupted = true;
+        return total;
+      }
+      total.segments = r.segments;
+      total.faulty_excluded = r.faulty_excluded;
+      total.short_excluded = r.short_excluded;
+      total.label_loss = r.label_loss;
+      total.latent_scores = r.latent_scores;
+      total.final_loss += r.final_loss / size();
+      scales.push_back(ScoreScale::fit(members_[static_cast<std::size_t>(k)].score(data, split.train)));
+    }
+    scales_ = std::move(scales);
+    calibration_ = {};
+    if (!split.calibration.empty()) {
+      calibrate(data, split.calibration, options.calibration_top);
+      total.calibration_cars = calibration_.size();
+      total.calibration_segments = split.calibration.size();
+    }
+    return total;
+  }
+
+  // ---- Scoring ------------------------------------------------------------------------------
+  // Every segment score is the mean over the members of their z-scores (ScoreScale); one
+  // member's are its own. Per-target errors are the members' mean, in the shared normalised
+  // units (so explanations stay ratios of errors); mu and log_var are member 0's.
+  Scores score(const Dataset& data, std::size_t batch = 256) const {
+    Workspace ws(config().threads);
+    return score(ws, data, batch);
+  }
+  Scores score(const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
+    Workspace ws(config().threads);
+    return score(ws, data, segments, batch);
+  }
+  Scores score(Workspace& ws, const Dataset& data, std::size_t batch = 256) const {
+    std::vector<std::size_t> all(data.size());
+    std::iota(all.begin(), all.end(), std::size_t{0});
+    return score(ws, data, all, batch);
+  }
+  Scores score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
+    Scores out = members_[0].score(ws, data, segments, batch);
+    if (members_.size() == 1) return out;
+    standardise(out, scales_[0]);
+    for (std::size_t k = 1; k < members_.size(); ++k) {
+      Scores s = members_[k].score(ws, data, segments, batch);
+      standardise(s, scales_[k]);
+      const auto from = ScoreScale::columns(std::as_const(s));
+      const auto to = ScoreScale::columns(out);
+      for (std::size_t c = 0; c < scales_[k].size(); ++c) *to[c] += *from[c];
+      out.target_error += s.target_error;
+    }
+    const double K = static_cast<double>(members_.size());
+    for (std::size_t c = 0; c < scales_[0].size(); ++c) *ScoreScale::columns(out)[c] /= K;
+    out.target_error /= K;
+    return out;
+  }
+
+  // The members' mean reconstruction of one segment, in original units.
+  Reconstruction reconstruct(const Dataset& data, std::size_t segment) const {
+    Reconstruction r = members_[0].reconstruct(data, segment);
+    for (std::size_t k = 1; k < members_.size(); ++k) r.reconstructed += members_[k].reconstruct(data, segment).reconstructed;
+    r.reconstructed /= static_cast<double>(members_.size());
+    return r;
+  }
+
+  // ---- Checkpoints --------------------------------------------------------------------------
+  // One member: a plain checkpoint (dyad/io/checkpoint.hpp). More: one safetensors file with
+  // member k's weights named "member<k>.<state_dict name>", the shared configuration (member
+  // 0's), normaliser, mileage scale and calibration as in a plain checkpoint, and under
+  // kEnsembleKey the members' seeds, segment scorers and score scales. Checksummed likewise.
+  void save(const std::filesystem::path& path) const {
+    if (members_.size() == 1) return save_checkpoint(members_[0], path, &calibration_);
+    SafeTensors st;
+    st.source = path.string();
+    nlohmann::json members = nlohmann::json::array();
+    for (std::size_t k = 0; k < members_.size(); ++k) {
+      const Member& m = members_[k];
+      detail::add_weights(st, m, member_prefix(k));
+      members.push_back({{"seed", m.config().seed},
+                         {"scorers", m.has_latent_scorer() ? detail::scorers_json(m) : nlohmann::json()},
+                         {"score_mean", scales_[k].mean},
+                         {"score_sd", scales_[k].sd}});
+    }
+    detail::add_metadata(st, members_[0], calibration_);
+    st.metadata[kEnsembleKey] = nlohmann::json{{"members", std::move(members)}}.dump();
+    detail::seal_and_save(st);
+  }
+
+  // Reads an ensemble's checkpoint, or any checkpoint load_checkpoint reads as an ensemble of
+  // one. Everything is checked before a member is built, each error naming the file, member
+  // and key or tensor.
+  static Ensemble load(const std::filesystem::path& path, const LoadOptions& options = {}) {
+    SafeTensors st = detail::read_checkpoint_file(path);
+    if (!st.metadata.count(kEnsembleKey)) return Ensemble(load_checkpoint<Member>(st, options));
+    try {  // an error in the file is the file's (runtime_error), not a bad call (invalid_argument)
+      return read(st, detail::read_config(st));
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());
+    }
+  }
+
+ private:
+  // The members, scales and calibration of an ensemble's checkpoint `st` (its tensors are moved
+  // out), whose configuration is `config`.
+  static Ensemble read(SafeTensors& st, const ModelConfig& config) {
+    const std::string& src = st.source;
+    const std::string where = src + " (" + kEnsembleKey + ")";
+    const nlohmann::json meta = detail::parse_meta(st, kEnsembleKey);
+    const nlohmann::json& list = detail::json_member(meta, where, "members");
+    if (!list.is_array() || list.size() < 2 || list.size() > static_cast<std::size_t>(limits::ensemble))
+      detail::json_key_error(where, "members", "must be an array of 2 to " + std::to_string(limits::ensemble) +
+                                                    " members, got " + detail::json_excerpt(list));
+    // Each member's tensors, their prefix dropped, in a file of their own; none may be left over.
+    std::vector<SafeTensors> files(list.size());
+    for (std::size_t k = 0; k < files.size(); ++k) files[k].source = src + ", member " + std::to_string(k) + " (tensors " + member_prefix(k) + "*)";
+    for (Tensor& t : st.tensors) {
+      std::size_t k = 0;
+      while (k < files.size() && !t.name.starts_with(member_prefix(k))) ++k;
+      if (k == files.size())
+        st.fail(t.name, "is not a member's tensor: an ensemble of " + std::to_string(files.size()) + " names them member0. to member" +
+                            std::to_string(files.size() - 1) + ".");
+      t.name.erase(0, member_prefix(k).size());
+      files[k].tensors.push_back(std::move(t));
+    }
+    // The normaliser, mileage scale and calibration are the ensemble's, shared by the members.
+    detail::CheckpointExtras shared = detail::read_extras(st, config);
+    std::vector<Member> members;
+    std::vector<ScoreScale> scales;
+    for (std::size_t k = 0; k < files.size(); ++k) {
+      const std::string at = where + " member " + std::to_string(k);
+      const nlohmann::json& m = list[k];
+      if (!m.is_object()) detail::json_key_error(where, "members", "member " + std::to_string(k) + " is not an object");
+      ModelConfig c = config;
+      c.seed = detail::json_integer<std::uint64_t>(detail::json_member(m, at, "seed"), at, "seed", 0,
+                                                    std::numeric_limits<std::uint64_t>::max());
+      detail::check_tensors(files[k], c);
+      detail::CheckpointExtras extras{shared.normalizer, shared.mileage, std::nullopt, {}};
+      const nlohmann::json& scorers = detail::json_member(m, at, "scorers");
+      if (!scorers.is_null()) extras.scorers = detail::read_scorers(scorers, at + " scorers", c);
+      const std::size_t produced = scorers.is_null() ? 1 : detect::score_names.size();
+      ScoreScale scale{detail::json_vector(m, at, "score_mean", produced), detail::json_vector(m, at, "score_sd", produced)};
+      for (const double sd : scale.sd)
+        if (!(sd > 0) || !std::isfinite(sd)) detail::json_key_error(at, "score_sd", "must be finite and > 0, got " + detail::json_excerpt(sd));
+      for (const double mean : scale.mean)
+        if (!std::isfinite(mean)) detail::json_key_error(at, "score_mean", "must be finite, got " + detail::json_excerpt(mean));
+      members.push_back(detail::build_model<Member>(files[k], c, std::move(extras)));
+      scales.push_back(std::move(scale));
+    }
+    try {
+      return Ensemble(std::move(members), std::move(scales), std::move(shared.calibration));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(src + ": " + e.what());
+    }
+  }
+
+  static std::string member_prefix(std::size_t k) { return "member" + std::to_string(k) + "."; }
+
+  // Member k shares member 0's architecture, columns, normaliser and fitted scores.
+  void check_member(std::size_t k) const {
+    const Member& m = members_[k];
+    const Member& first = members_[0];
+    auto fail = [&](const std::string& what) {
+      throw std::invalid_argument("dyad::Ensemble: member " + std::to_string(k) + " " + what);
+    };
+    nlohmann::json a = m.config().to_json(), b = first.config().to_json();
+    a.erase("seed");
+    b.erase("seed");
+    if (a != b) fail("differs from member 0 in its configuration (besides the seed)");
+    if (m.normalizer().columns() != first.normalizer().columns() || m.normalizer().mean() != first.normalizer().mean() ||
+        m.normalizer().scale() != first.normalizer().scale())
+      fail("has another normaliser than member 0 (members train on the same data)");
+    if (m.mileage_scale().min() != first.mileage_scale().min() || m.mileage_scale().max() != first.mileage_scale().max())
+      fail("has another mileage scale than member 0 (members train on the same data)");
+    if (m.has_latent_scorer() != first.has_latent_scorer()) fail("differs from member 0 in having fitted latent scores");
+    const std::size_t produced = m.has_latent_scorer() ? detect::score_names.size() : 1;
+    if (members_.size() > 1 && scales_[k].size() != produced)
+      fail("has a score scale of " + std::to_string(scales_[k].size()) + " scores, but produces " + std::to_string(produced));
+  }
+
+  static void standardise(Scores& s, const ScoreScale& scale) {
+    const auto cols = ScoreScale::columns(s);
+    for (std::size_t c = 0; c < scale.size(); ++c) *cols[c] = (cols[c]->array() - scale.mean[c]) / scale.sd[c];
+  }
+
+  std::vector<Member> members_;
+  std::vector<ScoreScale> scales_;  // one per member when there are several
+  detect::Calibration calibration_;
+};
+
+}  // namespace dyad
