@@ -4,7 +4,7 @@
     /usr/bin/python3 bench/monitor_quality.py [--seeds 1,2,3,4,5] [--fleets 301,302,303]
         [--train-cars 200] [--calibration-cars 200] [--cars 100] [--faulty 10]
         [--segments 40] [--epochs 10] [--onset-day 15] [--alarm-rate 0.01] [--threads 2]
-        [--json] [--keep DIR]
+        [--ensemble K] [--json] [--keep DIR]
 
 Questions answered:
  - false alarms: of the healthy cars of a fleet the models never saw, what fraction is in
@@ -15,8 +15,11 @@ Questions answered:
  - explanation: how often the most abnormal signal of an alarmed or watched faulty car is the
    one its fault kind should move (cooling: max_temp; internal_short: min_single_volt;
    high_resistance and weak_cell: max_single_volt; sensor: the glitching channel);
- - stability: across training seeds, the spread of the car AUROC of the final scores, and how
-   much the sets of alarmed cars agree (mean pairwise Jaccard index).
+ - stability: across training seeds, the spread of the car AUROC of the final scores (pooled
+   over the fleets, and per fleet), and how much the sets of alarmed cars agree (mean pairwise
+   Jaccard index). With --ensemble K every model is an ensemble of K networks (`dyad train
+   --ensemble K`; ensembles of different seeds share no network), to see how much that narrows
+   the spread and what it costs in time.
 
 Protocol (every fleet from `dyad simulate`, fleets and seeds disjoint):
  1. A healthy training fleet (seed 100, --train-cars cars, no fault) and a healthy calibration
@@ -112,6 +115,7 @@ def main():
     ap.add_argument("--onset-day", type=float, default=15)
     ap.add_argument("--alarm-rate", type=float, default=0.01)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ensemble", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", help="work in this directory and keep it")
     a = ap.parse_args()
@@ -138,11 +142,13 @@ def main():
 
     per_seed = []
     alarmed_sets = collections.defaultdict(dict)  # fleet -> seed -> set of cars in alarm at the end
+    fleet_aurocs = collections.defaultdict(list)  # fleet -> car AUROC of each seed
     seconds = {"train": [], "monitor": []}
     for s in seeds:
         model, calibrated = os.path.join(work, f"model{s}.safetensors"), os.path.join(work, f"calibrated{s}.safetensors")
         t0 = time.time()
-        run([dyad, "train", "--data", train_csv, "--out", model, "--epochs", a.epochs, "--seed", s, "--threads", a.threads, "-q"])
+        run([dyad, "train", "--data", train_csv, "--out", model, "--epochs", a.epochs, "--seed", s, "--threads", a.threads,
+             "--ensemble", a.ensemble, "-q"])
         seconds["train"].append(time.time() - t0)
         run([dyad, "calibrate", "--model", model, "--data", calib_csv, "--out", calibrated, "--threads", a.threads])
         healthy_end = healthy_ever = healthy_n = 0
@@ -169,6 +175,7 @@ def main():
             faults = fleet_faults[f]
             cars = sorted(final)
             aurocs.append(auroc([final[c][1] for c in cars], [faults[c]["label"] == "1" for c in cars]))
+            fleet_aurocs[f].append(aurocs[-1])
             alarmed_sets[f][s] = {c for c in cars if final[c][0] == "alarm"}
             for c in cars:
                 status, _, signals = final[c]
@@ -214,11 +221,18 @@ def main():
                     jaccards.append(len(A & B) / len(A | B))
     result = {
         "settings": {k: getattr(a, k) for k in ("seeds", "fleets", "train_cars", "calibration_cars", "cars", "faulty",
-                                                   "segments", "epochs", "onset_day", "alarm_rate", "threads")},
+                                                   "segments", "epochs", "onset_day", "alarm_rate", "threads",
+                                                   "ensemble")},
         "per_seed": per_seed,
         "summary": {k: spread(k) for k in ("false_alarm_end", "false_alarm_ever", "detected_alarm", "detected_watch_or_alarm",
                                            "median_days_onset_to_alarm", "explained", "car_auroc_mean_over_fleets")},
         "alarmed_set_jaccard_between_seeds": statistics.mean(jaccards) if jaccards else None,
+        "car_auroc_per_fleet": {
+            "sd_between_seeds_mean_over_fleets": statistics.mean(statistics.stdev(v) if len(v) > 1 else 0.0
+                                                                 for v in fleet_aurocs.values()),
+            "range_between_seeds_mean_over_fleets": statistics.mean(max(v) - min(v) for v in fleet_aurocs.values()),
+            "by_fleet": {str(f): v for f, v in fleet_aurocs.items()},
+        },
         "seconds": {"train_median": statistics.median(seconds["train"]),
                     "monitor_per_fleet_median": statistics.median(seconds["monitor"]),
                     "total": time.time() - started},
@@ -231,6 +245,9 @@ def main():
         for k, v in result["summary"].items():
             print(f"| {k} | {v['mean']:.3f} | {v['sd']:.3f} | {v['min']:.3f} | {v['max']:.3f} |")
         print(f"\nalarmed cars, mean Jaccard index between seeds: {result['alarmed_set_jaccard_between_seeds']}")
+        per_fleet = result["car_auroc_per_fleet"]
+        print(f"car AUROC per fleet, between seeds: sd {per_fleet['sd_between_seeds_mean_over_fleets']:.3f}, "
+              f"range {per_fleet['range_between_seeds_mean_over_fleets']:.3f} (means over the fleets)")
         print(f"times: {json.dumps(result['seconds'])}")
     if not a.keep:
         shutil.rmtree(work)

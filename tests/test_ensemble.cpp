@@ -155,7 +155,7 @@ TEST_CASE("ensemble: the checkpoint round-trips members, scales and calibration"
   // The float model reads the double file (as for plain checkpoints).
   CHECK(Ensemble<float>::load(path).size() == 3);
   // A single-model reader says what the file is.
-  CHECK_THROWS_WITH_AS(Model<double>::load(path), doctest::Contains("load it with dyad::Ensemble"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(Model<double>::load(path), doctest::Contains("a single model cannot load; dyad::Ensemble::load reads it"), std::runtime_error);
   std::filesystem::remove(path);
 }
 

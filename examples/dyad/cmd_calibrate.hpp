@@ -31,12 +31,12 @@ inline void add_calibrate_options(CLI::App* cmd, CalibrateArgs& a) {
 
 inline int run_calibrate(const CalibrateArgs& a) {
   check_output_path(a.out, "--out");
-  Model<float> model = load_for_scoring(a.model, "");
+  Ensemble<float> model = load_for_scoring(a.model, "");
   if (!model.calibration().empty())
     std::cerr << "dyad calibrate: replacing the calibration on " << model.calibration().size() << " cars in " << a.model << "\n";
   const Dataset data = read_model_data(a.data, model.config());
   warn_out_of_range(model, data, "dyad calibrate");
-  Model<float>::Workspace workspace(a.threads.value_or(hardware_threads()));
+  Ensemble<float>::Workspace workspace(a.threads.value_or(hardware_threads()));
   const Scores s = model.score(workspace, data);
   model.set_calibration(detect::Calibration::fit(to_score_table(data, s), model.config().roles.targets(), a.top));
   print_calibration_summary("dyad calibrate", model.calibration());

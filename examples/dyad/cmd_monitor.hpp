@@ -76,8 +76,8 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
 }
 
 // A model for verdicts: it must carry a calibration.
-inline Model<float> load_calibrated(const std::string& path) {
-  Model<float> model = load_for_scoring(path, "");
+inline Ensemble<float> load_calibrated(const std::string& path) {
+  Ensemble<float> model = load_for_scoring(path, "");
   if (model.calibration().empty())
     throw std::invalid_argument(path + ": the model is not calibrated, so its scores have no p-value; train it with "
                                 "--calibration-fraction above 0 or run dyad calibrate");
@@ -225,12 +225,12 @@ inline void print_changes(const monitor::UpdateReport& r) {
 inline int run_monitor(const MonitorArgs& a) {
   if (a.data.empty() && !a.follow) throw std::invalid_argument("monitor needs --data FILE or --follow (the long CSV on stdin)");
   const auto start = std::chrono::steady_clock::now();
-  const Model<float> model = load_calibrated(a.model);
+  const Ensemble<float> model = load_calibrated(a.model);
   monitor::MonitorOptions options;
   options.policy = alarm_policy(a, model.calibration());
   options.window = a.window;
   monitor::FleetDb db(a.db);
-  monitor::Monitor<Model<float>> mon(model, a.model, db, options, a.threads.value_or(hardware_threads()));
+  monitor::Monitor<Ensemble<float>> mon(model, a.model, db, options, a.threads.value_or(hardware_threads()));
   monitor::UpdateReport total;
   std::size_t batches = 0;
   auto update = [&](const Dataset& data) {
@@ -316,7 +316,7 @@ inline void add_compare_options(CLI::App* cmd, CompareArgs& a) {
 // What the new model would say about the fleet, against the database's current verdicts.
 inline int run_compare(const CompareArgs& a) {
   const MonitorArgs& m = a.monitor;
-  const Model<float> model = load_calibrated(m.model);
+  const Ensemble<float> model = load_calibrated(m.model);
   monitor::MonitorOptions options;
   options.policy = alarm_policy(m, model.calibration(), "dyad compare");
   options.window = m.window;
@@ -328,7 +328,7 @@ inline int run_compare(const CompareArgs& a) {
   if (old.empty()) throw std::invalid_argument(m.db + ": no car has a verdict under model '" + old_id + "'");
   const Dataset data = read_model_data(m.data, model.config());
   warn_out_of_range(model, data, "dyad compare");
-  Model<float>::Workspace ws(m.threads.value_or(hardware_threads()));
+  Ensemble<float>::Workspace ws(m.threads.value_or(hardware_threads()));
   const auto fresh = monitor::verdicts(model, ws, data, options);
   nlohmann::json changed = nlohmann::json::array();
   std::size_t compared = 0;

@@ -40,8 +40,9 @@ inline void add_report_options(CLI::App* cmd, ReportArgs& a) {
 
 // Builds the report: the ranking uses the strongest score present (combined, else rec_error),
 // and each of the `cars` highest-ranked cars shows its worst segment under that score.
-inline report::ReportData build_report(const ScoreTable& table, const Dataset& data, Model<float>& model, int top,
-                                       int detail_cars, std::vector<std::pair<std::string, std::string>> facts) {
+template <class M>  // a Model or an Ensemble
+report::ReportData build_report(const ScoreTable& table, const Dataset& data, const M& model, int top,
+                                int detail_cars, std::vector<std::pair<std::string, std::string>> facts) {
   report::ReportData r;
   r.facts = std::move(facts);
   r.scores = detect::evaluate_scores(table.cars, table.labels, detect::score_columns(table), top);
@@ -115,7 +116,7 @@ inline int run_report(const ReportArgs& a) {
   }
   if (a.scores.empty() || a.data.empty() || a.model.empty())
     throw std::invalid_argument("report needs --scores, --data and --model (or --db FLEET.db)");
-  Model<float> model = Model<float>::load(a.model, a.preset.empty() ? LoadOptions{} : LoadOptions{preset(a.preset)});
+  const Ensemble<float> model = Ensemble<float>::load(a.model, a.preset.empty() ? LoadOptions{} : LoadOptions{preset(a.preset)});
   const ScoreTable table = read_scores_csv(a.scores);
   if (!table.labelled)
     throw std::invalid_argument(a.scores + " has no label column (unlabelled cars): the report's ROC curves need labels; "

@@ -27,15 +27,16 @@ inline void add_score_options(CLI::App* cmd, ScoreArgs& a) {
   cmd->add_option("--batch-size", a.batch_size, "Segments per scoring batch")->check(CLI::PositiveNumber);
 }
 
-inline Model<float> load_for_scoring(const std::string& path, const std::string& preset_name) {
+// A model for scoring: a single model is an ensemble of one (dyad/ensemble.hpp).
+inline Ensemble<float> load_for_scoring(const std::string& path, const std::string& preset_name) {
   LoadOptions options;
   if (!preset_name.empty()) options.config = preset(preset_name);
-  return Model<float>::load(path, options);
+  return Ensemble<float>::load(path, options);
 }
 
 // Values far outside the model's training range (a unit mix-up such as cell voltage in mV)
 // are named, car, segment and column, before scoring.
-inline void warn_out_of_range(const Model<float>& model, const Dataset& data, const char* who = "dyad score") {
+inline void warn_out_of_range(const Ensemble<float>& model, const Dataset& data, const char* who = "dyad score") {
   std::size_t count = 0;
   const auto cols = model.resolve_columns(data);
   const auto found = out_of_range_values(data, cols, model.normalizer(), 50, 5, &count);
@@ -52,12 +53,12 @@ inline void warn_out_of_range(const Model<float>& model, const Dataset& data, co
 
 inline int run_score(const ScoreArgs& a) {
   check_output_path(a.out, "--out");  // before loading and scoring, which may take long
-  Model<float> model = load_for_scoring(a.model, a.preset);
+  Ensemble<float> model = load_for_scoring(a.model, a.preset);
   if (a.no_normalize) model.set_normalizer(Normalizer::identity(model.config().roles.encoder));
   const Dataset data = read_model_data(a.data, model.config());
   warn_out_of_range(model, data);
   const auto start = std::chrono::steady_clock::now();
-  Model<float>::Workspace workspace(a.threads.value_or(hardware_threads()));
+  Ensemble<float>::Workspace workspace(a.threads.value_or(hardware_threads()));
   const Scores s = model.score(workspace, data, static_cast<std::size_t>(a.batch_size));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_scores_csv(a.out, data, s);

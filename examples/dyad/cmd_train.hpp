@@ -21,6 +21,7 @@ struct TrainArgs {
   bool no_shuffle = false, no_normalize = false, quiet = false;
   double calibration_fraction = 0.2;
   int calibration_top = 100;
+  int ensemble = 1;
 };
 
 inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
@@ -53,6 +54,11 @@ inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
                   "h of the calibrated car scores: the mean of a car's top h per mille segment scores")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  cmd->add_option("--ensemble", a.ensemble,
+                  "Train K networks from different seeds on the same cars and score with all of them (each score "
+                  "z-scored per network, then averaged): verdicts that do not hinge on one seed, at K times the time")
+      ->capture_default_str()
+      ->check(CLI::Range(1, limits::ensemble));
   cmd->add_flag("-q,--quiet", a.quiet, "No progress line");
   (void)preset_opt;
 }
@@ -164,7 +170,11 @@ inline int run_train(const TrainArgs& a) {
   } else if (a.init.empty()) {
     config = train_config(a);
   }
-  Model<float> model = a.init.empty() ? Model<float>(config) : init_model(a);
+  if (a.ensemble > 1 && (!a.resume.empty() || !a.init.empty() || a.checkpoint_every))
+    throw std::invalid_argument("--ensemble " + std::to_string(a.ensemble) +
+                                " trains its networks afresh in one run: --resume, --init and --checkpoint-every are for "
+                                "single models");
+  Ensemble<float> model = a.init.empty() ? Ensemble<float>(config, a.ensemble) : Ensemble<float>(init_model(a));
   FitOptions options;
   options.refit_normalizer = a.init.empty();
   const Dataset data = read_model_data(a.data, model.config());
@@ -172,7 +182,8 @@ inline int run_train(const TrainArgs& a) {
     std::cerr << "dyad train: " << a.data << " has no label column (unlabelled): every segment is trained on as normal\n";
   std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden
             << ", layers " << model.config().layers << (model.config().bidirectional ? " x2" : "") << ", Z "
-            << model.config().latent << ", " << model.parameters().count() << " parameters\n";
+            << model.config().latent << ", " << model.member(0).parameters().count() << " parameters"
+            << (model.size() > 1 ? " in each of " + std::to_string(model.size()) + " networks" : std::string()) << "\n";
   options.calibration_fraction = a.calibration_fraction;
   options.calibration_top = a.calibration_top;
   options.state_path = state_path;
@@ -190,10 +201,12 @@ inline int run_train(const TrainArgs& a) {
         data,
         [&](const Progress& p) {
           line(p);
-          if (!a.log_json.empty())
+          if (!a.log_json.empty()) {
             log.push_back({{"epoch", p.epoch + 1}, {"batch", p.batch}, {"step", p.step}, {"epoch_end", p.epoch_end},
                            {"loss", p.loss}, {"nll", p.nll}, {"kl", p.kl}, {"label", p.label}, {"lr", p.lr},
                            {"kl_weight", p.kl_weight}, {"segments_per_s", p.segments_per_s}, {"seconds", p.seconds}});
+            if (p.members > 1) log.back()["network"] = p.member + 1;
+          }
         },
         options);
   } catch (...) {
@@ -201,6 +214,11 @@ inline int run_train(const TrainArgs& a) {
     throw;
   }
   remove_temporaries_on_signals();  // back to the plain handlers for the writes below
+  if (r.interrupted && model.size() > 1) {
+    std::cerr << "\ndyad train: interrupted by signal " << train_stop_signal << " before the ensemble's "
+              << model.size() << " networks were trained; nothing was written\n";
+    return 130;
+  }
   if (r.interrupted) {
     std::cerr << "\ndyad train: interrupted by signal " << train_stop_signal << " after " << r.steps
               << " steps; saved the training state to " << state_path << "\nresume with: dyad train --resume "
@@ -216,7 +234,8 @@ inline int run_train(const TrainArgs& a) {
   // The model is complete: a leftover state would only confuse a later --resume.
   std::error_code ignored;
   if (r.states_written > 0 || resumed) std::filesystem::remove(state_path, ignored);
-  std::cerr << "dyad train: " << (r.resumed ? "resumed and " : "") << "trained on " << r.segments << " normal segments";
+  std::cerr << "dyad train: " << (r.resumed ? "resumed and " : "")
+            << (model.size() > 1 ? "trained " + std::to_string(model.size()) + " networks, each " : std::string()) << "trained on " << r.segments << " normal segments";
   if (r.faulty_excluded) std::cerr << " (" << r.faulty_excluded << " faulty segments left out: one-class training)";
   std::cerr << ", " << r.steps << " steps in " << clock(r.seconds) << ", final loss " << r.final_loss
             << (r.label_loss ? "" : "; no mileage in the data, so no mileage loss") << "\n";

@@ -64,9 +64,10 @@ class ProgressLine {
   void operator()(const Progress& p) {
     if (quiet_) return;
     char buf[256];
+    const std::string member = p.members > 1 ? "network " + std::to_string(p.member + 1) + "/" + std::to_string(p.members) + "  " : "";
     std::snprintf(buf, sizeof buf,
-                  "epoch %d/%d  batch %zu/%zu  loss %.4f (nll %.4f  kl %.2f  label %.4f)  lr %.2e  kl_w %.3g  %.0f seg/s  %s %s",
-                  p.epoch + 1, p.epochs, p.batch, p.batches, p.loss, p.nll, p.kl, p.label, p.lr, p.kl_weight,
+                  "%sepoch %d/%d  batch %zu/%zu  loss %.4f (nll %.4f  kl %.2f  label %.4f)  lr %.2e  kl_w %.3g  %.0f seg/s  %s %s",
+                  member.c_str(), p.epoch + 1, p.epochs, p.batch, p.batches, p.loss, p.nll, p.kl, p.label, p.lr, p.kl_weight,
                   p.segments_per_s, p.epoch_end ? "elapsed" : "ETA", clock(p.epoch_end ? p.seconds : p.seconds_left).c_str());
     if (tty_) {
       std::cerr << "\r\033[K" << prefix_ << buf << (p.epoch_end ? "\n" : "") << std::flush;

@@ -183,6 +183,27 @@ grep -q "no car has a verdict under model '0123456789abcdef'" against.err || fai
 if "$dyad" monitor --model plain.safetensors --db fleet.db --data week00.csv 2> plain.err; then fail "uncalibrated model accepted"; fi
 grep -q "not calibrated" plain.err || fail "uncalibrated error: $(cat plain.err)"
 
+# --ensemble: three networks in one checkpoint, and every command that takes a model takes it.
+"$dyad" train --data train.csv --out ens.safetensors --epochs 2 --batch-size 32 --seed 1 --ensemble 3 --log-json ens.jsonl \
+  -q 2> ens.err || fail "train --ensemble: $(cat ens.err)"
+grep -q "trained 3 networks" ens.err || fail "train --ensemble reports its networks: $(cat ens.err)"
+grep -q '"network":3' ens.jsonl || fail "--log-json names the network"
+"$dyad" score --model ens.safetensors --data fleet.csv --out ens_scores.csv 2> ens_score.err || fail "score: $(cat ens_score.err)"
+[ "$(tail -n +2 ens_scores.csv | wc -l)" -eq 120 ] || fail "the ensemble scores every segment"
+"$dyad" monitor --model ens.safetensors --db ens.db --data fleet.csv --alarm-rate 0.15 > /dev/null 2> ens_monitor.err \
+  || fail "monitor with an ensemble: $(cat ens_monitor.err)"
+[ "$(sqlite3 ens.db "SELECT json_extract(config, '\$.ensemble') FROM models")" = "3" ] || fail "the models table records 3 networks"
+"$dyad" calibrate --model ens.safetensors --data train.csv --out ens_recalibrated.safetensors 2> /dev/null || fail "calibrate an ensemble"
+"$dyad" compare --db fleet.db --model ens.safetensors --data fleet.csv --alarm-rate 0.15 > /dev/null 2>&1 || fail "compare with an ensemble"
+"$dyad" report --scores ens_scores.csv --data fleet.csv --model ens.safetensors --out ens.html 2> /dev/null || fail "report with an ensemble"
+if "$dyad" train --data train.csv --out x.safetensors --ensemble 2 --checkpoint-every 1 2> ens_refused.err; then
+  fail "--ensemble with --checkpoint-every accepted"
+fi
+grep -q "are for single models" ens_refused.err || fail "--ensemble refusal: $(cat ens_refused.err)"
+if "$dyad" train --data train.csv --out x.safetensors --init ens.safetensors 2> ens_init.err; then fail "--init with an ensemble accepted"; fi
+grep -q "a single model cannot load" ens_init.err || fail "--init ensemble error: $(cat ens_init.err)"
+[ ! -e x.safetensors ] || fail "a refused run wrote its output"
+
 # kill -9 during a large ingest, at later and later moments until one run completes: every
 # kill leaves either the committed batch alone or the whole new batch (never a part of it),
 # and a re-run stores every segment exactly once.

@@ -1,11 +1,11 @@
-// Fuzz target: model checkpoints (dyad::Model<float>::load takes a path: the bytes go to an
-// in-memory file), then scoring a tiny fixed dataset with the loaded model, as `dyad score`
+// Fuzz target: model checkpoints, single models and ensembles (dyad::Ensemble<float>::load,
+// which reads both, takes a path: the bytes go to an in-memory file), then scoring a tiny fixed dataset with the loaded model, as `dyad score`
 // would, and its calibrated verdicts, as `dyad monitor` would. Before loading, the sizes the model would be built with are read the way the loader
 // reads them: absurd ones that the checks let through abort (see fuzz_util.hpp), merely large
 // ones are skipped.
 #include "fuzz_util.hpp"
 
-#include <dyad/model.hpp>
+#include <dyad/ensemble.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -59,20 +59,19 @@ dyad::Dataset tiny_dataset(const dyad::ModelConfig& c) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (!sizes_are_sane(data, size)) return 0;
   const dyad::fuzz::MemFile file(data, size);
-  std::optional<dyad::Model<float>> model;
+  std::optional<dyad::Ensemble<float>> model;
   try {
-    model.emplace(dyad::Model<float>::load(file.path()));
+    model.emplace(dyad::Ensemble<float>::load(file.path()));
   } catch (const std::exception&) {
     return 0;
   }
-  dyad::TrainingOptions one_thread = model->config();
-  one_thread.threads = 1;  // a checkpoint's thread count is a setting of the machine it was trained on
-  model->set_training(one_thread);
   const dyad::ModelConfig& c = model->config();
   const dyad::Dataset d = tiny_dataset(c);
   dyad::Scores s;
   try {
-    s = model->score(d);
+    // One thread: a checkpoint's thread count is a setting of the machine it was trained on.
+    dyad::Ensemble<float>::Workspace ws(1);
+    s = model->score(ws, d);
   } catch (const std::exception& e) {
     dyad::fuzz::bug(std::string("a loaded model cannot score data with its columns: ") + e.what());
   }

@@ -4,7 +4,7 @@
 //   fuzz_make_corpus tests/fuzz/corpus
 #include "../toy_data.hpp"
 
-#include <dyad/model.hpp>
+#include <dyad/ensemble.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -82,6 +82,9 @@ int main(int argc, char** argv) {
     o.calibration_fraction = 0.3;
     m.fit(test::toy_dataset(20, config.roles, 5, 4, 8, 4), {}, o);
     m.save(ck / "calibrated_ev_bi.safetensors");
+    Ensemble<float> e(config, 2);  // two networks, their score scales and the ensemble's calibration
+    e.fit(test::toy_dataset(20, config.roles, 5, 4, 8, 4), {}, o);
+    e.save(ck / "ensemble2_ev_bi.safetensors");
   }
   state_dict(fresh, false).save(ck / "state_dict_f32.safetensors");
   state_dict(Model<float>(tiny("ev", false, 1)), true).save(ck / "state_dict_uni_f64.safetensors");

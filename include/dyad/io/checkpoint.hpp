@@ -430,7 +430,7 @@ M load_checkpoint(const SafeTensors& st, const LoadOptions& options = {}) {
   const std::string& src = st.source;
   if (st.metadata.count(kEnsembleKey))
     throw std::runtime_error(src + ": the file holds an ensemble of networks (metadata '" + kEnsembleKey +
-                             "'); load it with dyad::Ensemble, as every dyad command does");
+                             "'), which a single model cannot load; dyad::Ensemble::load reads it");
   if (st.metadata.count("dyad.config")) {
     const ModelConfig config = detail::read_config(st);
     std::optional<detail::CheckpointExtras> extras;

@@ -125,6 +125,8 @@ class Monitor {
     record_.id = id_;
     record_.path = std::filesystem::absolute(model_path).string();
     record_.config = model.config().to_json();
+    if constexpr (requires { model.size(); })  // a dyad::Ensemble: how many networks score
+      if (model.size() > 1) record_.config["ensemble"] = model.size();
     const auto& n = model.normalizer();
     record_.normalizer = {{"columns", n.columns()}, {"mean", n.mean()}, {"scale", n.scale()}};
     record_.calibration = model.calibration().to_json();
