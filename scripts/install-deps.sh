@@ -5,7 +5,7 @@
 #
 # Usage: scripts/install-deps.sh [--chromium | --no-chromium] [--torch | --no-torch] [--fuzz | --no-fuzz] [--dry-run]
 #   --chromium / --no-chromium  headless browser for the report tests (default: on)
-#   --torch / --no-torch        PyTorch for the comparison benchmarks (default: off)
+#   --torch / --no-torch        PyTorch and oneDNN for the comparison benchmarks (default: off)
 #   --fuzz / --no-fuzz          clang and libFuzzer for `make fuzz` (default: off)
 #   --dry-run                   print what would be installed, install nothing
 # Environment: DYAD_DEPS_CHROMIUM, DYAD_DEPS_TORCH and DYAD_DEPS_FUZZ (0|1) set the defaults.
@@ -38,9 +38,10 @@ core=(build-essential cmake g++ libeigen3-dev libxsimd-dev doctest-dev libbenchm
       nlohmann-json3-dev libcli11-dev libsqlite3-dev sqlite3 python3 python3-numpy)
 # Headless browser for the report tests; fonts so that rendered text is not blank boxes.
 chromium=(chromium fonts-liberation)
-# Reference implementation for the comparison benchmarks.
-# OpenBLAS: without it Debian's torch falls back to the reference BLAS and runs several times slower.
-torch=(python3-torch libopenblas0-pthread)
+# Reference implementations for the comparison benchmarks: PyTorch, and oneDNN's GRU
+# (bench/onednn_gru.cpp). OpenBLAS: without it Debian's torch falls back to the reference BLAS
+# and runs several times slower.
+torch=(python3-torch libopenblas0-pthread libdnnl-dev)
 # libFuzzer (libclang-rt-14-dev) and the compiler that links it; llvm-14 for llvm-symbolizer,
 # which turns sanitizer stack traces into file:line.
 fuzz=(clang-14 libclang-rt-14-dev llvm-14)
