@@ -29,6 +29,7 @@
 #include <dyad/ops/linear.hpp>
 #include <dyad/optim/adamw.hpp>
 #include <dyad/simd/gru_gates.hpp>
+#include <dyad/simd/packed_gemm.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -371,6 +372,30 @@ void BM_EigenGemm(benchmark::State& st) {
                                             benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The GRU's per-step recurrent product W_hh^T h [3H x H] x [H x B]: Eigen's GEMM (which packs
+// W_hh on every call) against simd::PackedMatrix (packed once, as ops/gru.hpp does per layer).
+void BM_RecurrentProduct(benchmark::State& st) {
+  const Index H = st.range(0), B = st.range(1), G = 3 * H;
+  const bool packed = st.range(2) != 0;
+  Eigen::setNbThreads(1);
+  dyad::Rng rng(9);
+  const Mat w_hh = random_matrix(rng, H, G), h = random_matrix(rng, H, B);
+  Mat gh = Mat::Zero(G, B);
+  using P = dyad::simd::PackedMatrix<float>;
+  std::vector<float> panels(P::packed_size(G, H));
+  if (packed && !P::supports(G)) return st.SkipWithError("H is not a multiple of the SIMD width");
+  P::pack(w_hh.data(), H, 1, G, H, panels.data());
+  for (auto _ : st) {
+    if (packed)
+      P::multiply_add(panels.data(), G, H, h.data(), H, gh.data(), G, B);
+    else
+      gh.noalias() += w_hh.transpose() * h;
+    benchmark::DoNotOptimize(gh.data());
+    benchmark::ClobberMemory();
+  }
+  st.counters["GFLOP"] = benchmark::Counter(2e-9 * double(G) * double(H) * double(B), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 // ---- Registration -------------------------------------------------------------------------------
@@ -430,6 +455,13 @@ BENCHMARK(BM_EigenGemm)
     ->Args({192, 1, 64})
     ->Args({192, 64, 64})
     ->Args({384, 128, 128})
+    ->MinTime(kMinTime)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK(BM_RecurrentProduct)
+    ->ArgNames({"H", "B", "packed"})
+    ->ArgsProduct({{64, 128, 256, 1024}, {32, 128, 256}, {0, 1}})
     ->MinTime(kMinTime)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);

@@ -7,6 +7,8 @@
 #include <dyad/ops/linear.hpp>
 #include <dyad/ops/losses.hpp>
 
+#include <dyad/simd/packed_gemm.hpp>
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -119,6 +121,37 @@ TEST_CASE_TEMPLATE("GRU direction: H=20, T=6, B=3, non-zero h0, forward and reve
       }, pool);
       MESSAGE("max relative error " << err);
   CHECK(err < tolerance<T>());
+    }
+}
+
+TEST_CASE_TEMPLATE("GRU direction through the packed W_hh kernel: H = 16 and 48, B = 11, padding, 1 and 2 threads", T,
+                   double, float) {
+  // H a multiple of 16 runs simd::PackedMatrix for W_hh^T h and W_hh dA: full and partial row
+  // panels, and a last column block of 3 of the 11 samples (5 and 6 on two threads).
+  Rng rng(9);
+  const Index I = 2, T_ = 4, B = 11;
+  const int lengths[] = {4, 3, 1, 4, 2, 4, 4, 1, 3, 4, 2};
+  ThreadPool two(2);
+  for (const Index H : {Index{16}, Index{48}})
+  for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two})
+    for (const bool reverse : {false, true}) {
+      CAPTURE(H);
+      CAPTURE(reverse);
+      CAPTURE(pool != nullptr);
+      REQUIRE(simd::PackedMatrix<T>::supports(3 * H));
+      REQUIRE(simd::PackedMatrix<T>::supports(H));
+      std::vector<Matrix<T>> in{random_matrix<T>(rng, I, T_ * B),  random_matrix<T>(rng, H, B),
+                                random_matrix<T>(rng, I, 3 * H),   random_matrix<T>(rng, H, 3 * H),
+                                random_matrix<T>(rng, 3 * H, 1),   random_matrix<T>(rng, 3 * H, 1)};
+      const Matrix<T> t_out = random_matrix<T>(rng, H, T_ * B), t_hn = random_matrix<T>(rng, H, B);
+      const SequenceShape seq{T_, B, lengths};
+      const double err = max_gradient_error<T>(in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
+        Var<T> out = tape.variable(H, T_ * B), h_n = tape.variable(H, B);
+        gru_direction(tape, v[0], v[1], v[2], v[3], v[4], v[5], out, h_n, seq, reverse);
+        return weighted_sum<T>(tape, {{T(1), probe(tape, out, t_out)}, {T(1), probe(tape, h_n, t_hn)}});
+      }, pool);
+      MESSAGE("max relative error " << err);
+      CHECK(err < tolerance<T>());
     }
 }
 

@@ -9,6 +9,7 @@
 
 #include "dyad/core/tape.hpp"
 #include "dyad/simd/gru_gates.hpp"
+#include "dyad/simd/packed_gemm.hpp"
 
 #include <algorithm>
 #include <array>
@@ -68,6 +69,10 @@ struct GruDirection {
   T* dgh;               // [3H x N]: gradient of the recurrent pre-activations (training)
   T* dh;                // [H x B]
   T* dh_direct;         // [H x B]
+  // W_hh packed once per layer call for the per-step products (simd::PackedMatrix; null when
+  // the shape does not suit it): W_hh^T h in forward, W_hh dA in backward (training).
+  const T* hh_packed = nullptr;
+  const T* hh_packed_backward = nullptr;
 };
 
 template <class T>
@@ -113,7 +118,10 @@ struct GruLayerNode {
       }
       // Bias first, product accumulated: Eigen would otherwise zero the buffer before the GEMM.
       GH.colwise() = g.w.b_hh.value().col(0);
-      GH.noalias() += g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
+      if (g.hh_packed)
+        simd::PackedMatrix<T>::multiply_add(g.hh_packed, G, H, hp.val + b0 * hp.ld, hp.ld, g.gh + b0 * G, G, nb);
+      else
+        GH.noalias() += g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
       for (Index b = b0; b < b1; ++b) {
         const Index c = t * B + b;
         T* h = g.out.val + c * g.out.ld;
@@ -148,7 +156,10 @@ struct GruLayerNode {
         }
       }
       DH = DHd;
-      DH.noalias() += g.w.w_hh.value() * Eigen::Map<Matrix<T>>(g.dgh + (t * B + b0) * G, G, nb);
+      if (g.hh_packed_backward)
+        simd::PackedMatrix<T>::multiply_add(g.hh_packed_backward, H, G, g.dgh + (t * B + b0) * G, G, g.dh + b0 * H, H, nb);
+      else
+        DH.noalias() += g.w.w_hh.value() * Eigen::Map<Matrix<T>>(g.dgh + (t * B + b0) * G, G, nb);
     }
     if (g.h0.needs_grad()) g.h0.adjoint().middleCols(b0, nb) += DH;
   }
@@ -277,6 +288,22 @@ void run_gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>
                                              alloc(G * (hoisted ? N : B)), training ? alloc(H * N) : nullptr, alloc(G * B),
                                              training ? alloc(G * N) : nullptr, training ? alloc(H * B) : nullptr,
                                              training ? alloc(H * B) : nullptr};
+  }
+  // W_hh packed for the per-step products: [3H x H] for W_hh^T h, [H x 3H] for W_hh dA.
+  using Packed = simd::PackedMatrix<T>;
+  for (auto& g : node.dir) {
+    if (!g.w.w_hh.val) continue;  // a direction this layer does not have
+    const Var<T>& w = g.w.w_hh;
+    if (Packed::supports(G)) {
+      T* p = alloc(G * H);
+      Packed::pack(w.val, w.ld, 1, G, H, p);
+      g.hh_packed = p;
+    }
+    if (training && Packed::supports(H)) {
+      T* p = alloc(H * G);
+      Packed::pack(w.val, 1, w.ld, H, G, p);
+      g.hh_packed_backward = p;
+    }
   }
   // The hoisted input projections, split by direction and column halves.
   const int halves = std::max(1, tape.threads() / D);
