@@ -5,7 +5,12 @@
 // library never depends on it.
 //
 //   onednn_gru [--preset fivefold|brand1|brand2|brand3|all] [--threads N] [--steps T]
-//              [--reps R] [--json]
+//              [--reps R] [--side both|dyad|onednn] [--json]
+//
+// With --side, only that side is timed (both still run once for the parity check). On two
+// threads the sides must be timed in separate processes: oneDNN's OpenMP workers and dyad's
+// pool otherwise contend for the two cores and slow each other several-fold.
+// bench/compare_onednn.py does that and prints the table.
 //
 // Training is one forward pass (forward_training, keeping oneDNN's workspace) plus the
 // backward pass of the whole stack from a seeded output gradient, the weight gradients zeroed
@@ -21,6 +26,7 @@
 #include <dyad/model_config.hpp>
 #include <dyad/nn/gru.hpp>
 
+#include <nlohmann/json.hpp>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
@@ -30,6 +36,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -242,7 +249,8 @@ double stack_flops(const Stack& s, Index T, Index B) {
   return f;
 }
 
-Result compare(const std::string& preset, const std::string& name, Stack& s, Index T, Index B, bool train, int threads, int reps) {
+Result compare(const std::string& preset, const std::string& name, Stack& s, Index T, Index B, bool train, int threads, int reps,
+               const std::string& side) {
   dyad::Rng rng(7);
   Mat x(s.shape.input, T * B), seed(2 * s.shape.hidden, T * B);
   for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.normal());
@@ -260,15 +268,16 @@ Result compare(const std::string& preset, const std::string& name, Stack& s, Ind
                              "); not timing");
   Result r{preset, name, train ? "training" : "inference", s.shape.input, s.shape.hidden, s.shape.layers, B,
            (train ? 3.0 : 1.0) * stack_flops(s, T, B), 0, 0, diff};
-  r.dyad_ms = median_ms([&] { ours.run(); }, reps);
-  r.onednn_ms = median_ms([&] { theirs.run(); }, reps);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  r.dyad_ms = side == "onednn" ? nan : median_ms([&] { ours.run(); }, reps);
+  r.onednn_ms = side == "dyad" ? nan : median_ms([&] { theirs.run(); }, reps);
   return r;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string which = "all";
+  std::string which = "all", side = "both";
   int threads = 1, reps = 10;
   Index steps = 128;
   bool json = false;
@@ -282,12 +291,15 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::stoi(value());
     else if (a == "--steps") steps = std::stoi(value());
     else if (a == "--reps") reps = std::stoi(value());
+    else if (a == "--side") side = value();
     else if (a == "--json") json = true;
     else {
-      std::fprintf(stderr, "usage: onednn_gru [--preset fivefold|brand1|brand2|brand3|all] [--threads N] [--steps T] [--reps R] [--json]\n");
+      std::fprintf(stderr, "usage: onednn_gru [--preset fivefold|brand1|brand2|brand3|all] [--threads N] [--steps T] [--reps R] "
+                           "[--side both|dyad|onednn] [--json]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
+  if (side != "both" && side != "dyad" && side != "onednn") throw std::invalid_argument("--side is both, dyad or onednn");
   omp_set_num_threads(threads);
   std::vector<std::string> presets = which == "all" ? dyad::preset_names() : std::vector<std::string>{which};
   std::vector<Result> results;
@@ -298,24 +310,19 @@ int main(int argc, char** argv) {
     for (const bool train : {true, false}) {
       const Index B = train ? c.batch_size : 256;
       const int r = c.hidden >= 1024 ? std::max(3, reps / 3) : reps;
-      results.push_back(compare(p, "encoder", encoder, steps, B, train, threads, r));
-      results.push_back(compare(p, "decoder", decoder, steps, B, train, threads, r));
+      results.push_back(compare(p, "encoder", encoder, steps, B, train, threads, r, side));
+      results.push_back(compare(p, "decoder", decoder, steps, B, train, threads, r, side));
     }
   }
   const dnnl::version_t* v = dnnl::version();
-  if (json) {
-    std::printf("{\"onednn\": \"%d.%d.%d\", \"threads\": %d, \"steps\": %lld, \"results\": [\n", v->major, v->minor, v->patch, threads,
-                static_cast<long long>(steps));
-    for (std::size_t i = 0; i < results.size(); ++i) {
-      const auto& r = results[i];
-      std::printf("  {\"preset\": \"%s\", \"stack\": \"%s\", \"mode\": \"%s\", \"input\": %lld, \"hidden\": %lld, \"layers\": %lld, "
-                  "\"batch\": %lld, \"dyad_ms\": %.4f, \"onednn_ms\": %.4f, \"speedup\": %.4f, \"dyad_gflops\": %.3f, "
-                  "\"onednn_gflops\": %.3f, \"max_rel_diff\": %.3g}%s\n",
-                  r.preset.c_str(), r.stack.c_str(), r.mode.c_str(), static_cast<long long>(r.input), static_cast<long long>(r.hidden),
-                  static_cast<long long>(r.layers), static_cast<long long>(r.batch), r.dyad_ms, r.onednn_ms, r.onednn_ms / r.dyad_ms,
-                  r.flops / r.dyad_ms * 1e-6, r.flops / r.onednn_ms * 1e-6, r.max_rel_diff, i + 1 < results.size() ? "," : "");
-    }
-    std::printf("]}\n");
+  if (json) {  // NaN (the side not timed) is written as null
+    nlohmann::json j = {{"onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)},
+                        {"threads", threads}, {"steps", steps}, {"side", side}, {"results", nlohmann::json::array()}};
+    for (const auto& r : results)
+      j["results"].push_back({{"preset", r.preset}, {"stack", r.stack}, {"mode", r.mode}, {"input", r.input},
+                              {"hidden", r.hidden}, {"layers", r.layers}, {"batch", r.batch}, {"flops", r.flops},
+                              {"dyad_ms", r.dyad_ms}, {"onednn_ms", r.onednn_ms}, {"max_rel_diff", r.max_rel_diff}});
+    std::printf("%s\n", j.dump(1).c_str());
     return 0;
   }
   std::printf("oneDNN %d.%d.%d lbr_gru fp32 against dyad, %d thread(s), T = %lld, median of %d runs\n", v->major, v->minor, v->patch,
