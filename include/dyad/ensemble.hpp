@@ -117,14 +117,7 @@ class Ensemble {
   }
   // As Model::calibrate, on the ensemble's scores.
   void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100) {
-    std::vector<std::size_t> all;
-    if (segments.empty()) {
-      all.resize(data.size());
-      std::iota(all.begin(), all.end(), std::size_t{0});
-      segments = all;
-    }
-    set_calibration(detect::Calibration::fit(to_score_table(data, segments, score(data, segments)), config().roles.targets(),
-                                             h_per_mille));
+    set_calibration(detail::calibration_of(*this, data, segments, h_per_mille));
   }
 
   // ---- Training -----------------------------------------------------------------------------

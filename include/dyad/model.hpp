@@ -105,6 +105,25 @@ struct Reconstruction {
   Eigen::MatrixXd reconstructed;  // [T x targets]
 };
 
+namespace detail {
+
+// What Model::calibrate and Ensemble::calibrate store: the calibration on `model`'s robust car
+// scores (h = h_per_mille) of the listed segments of `data`, every segment when none are listed.
+template <class M>
+detect::Calibration calibration_of(const M& model, const Dataset& data, std::span<const std::size_t> segments,
+                                   int h_per_mille) {
+  std::vector<std::size_t> all;
+  if (segments.empty()) {
+    all.resize(data.size());
+    std::iota(all.begin(), all.end(), std::size_t{0});
+    segments = all;
+  }
+  return detect::Calibration::fit(to_score_table(data, segments, model.score(data, segments)), model.config().roles.targets(),
+                                  h_per_mille);
+}
+
+}  // namespace detail
+
 template <class T, int Hidden = Eigen::Dynamic, int Latent = Eigen::Dynamic>
 class Model {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "dyad::Model<T>: T is float or double");
@@ -176,14 +195,7 @@ class Model {
   // label 0 are the healthy reference, those with label 1 serve the cost-based operating point.
   // Car scores are robust scores with h = h_per_mille.
   void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100) {
-    std::vector<std::size_t> all;
-    if (segments.empty()) {
-      all.resize(data.size());
-      std::iota(all.begin(), all.end(), std::size_t{0});
-      segments = all;
-    }
-    set_calibration(detect::Calibration::fit(to_score_table(data, segments, score(data, segments)), config_.roles.targets(),
-                                             h_per_mille));
+    set_calibration(detail::calibration_of(*this, data, segments, h_per_mille));
   }
 
   // ---- Checkpoints (dyad/io/checkpoint.hpp) -----------------------------------------------
