@@ -21,6 +21,7 @@ struct BenchArgs {
   int steps = 128;
   double seconds = 3;
   bool json = false;
+  std::string precision = "fp32";
 };
 
 inline void add_bench_options(CLI::App* cmd, BenchArgs& a) {
@@ -29,6 +30,7 @@ inline void add_bench_options(CLI::App* cmd, BenchArgs& a) {
   cmd->add_option("--steps", a.steps, "Time steps per segment (T)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seconds", a.seconds, "Time spent on each measurement")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--json", a.json, "End with one JSON object of the results");
+  add_precision_option(cmd, a.precision);
 }
 
 // Median seconds of `f()` over repeats that fill `budget` seconds (at least 5 after 2 warm-ups).
@@ -82,7 +84,7 @@ inline int run_bench(const BenchArgs& a) {
   const double train_s = median_seconds(a.seconds, [&] { trainer.step(); });
   const auto cols = model.resolve_columns(data);
   const std::vector<std::size_t> idx = first(std::max(B, score_batch));
-  Model<float>::Workspace workspace(a.threads);
+  Model<float>::Workspace workspace(a.threads, chosen_precision(a.precision, "dyad bench"));
   Scores out;
   out.rec_error.resize(score_batch);
   out.target_error.resize(score_batch, static_cast<Eigen::Index>(c.roles.encoder.size() - c.roles.condition));
@@ -103,6 +105,8 @@ inline int run_bench(const BenchArgs& a) {
   const double train_gflops = 3 * flops * train_sps / 1e9, score_gflops = flops * score_sps / 1e9;
   std::printf("dyad bench: preset %s (H %d, layers %d, %s, Z %d), T %d, %d thread%s\n", a.preset.c_str(), c.hidden,
               c.layers, c.bidirectional ? "bidirectional" : "unidirectional", c.latent, T, a.threads, a.threads > 1 ? "s" : "");
+  std::printf("  CPU               %s (%s); scoring in %s, training in fp32\n", cpu_brand().c_str(),
+              cpu_features().names().c_str(), to_string(workspace.precision()));
   std::printf("  forward cost      %.1f MFLOP per segment (training counted as 3x)\n", flops / 1e6);
   std::printf("  training          %9.1f segments/s  %6.1f GFLOP/s  (batch %d, median step %.2f ms)\n", train_sps,
               train_gflops, B, train_s * 1e3);
@@ -116,6 +120,9 @@ inline int run_bench(const BenchArgs& a) {
     std::printf("%s\n", nlohmann::json{{"preset", a.preset},
                                        {"threads", a.threads},
                                        {"steps", T},
+                                       {"precision", to_string(workspace.precision())},
+                                       {"cpu", cpu_brand()},
+                                       {"cpu_features", cpu_features().names()},
                                        {"batch", B},
                                        {"train_segments_per_s", train_sps},
                                        {"score_segments_per_s", score_sps},

@@ -39,6 +39,7 @@ struct MonitorArgs {
   bool follow = false;
   std::size_t commit_every = 1000;
   double commit_seconds = 10;
+  std::string precision = "fp32";
 };
 
 inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
@@ -73,6 +74,7 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
   cmd->add_option("--cost-inspection", a.cost_inspection, "Cost of inspecting one flagged car (with --cost-miss)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
+  add_precision_option(cmd, a.precision);
 }
 
 // A model for verdicts: it must carry a calibration.
@@ -229,6 +231,7 @@ inline int run_monitor(const MonitorArgs& a) {
   monitor::MonitorOptions options;
   options.policy = alarm_policy(a, model.calibration());
   options.window = a.window;
+  options.precision = chosen_precision(a.precision, "dyad monitor");
   monitor::FleetDb db(a.db);
   monitor::Monitor<Ensemble<float>> mon(model, a.model, db, options, a.threads.value_or(hardware_threads()));
   monitor::UpdateReport total;
@@ -310,6 +313,7 @@ inline void add_compare_options(CLI::App* cmd, CompareArgs& a) {
       ->check(CLI::Range(1e-9, 0.999999));
   cmd->add_option("--window", m.window, "A car's score is over its last N segments of --data (default: all)");
   cmd->add_option("--threads", m.threads, threads_help())->check(CLI::Range(1, limits::threads));
+  add_precision_option(cmd, m.precision);
   cmd->add_flag("--json", a.json, "Print one JSON object instead of a table");
 }
 
@@ -328,7 +332,7 @@ inline int run_compare(const CompareArgs& a) {
   if (old.empty()) throw std::invalid_argument(m.db + ": no car has a verdict under model '" + old_id + "'");
   const Dataset data = read_model_data(m.data, model.config());
   warn_out_of_range(model, data, "dyad compare");
-  Ensemble<float>::Workspace ws(m.threads.value_or(hardware_threads()));
+  Ensemble<float>::Workspace ws(m.threads.value_or(hardware_threads()), chosen_precision(m.precision, "dyad compare"));
   const auto fresh = monitor::verdicts(model, ws, data, options);
   nlohmann::json changed = nlohmann::json::array();
   std::size_t compared = 0;

@@ -12,6 +12,7 @@ struct ScoreArgs {
   bool no_normalize = false;
   std::optional<int> threads;
   int batch_size = 256;
+  std::string precision = "fp32";
 };
 
 inline void add_score_options(CLI::App* cmd, ScoreArgs& a) {
@@ -25,6 +26,7 @@ inline void add_score_options(CLI::App* cmd, ScoreArgs& a) {
   cmd->add_flag("--no-normalize", a.no_normalize, "Score the values as they are (data normalised beforehand)");
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   cmd->add_option("--batch-size", a.batch_size, "Segments per scoring batch")->check(CLI::PositiveNumber);
+  add_precision_option(cmd, a.precision);
 }
 
 // A model for scoring: a single model is an ensemble of one (dyad/ensemble.hpp).
@@ -53,17 +55,19 @@ inline void warn_out_of_range(const Ensemble<float>& model, const Dataset& data,
 
 inline int run_score(const ScoreArgs& a) {
   check_output_path(a.out, "--out");  // before loading and scoring, which may take long
+  const Precision precision = chosen_precision(a.precision, "dyad score");
   Ensemble<float> model = load_for_scoring(a.model, a.preset);
   if (a.no_normalize) model.set_normalizer(Normalizer::identity(model.config().roles.encoder));
   const Dataset data = read_model_data(a.data, model.config());
   warn_out_of_range(model, data);
   const auto start = std::chrono::steady_clock::now();
-  Ensemble<float>::Workspace workspace(a.threads.value_or(hardware_threads()));
+  Ensemble<float>::Workspace workspace(a.threads.value_or(hardware_threads()), precision);
   const Scores s = model.score(workspace, data, static_cast<std::size_t>(a.batch_size));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_scores_csv(a.out, data, s);
   std::cerr << "dyad score: " << data.size() << " segments in " << clock(seconds) << " ("
-            << static_cast<long>(data.size() / std::max(seconds, 1e-9)) << " seg/s); wrote " << a.out << "\n";
+            << static_cast<long>(data.size() / std::max(seconds, 1e-9)) << " seg/s, " << to_string(workspace.precision())
+            << "); wrote " << a.out << "\n";
   return 0;
 }
 

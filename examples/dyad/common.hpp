@@ -4,6 +4,8 @@
 
 #include <dyad/dyad.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +41,23 @@ inline int hardware_threads() {
 }
 inline std::string threads_help() {
   return "Worker threads (default: every hardware thread, " + std::to_string(hardware_threads()) + " here)";
+}
+
+// --precision of score, monitor and bench: the arithmetic of the GRU products.
+inline void add_precision_option(CLI::App* cmd, std::string& precision) {
+  cmd->add_option("--precision", precision,
+                  "fp32, or bf16: the GRU products in bfloat16 with fp32 accumulation, on CPUs with AVX512-BF16 "
+                  "(elsewhere fp32, with a note)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+// The precision asked for; a bf16 request this CPU cannot run gets a note and runs fp32.
+inline Precision chosen_precision(const std::string& name, const char* who) {
+  const Precision p = parse_precision(name);
+  if (effective_precision(p) != p)
+    std::cerr << who << ": note: --precision bf16 needs AVX512-BF16, which this CPU lacks (it has: "
+              << cpu_features().names() << "); computing in fp32\n";
+  return p;
 }
 
 // Reads a --config file over `base`; names once the upstream keys it ignores.

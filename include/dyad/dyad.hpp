@@ -3,9 +3,11 @@
 
 #include "dyad/config.hpp"
 #include "dyad/core/arena.hpp"
+#include "dyad/core/cpu.hpp"
 #include "dyad/core/excerpt.hpp"
 #include "dyad/core/memory.hpp"
 #include "dyad/core/parameters.hpp"
+#include "dyad/core/precision.hpp"
 #include "dyad/core/random.hpp"
 #include "dyad/core/tape.hpp"
 #include "dyad/data/batch.hpp"

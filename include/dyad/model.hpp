@@ -237,14 +237,18 @@ class Model {
 
   // What one scoring thread needs: an inference tape (records nothing) and, for threads > 1,
   // its own worker pool. Scoring a const model is safe from any number of threads as long
-  // as each uses its own workspace; score() makes one per call.
+  // as each uses its own workspace; score() makes one per call. Precision::bf16 computes the
+  // GRU products in bf16 where the CPU has AVX512-BF16 (dyad/core/precision.hpp); precision()
+  // says what runs, fp32 elsewhere.
   class Workspace {
    public:
-    explicit Workspace(int threads = 1) : tape_(Mode::inference) {
+    explicit Workspace(int threads = 1, Precision precision = Precision::fp32) : tape_(Mode::inference) {
       if (threads > 1) pool_ = std::make_unique<ThreadPool>(threads);
       tape_.set_pool(pool_.get());
+      tape_.set_precision(precision);
     }
     Tape<T>& tape() { return tape_; }
+    Precision precision() const { return tape_.precision(); }
 
    private:
     std::unique_ptr<ThreadPool> pool_;  // declared first: the tape refers to it

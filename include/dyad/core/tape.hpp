@@ -5,6 +5,7 @@
 
 #include "dyad/core/arena.hpp"
 #include "dyad/core/denormals.hpp"
+#include "dyad/core/precision.hpp"
 #include "dyad/core/thread_pool.hpp"
 #include "dyad/core/var.hpp"
 
@@ -32,6 +33,15 @@ class Tape {
   ThreadPool* pool() const { return pool_; }
   void set_pool(ThreadPool* pool) { pool_ = pool; }
   int threads() const { return pool_ ? pool_->size() : 1; }
+  // The arithmetic of an inference tape's GRU products (dyad/core/precision.hpp): what runs on
+  // this machine, so a bf16 request on a CPU without bf16 reads back fp32. Float tapes only;
+  // a training tape always computes in its own type.
+  void set_precision(Precision p) {
+    if (p == Precision::bf16 && recording())
+      throw std::invalid_argument("dyad::Tape: bf16 is for inference tapes; training computes in fp32");
+    precision_ = std::is_same_v<T, float> ? effective_precision(p) : Precision::fp32;
+  }
+  Precision precision() const { return precision_; }
   // Runs f(i) for i in [0, tasks), in parallel when the tape has a pool.
   template <class F>
   void parallel(int tasks, F&& f) const {
@@ -92,6 +102,7 @@ class Tape {
     void* node;
   };
   Mode mode_;
+  Precision precision_ = Precision::fp32;
   Arena arena_;
   ThreadPool* pool_ = nullptr;
   std::vector<Entry> entries_;

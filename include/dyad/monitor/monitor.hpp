@@ -68,6 +68,7 @@ inline nlohmann::json to_json(const StatusChange& c) {
 struct MonitorOptions {
   detect::AlarmPolicy policy;
   std::size_t window = 0;  // a car's score is over its last `window` segments; 0: all of them
+  Precision precision = Precision::fp32;  // of the scoring (Model::Workspace)
 };
 
 struct UpdateReport {
@@ -115,7 +116,7 @@ class Monitor {
  public:
   // `model` must be calibrated; it and `db` must outlive the monitor. `threads` score.
   Monitor(const M& model, const std::filesystem::path& model_path, FleetDb& db, MonitorOptions options, int threads = 1)
-      : model_(model), db_(db), options_(options), workspace_(threads) {
+      : model_(model), db_(db), options_(options), workspace_(threads, options.precision) {
     options_.policy.validate();
     if (model.calibration().empty())
       throw std::invalid_argument(model_path.string() +

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "dyad/core/tape.hpp"
+#include "dyad/simd/bf16_gemm.hpp"
 #include "dyad/simd/gru_gates.hpp"
 #include "dyad/simd/packed_gemm.hpp"
 
@@ -73,7 +74,27 @@ struct GruDirection {
   // the shape does not suit it): W_hh^T h in forward, W_hh dA in backward (training).
   const T* hh_packed = nullptr;
   const T* hh_packed_backward = nullptr;
+  // bf16 scoring (tape precision bf16): W_ih^T and W_hh^T packed in bf16, and the state of
+  // every sample as the bf16 operand of the next step's product ([H x B]).
+  const simd::bf16::bf16* ih_bf16 = nullptr;
+  const simd::bf16::bf16* hh_bf16 = nullptr;
+  simd::bf16::bf16* state_bf16 = nullptr;
 };
+
+// The bf16 kernels for float; never reached for other types (the tape keeps them fp32).
+template <class T>
+void bf16_multiply_add(const simd::bf16::bf16* packed, Index rows, Index cols, const simd::bf16::bf16* b, Index ldb, T* c,
+                       Index ldc, Index n) {
+#ifdef DYAD_BF16_KERNELS
+  if constexpr (std::is_same_v<T, float>) simd::bf16::multiply_add(packed, rows, cols, b, ldb, c, ldc, n);
+#endif
+}
+template <class T>
+void bf16_convert(const T* x, Index ldx, Index rows, Index n, simd::bf16::bf16* out, Index ldo) {
+#ifdef DYAD_BF16_KERNELS
+  if constexpr (std::is_same_v<T, float>) simd::bf16::convert_columns(x, ldx, rows, n, out, ldo);
+#endif
+}
 
 template <class T>
 struct GruLayerNode {
@@ -87,6 +108,9 @@ struct GruLayerNode {
   bool hoisted;
   SequenceShape seq;
   const Tape<T>* tape;
+  // x in bf16 (bf16 scoring): columns of x_ld = even(x rows) values.
+  const simd::bf16::bf16* x_bf16 = nullptr;
+  Index x_ld = 0;
 
   Index H() const { return dir[0].h0.rows; }
   // Columns [b0, b1) of the batch that task `task` owns, and its direction.
@@ -106,7 +130,8 @@ struct GruLayerNode {
     GruDirection<T>& g = dir[static_cast<std::size_t>(d)];
     const Index H = this->H(), G = 3 * H, B = seq.batch, nb = b1 - b0;
     Eigen::Map<Matrix<T>> GH(g.gh + b0 * G, G, nb);
-    const bool training = g.ghn != nullptr;
+    const bool training = g.ghn != nullptr, bf16 = g.hh_bf16 != nullptr;
+    if (bf16) bf16_convert(g.h0.val + b0 * g.h0.ld, g.h0.ld, H, nb, g.state_bf16 + b0 * H, H);
     Index t = 0;
     for (Index k = 0; k < seq.steps; ++k) {
       t = time_of(g, k, seq.steps);
@@ -114,11 +139,16 @@ struct GruLayerNode {
       if (!hoisted) {
         Eigen::Map<Matrix<T>> GI(g.act + b0 * G, G, nb);
         GI.colwise() = g.w.b_ih.value().col(0);
-        GI.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(t * B + b0, nb);
+        if (x_bf16)
+          bf16_multiply_add(g.ih_bf16, G, x.rows, x_bf16 + (t * B + b0) * x_ld, x_ld, g.act + b0 * G, G, nb);
+        else
+          GI.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(t * B + b0, nb);
       }
       // Bias first, product accumulated: Eigen would otherwise zero the buffer before the GEMM.
       GH.colwise() = g.w.b_hh.value().col(0);
-      if (g.hh_packed)
+      if (bf16)
+        bf16_multiply_add(g.hh_bf16, G, H, g.state_bf16 + b0 * H, H, g.gh + b0 * G, G, nb);
+      else if (g.hh_packed)
         simd::PackedMatrix<T>::multiply_add(g.hh_packed, G, H, hp.val + b0 * hp.ld, hp.ld, g.gh + b0 * G, G, nb);
       else
         GH.noalias() += g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
@@ -131,6 +161,9 @@ struct GruLayerNode {
         else
           std::copy_n(hp.val + b * hp.ld, H, h);
       }
+      // The next step's operand. Once per step, not per sample: reading a state straight after
+      // the gate pass stored it stalled on store forwarding (a quarter of the time on AMD).
+      if (bf16) bf16_convert(g.out.val + (t * B + b0) * g.out.ld, g.out.ld, H, nb, g.state_bf16 + b0 * H, H);
     }
     g.h_n.value().middleCols(b0, nb) = g.out.value().middleCols(t * B + b0, nb);
   }
@@ -289,10 +322,42 @@ void run_gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>
                                              training ? alloc(G * N) : nullptr, training ? alloc(H * B) : nullptr,
                                              training ? alloc(H * B) : nullptr};
   }
+  // bf16 scoring: W_hh packed in bf16 and a bf16 state per direction; W_ih too, with x converted
+  // once, when x has enough rows to gain from it. A first layer's few input signals stay fp32:
+  // their product is cheap, and rounding the measurements themselves cost the most accuracy.
+  namespace bf = simd::bf16;
+  const bool bf16 = std::is_same_v<T, float> && !training && tape.precision() == Precision::bf16 && bf::supports(G);
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16) {
+      const Index I = x.rows;
+      const bool inputs = I >= 16;
+      if (inputs) {
+        node.x_ld = bf::even(I);
+        bf::bf16* xb = arena.allocate<bf::bf16>(static_cast<std::size_t>(node.x_ld * N));
+        node.x_bf16 = xb;
+        tape.parallel(tape.threads(), [&](int p) {
+          const Index c0 = N * p / tape.threads(), c1 = N * (p + 1) / tape.threads();
+          bf16_convert(x.val + c0 * x.ld, x.ld, I, c1 - c0, xb + c0 * node.x_ld, node.x_ld);
+        });
+      }
+      for (auto& g : node.dir) {
+        if (!g.w.w_hh.val) continue;
+        if (inputs) {
+          bf::bf16* ih = arena.allocate<bf::bf16>(bf::packed_size(G, I));
+          bf::pack(g.w.w_ih.val, g.w.w_ih.ld, 1, G, I, ih);  // W_ih^T(i, k) = w_ih(k, i)
+          g.ih_bf16 = ih;
+        }
+        bf::bf16* hh = arena.allocate<bf::bf16>(bf::packed_size(G, H));
+        bf::pack(g.w.w_hh.val, g.w.w_hh.ld, 1, G, H, hh);
+        g.hh_bf16 = hh;
+        g.state_bf16 = arena.allocate<bf::bf16>(static_cast<std::size_t>(H * B));
+      }
+    }
+  }
   // W_hh packed for the per-step products: [3H x H] for W_hh^T h, [H x 3H] for W_hh dA.
   using Packed = simd::PackedMatrix<T>;
   for (auto& g : node.dir) {
-    if (!g.w.w_hh.val) continue;  // a direction this layer does not have
+    if (!g.w.w_hh.val || bf16) continue;  // a direction this layer does not have, or bf16's
     const Var<T>& w = g.w.w_hh;
     if (Packed::supports(G)) {
       T* p = alloc(G * H);
@@ -312,7 +377,10 @@ void run_gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>
     const Index c0 = N * (task % halves) / halves, c1 = N * (task % halves + 1) / halves;
     Eigen::Map<Matrix<T>> Gi(g.act + c0 * G, G, c1 - c0);
     Gi.colwise() = g.w.b_ih.value().col(0);
-    Gi.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(c0, c1 - c0);
+    if (node.x_bf16)
+      bf16_multiply_add(g.ih_bf16, G, x.rows, node.x_bf16 + c0 * node.x_ld, node.x_ld, g.act + c0 * G, G, c1 - c0);
+    else
+      Gi.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(c0, c1 - c0);
   });
   tape.parallel(D * node.shards, [&](int task) {
     int d;
