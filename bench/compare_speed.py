@@ -2,12 +2,13 @@
 """dyad against the PyTorch reference on the same machine, in one run.
 
     /usr/bin/python3 bench/compare_speed.py [--dyad build/examples/dyad] [--preset fivefold,brand1]
-                                            [--threads 1,2] [--seconds 3] [--json]
+                                            [--threads 1,2] [--seconds 3] [--no-bf16] [--json]
 
 For each preset it runs `dyad bench --preset P --threads N --json` and bench/torch_bench.py
 (same model, batch, T = 128, float32; torch with OPENBLAS_NUM_THREADS=1 and passive OpenMP
 waiting, its best setting here) at every thread count, takes each side's best, and prints
-segments/s, latency and the ratios. Needs python3-torch and libopenblas0-pthread
+segments/s, latency and the ratios. On a CPU with AVX512-BF16 it also times dyad's scoring and
+latency with `--precision bf16` (rows marked bf16; PyTorch stays fp32). Needs python3-torch and libopenblas0-pthread
 (`make deps TORCH=1`).
 """
 import argparse
@@ -19,9 +20,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def dyad_bench(exe, preset, threads, seconds):
+def dyad_bench(exe, preset, threads, seconds, precision="fp32"):
     out = subprocess.run([exe, "bench", "--preset", preset, "--threads", str(threads), "--seconds", str(seconds),
-                          "--json"], check=True, stdout=subprocess.PIPE, text=True).stdout
+                          "--precision", precision, "--json"], check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -37,6 +38,7 @@ def main():
     p.add_argument("--preset", default="fivefold,brand1")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--seconds", type=float, default=3)
+    p.add_argument("--no-bf16", action="store_true", help="skip dyad's bf16 scoring runs")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     threads = [int(t) for t in a.threads.split(",")]
@@ -44,6 +46,9 @@ def main():
     for preset in a.preset.split(","):
         runs = [dyad_bench(a.dyad, preset, t, a.seconds) for t in threads]
         best = lambda key, f=max: f(r[key] for r in runs)
+        bf16 = []
+        if not a.no_bf16 and "avx512_bf16" in runs[0].get("cpu_features", ""):
+            bf16 = [dyad_bench(a.dyad, preset, t, a.seconds, "bf16") for t in threads]
         t = torch_bench(preset, threads)
         tb = t["best"]
         row = {
@@ -57,16 +62,24 @@ def main():
                       "score_segments_per_s": tb["score_seg_per_s"],
                       "latency_ms_batch1": tb["latency_ms"], "peak_rss_mib": tb["peak_rss_mb"],
                       "blas": t["runs"][0].get("blas"), "raw": t},
+            "cpu": runs[0].get("cpu"),
         }
+        if bf16:
+            row["dyad_bf16"] = {"score_segments_per_s": max(r["score_segments_per_s"] for r in bf16),
+                                "latency_ms_batch1": min(r["latency_ms_batch1"] for r in bf16), "runs": bf16}
         row["ratio"] = {
             "train": row["dyad"]["train_segments_per_s"] / row["torch"]["train_segments_per_s"],
             "score": row["dyad"]["score_segments_per_s"] / row["torch"]["score_segments_per_s"],
             "latency": row["torch"]["latency_ms_batch1"] / row["dyad"]["latency_ms_batch1"],
         }
+        if bf16:
+            row["ratio"]["score_bf16"] = row["dyad_bf16"]["score_segments_per_s"] / row["torch"]["score_segments_per_s"]
+            row["ratio"]["latency_bf16"] = row["torch"]["latency_ms_batch1"] / row["dyad_bf16"]["latency_ms_batch1"]
         rows.append(row)
     if a.json:
         print(json.dumps(rows))
         return
+    print(f"CPU: {rows[0]['cpu'] if rows else '?'}")
     print("| preset | | dyad | PyTorch | ratio |")
     print("|---|---|---|---|---|")
     for r in rows:
@@ -74,6 +87,10 @@ def main():
         print(f"| {r['preset']} | training segments/s | {d['train_segments_per_s']:.0f} | {t['train_segments_per_s']:.0f} | {q['train']:.1f}x |")
         print(f"| | scoring segments/s (batch 256) | {d['score_segments_per_s']:.0f} | {t['score_segments_per_s']:.0f} | {q['score']:.1f}x |")
         print(f"| | latency, batch 1 (ms) | {d['latency_ms_batch1']:.3f} | {t['latency_ms_batch1']:.2f} | {q['latency']:.1f}x lower |")
+        if "dyad_bf16" in r:
+            b = r["dyad_bf16"]
+            print(f"| | scoring segments/s, dyad bf16 | {b['score_segments_per_s']:.0f} | {t['score_segments_per_s']:.0f} | {q['score_bf16']:.1f}x |")
+            print(f"| | latency, batch 1, dyad bf16 (ms) | {b['latency_ms_batch1']:.3f} | {t['latency_ms_batch1']:.2f} | {q['latency_bf16']:.1f}x lower |")
         print(f"| | training GFLOP/s (GEMM peak) | {d['train_gflops']:.0f} ({d['gemm_peak_gflops']:.0f}) | | |")
         print(f"| | peak RSS (MiB) | {d['peak_rss_mib']:.0f} | {t['peak_rss_mib']:.0f} | |")
 

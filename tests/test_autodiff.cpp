@@ -7,6 +7,7 @@
 #include <dyad/ops/linear.hpp>
 #include <dyad/ops/losses.hpp>
 
+#include <dyad/simd/gru_gates.hpp>
 #include <dyad/simd/packed_gemm.hpp>
 
 #include <doctest/doctest.h>
@@ -206,6 +207,24 @@ TEST_CASE_TEMPLATE("vectorised gate activations agree with std::tanh", T, double
   const double eps = std::numeric_limits<T>::epsilon();
   CHECK(worst_tanh < 4 * eps);
   CHECK(worst_sigmoid < 4 * eps);
+}
+
+TEST_CASE("float gate pass (whole vectors and the tail) equals the double one within float rounding") {
+  Rng rng(12);
+  for (const std::size_t H : {std::size_t{5}, std::size_t{16}, std::size_t{37}}) {
+    CAPTURE(H);
+    std::vector<double> gi(3 * H), gh(3 * H), hp(H), h(H), ghn(H);
+    for (auto* v : {&gi, &gh, &hp})
+      for (double& x : *v) x = 3 * rng.normal();
+    std::vector<float> gif(gi.begin(), gi.end()), ghf(gh.begin(), gh.end()), hpf(hp.begin(), hp.end()), hf(H), ghnf(H);
+    simd::gru_gates_forward(gi.data(), gh.data(), hp.data(), h.data(), ghn.data(), H);
+    simd::gru_gates_forward(gif.data(), ghf.data(), hpf.data(), hf.data(), ghnf.data(), H);
+    for (std::size_t i = 0; i < H; ++i) {
+      CHECK(std::abs(hf[i] - h[i]) < 1e-6 * (1 + std::abs(hp[i])));
+      CHECK(ghnf[i] == static_cast<float>(gh[2 * H + i]));
+    }
+    for (std::size_t i = 0; i < 3 * H; ++i) CHECK(std::abs(gif[i] - gi[i]) < 1e-6);  // r, z, n saved for backward
+  }
 }
 
 TEST_CASE("arena: 64-byte alignment, growth, and one right-sized block after rewind") {
