@@ -4,6 +4,7 @@
 // model's calibration), statuses and explanations, all in one transaction.
 #pragma once
 
+#include "dyad/core/precision.hpp"
 #include "dyad/data/dataset.hpp"
 #include "dyad/detect/calibration.hpp"
 #include "dyad/detect/scores.hpp"
