@@ -1,6 +1,6 @@
 """Speed of the PyTorch reference DyAD model (tests/torch_ref/dyad_torch.py), float32, CPU.
 
-    /usr/bin/python3 bench/torch_bench.py [--preset fivefold,brand1] [--threads 1,2] [--json]
+    /usr/bin/python3 bench/torch_bench.py [--preset fivefold,brand1,brand3,brand2] [--threads 1,2] [--json]
 
 For every preset and thread count a fresh worker process is started with
 OPENBLAS_NUM_THREADS=1 and OMP_WAIT_POLICY=PASSIVE in its environment (set before torch is
@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REF_DIR = os.path.normpath(os.path.join(HERE, "..", "tests", "torch_ref"))
 
 #: preset -> (batch used for training, T)
-BENCH_PRESETS = {"fivefold": 64, "brand1": 128}
+BENCH_PRESETS = {"fivefold": 64, "brand1": 128, "brand3": 128, "brand2": 128}
 T_LEN = 128
 SCORE_BATCH = 256
 

@@ -18,7 +18,7 @@ struct CvArgs {
 };
 
 inline void add_cv_options(CLI::App* cmd, CvArgs& a) {
-  cmd->add_option("--data", a.data, "Fleet data, long CSV with labelled cars")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data", a.data, "Fleet data, long CSV with labelled cars, or its segment store (dyad pack)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--folds", a.folds, "Folds over the normal cars")->capture_default_str()->check(CLI::Range(2, 100));
   cmd->add_option("--preset", a.preset, "Upstream configuration")->capture_default_str()->check(CLI::IsMember(preset_names()));
   cmd->add_option("--config", a.config, "JSON configuration overriding the preset")->check(CLI::ExistingFile);

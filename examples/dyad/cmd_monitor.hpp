@@ -47,7 +47,7 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--db", a.db, "Fleet database (SQLite; created when missing)")->required();
-  auto* data = cmd->add_option("--data", a.data, "New segments, long CSV; segments already in the database are skipped")
+  auto* data = cmd->add_option("--data", a.data, "New segments, long CSV or segment store (dyad pack); segments already in the database are skipped")
                    ->check(CLI::ExistingFile);
   auto* follow = cmd->add_flag("--follow", a.follow,
                                "Read the long CSV from standard input as it arrives (instead of --data), committing "
@@ -304,7 +304,7 @@ inline void add_compare_options(CLI::App* cmd, CompareArgs& a) {
   MonitorArgs& m = a.monitor;
   cmd->add_option("--model", m.model, "The new calibrated model (.safetensors)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--db", m.db, "Fleet database written by dyad monitor")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--data", m.data, "Recent segments (long CSV) for the new model to judge the cars on")
+  cmd->add_option("--data", m.data, "Recent segments (long CSV or segment store) for the new model to judge the cars on")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--against", a.against, "The model id to compare with (default: the one used last)");

@@ -23,7 +23,7 @@ struct ReportArgs {
 
 inline void add_report_options(CLI::App* cmd, ReportArgs& a) {
   auto* scores = cmd->add_option("--scores", a.scores, "Score file written by `dyad score`")->check(CLI::ExistingFile);
-  auto* data = cmd->add_option("--data", a.data, "The data file that was scored (long CSV)")->check(CLI::ExistingFile);
+  auto* data = cmd->add_option("--data", a.data, "The data file that was scored (long CSV or segment store)")->check(CLI::ExistingFile);
   auto* model = cmd->add_option("--model", a.model, "The model that scored it")->check(CLI::ExistingFile);
   auto* db = cmd->add_option("--db", a.db, "Instead: the verdicts in a fleet database (dyad monitor), with each flagged car's trend")
                  ->check(CLI::ExistingFile);

@@ -19,7 +19,7 @@ inline void add_score_options(CLI::App* cmd, ScoreArgs& a) {
   cmd->add_option("--model", a.model, "Trained model (.safetensors, dyad's or a PyTorch state_dict)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--data", a.data, "Data to score, long CSV")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data", a.data, "Data to score, long CSV or segment store (dyad pack)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--out", a.out, "Where to write the scores (CSV, one row per segment)")->required();
   cmd->add_option("--preset", a.preset, "Columns for a PyTorch state_dict without dyad metadata")
       ->check(CLI::IsMember(preset_names()));

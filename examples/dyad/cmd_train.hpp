@@ -25,7 +25,7 @@ struct TrainArgs {
 };
 
 inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
-  cmd->add_option("--data", a.data, "Training data, long CSV (one row per time step)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data", a.data, "Training data, long CSV (one row per time step) or segment store (dyad pack)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--out", a.out, "Where to write the model (.safetensors)")->required();
   auto* preset_opt = cmd->add_option("--preset", a.preset, "Upstream configuration: brand1, brand2, brand3, fivefold")
                          ->check(CLI::IsMember(preset_names()));

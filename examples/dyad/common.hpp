@@ -129,7 +129,7 @@ inline void drop_short_segments(Dataset& data, const std::string& source, const 
 inline Dataset read_model_data(const std::string& path, const ModelConfig& config) {
   CsvOptions options;
   options.signals = config.roles.encoder;
-  Dataset data = read_csv(path, options);
+  Dataset data = read_data(path, options);  // a long CSV or a segment store (dyad pack)
   drop_short_segments(data, path, config);
   if (data.size() == 0) throw std::runtime_error(path + ": no segment of at least min_length " + std::to_string(config.min_length) + " steps");
   return data;

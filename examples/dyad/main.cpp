@@ -6,6 +6,7 @@
 #include "cmd_evaluate.hpp"
 #include "cmd_ingest.hpp"
 #include "cmd_monitor.hpp"
+#include "cmd_pack.hpp"
 #include "cmd_report.hpp"
 #include "cmd_score.hpp"
 #include "cmd_simulate.hpp"
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
   add_simulate_options(app.add_subcommand("simulate", "Write a synthetic fleet's charging telemetry"), simulate);
   IngestArgs ingest;
   add_ingest_options(app.add_subcommand("ingest", "Cut raw telematics exports into charging windows (the long CSV)"), ingest);
+  PackArgs pack;
+  add_pack_options(app.add_subcommand("pack", "Pack a long CSV into a segment store that --data reads without parsing"), pack);
   EvaluateArgs evaluate;
   add_evaluate_options(app.add_subcommand("evaluate", "Car ranking and AUROC of a score file"), evaluate);
   CvArgs cv;
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("score")) return run_score(score);
     if (app.got_subcommand("simulate")) return run_simulate(simulate);
     if (app.got_subcommand("ingest")) return run_ingest(ingest);
+    if (app.got_subcommand("pack")) return run_pack(pack);
     if (app.got_subcommand("evaluate")) return run_evaluate(evaluate);
     if (app.got_subcommand("cv")) return run_cv(cv);
     if (app.got_subcommand("report")) return run_report(report);

@@ -300,8 +300,12 @@ inline std::string csv_quote(std::string_view s) {
 
 }  // namespace detail
 
-// Reads a long CSV from a stream; `name` stands for the file in error messages.
-inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOptions& options = {}) {
+// Reads a long CSV from a stream segment by segment: `sink.start(columns, labelled)` once the
+// signal columns are known, then `sink.add(meta, values)` for each segment (values row-major
+// [length x columns]) as soon as it is complete, so a sink that writes them out keeps nothing.
+// `name` stands for the file in error messages.
+template <class Sink>
+void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions& options, Sink& sink) {
   constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
   detail::LineReader reader(in, name, options.max_line_bytes);
   std::vector<std::string_view> fields;
@@ -364,13 +368,13 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
   auto is_meta = [&](std::size_t c) {
     return c == car_col || c == seg_col || c == t_col || c == label_col || c == mileage_col || c == time_col;
   };
-  std::optional<Dataset> data;
+  bool started = false;
   auto make_dataset = [&] {
     std::vector<std::string> names;
     for (std::size_t c : signal_cols) names.push_back(header[c]);
     if (names.empty()) fail(line_no, whole_line, "no numeric signal columns (header: " + header_list() + ")");
-    data.emplace(std::move(names));
-    data->set_labelled(label_col != none);
+    sink.start(std::move(names), label_col != none);
+    started = true;
   };
   if (!auto_signals) make_dataset();
 
@@ -393,7 +397,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
     return v;
   };
   auto finish_segment = [&] {
-    if (in_segment) data->add(std::move(meta), values);
+    if (in_segment) sink.add(std::move(meta), std::span<const float>(values));
     values.clear();
   };
 
@@ -405,7 +409,7 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
            (fields.size() < header.size() ? "missing field: " : "too many fields: ") + std::string("the line has ") +
                std::to_string(fields.size()) + " fields, the header " + std::to_string(header.size()));
     }
-    if (!data) {  // first data row decides which columns are numeric signals
+    if (!started) {  // first data row decides which columns are numeric signals
       float probe;
       for (std::size_t c = 0; c < header.size(); ++c)
         if (!is_meta(c) && !header[c].empty() && detail::parse_number(fields[c], probe) != detail::NumberStatus::not_a_number)
@@ -457,13 +461,26 @@ inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOption
       values.push_back(v);
     }
   }
-  if (!data) {  // header only: every non-meta column is a signal
+  if (!started) {  // header only: every non-meta column is a signal
     for (std::size_t c = 0; c < header.size(); ++c)
       if (!is_meta(c) && !header[c].empty()) signal_cols.push_back(c);
     make_dataset();
   }
   finish_segment();
-  return std::move(*data);
+}
+
+// Reads a long CSV from a stream into memory; `name` stands for the file in error messages.
+inline Dataset read_csv(std::istream& in, std::string_view name, const CsvOptions& options = {}) {
+  struct Collect {
+    std::optional<Dataset> data;
+    void start(std::vector<std::string> columns, bool labelled) {
+      data.emplace(std::move(columns));
+      data->set_labelled(labelled);
+    }
+    void add(SegmentMeta&& meta, std::span<const float> values) { data->add(std::move(meta), values); }
+  } collect;
+  read_csv_segments(in, name, options, collect);
+  return std::move(*collect.data);
 }
 
 inline Dataset read_csv(const std::filesystem::path& path, const CsvOptions& options = {}) {

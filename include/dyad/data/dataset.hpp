@@ -1,11 +1,14 @@
 // Charging segments with named columns and metadata, stored contiguously so that a
-// million segments cost one allocation and a mini-batch copies nothing.
+// million segments cost one allocation and a mini-batch copies nothing. The values may also
+// live elsewhere (a memory-mapped segment store, dyad/io/segment_store.hpp): then the dataset
+// reads them in place, and copies them into its own storage only when asked to change them.
 #pragma once
 
 #include <Eigen/Core>
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -56,6 +59,33 @@ class Dataset {
     return false;
   }
 
+  // A dataset over values held by `owner` (kept alive as long as the dataset or a copy of it):
+  // segment i is values[offsets[i], offsets[i + 1]), row-major [length x columns]. The offsets
+  // must start at 0, grow by a positive multiple of the column count and end at values.size()
+  // (checked: a segment store's reader passes untrusted offsets on).
+  static Dataset over(std::vector<std::string> columns, std::vector<SegmentMeta> meta, std::vector<std::size_t> offsets,
+                      std::span<const float> values, std::shared_ptr<const void> owner, bool labelled = true) {
+    Dataset d(std::move(columns));
+    const std::size_t width = d.columns_.size();
+    if (offsets.size() != meta.size() + 1 || offsets.front() != 0 || offsets.back() != values.size())
+      throw std::invalid_argument("dyad::Dataset::over: " + std::to_string(offsets.size()) + " offsets for " +
+                                  std::to_string(meta.size()) + " segments and " + std::to_string(values.size()) +
+                                  " values (expected segments + 1 offsets from 0 to the value count)");
+    for (std::size_t i = 0; i + 1 < offsets.size(); ++i)
+      if (offsets[i + 1] <= offsets[i] || (offsets[i + 1] - offsets[i]) % width != 0)
+        throw std::invalid_argument("dyad::Dataset::over: segment " + std::to_string(i) + " spans values [" +
+                                    std::to_string(offsets[i]) + ", " + std::to_string(offsets[i + 1]) +
+                                    "), not a positive multiple of " + std::to_string(width) + " columns");
+    d.meta_ = std::move(meta);
+    d.offsets_ = std::move(offsets);
+    d.external_ = values;
+    d.owner_ = std::move(owner);
+    d.labelled_ = labelled;
+    return d;
+  }
+  // Whether the values live outside the dataset (see over()).
+  bool external() const { return owner_ != nullptr; }
+
   void reserve(std::size_t segments, std::size_t steps_per_segment = 128) {
     meta_.reserve(segments);
     offsets_.reserve(segments + 1);
@@ -68,6 +98,7 @@ class Dataset {
       throw std::invalid_argument("dyad::Dataset::add: segment of car '" + meta.car + "' has " +
                                   std::to_string(values.size()) + " values, not a positive multiple of " +
                                   std::to_string(columns_.size()) + " columns");
+    own_values();
     if (offsets_.empty()) offsets_.push_back(0);
     values_.insert(values_.end(), values.begin(), values.end());
     offsets_.push_back(values_.size());
@@ -83,12 +114,15 @@ class Dataset {
     return m;
   }
   SegmentValues values(std::size_t i) const {
-    return SegmentValues(values_.data() + offsets_.at(i), static_cast<Eigen::Index>(length(i)),
+    return SegmentValues(raw_values().data() + offsets_.at(i), static_cast<Eigen::Index>(length(i)),
                          static_cast<Eigen::Index>(columns_.size()));
   }
-  // Mutable access, used to normalise in place.
-  std::span<float> raw_values() { return values_; }
-  std::span<const float> raw_values() const { return values_; }
+  // Mutable access (to normalise in place): external values are copied in first.
+  std::span<float> raw_values() {
+    own_values();
+    return values_;
+  }
+  std::span<const float> raw_values() const { return owner_ ? external_ : std::span<const float>(values_); }
 
   // A new dataset holding the listed segments (in that order).
   Dataset subset(std::span<const std::size_t> indices) const {
@@ -116,7 +150,17 @@ class Dataset {
   std::vector<std::string> columns_;
   std::vector<SegmentMeta> meta_;
   std::vector<std::size_t> offsets_;  // into values_, size() + 1 entries once non-empty
+  // Copies external values into values_ and lets the owner go.
+  void own_values() {
+    if (!owner_) return;
+    values_.assign(external_.begin(), external_.end());
+    external_ = {};
+    owner_.reset();
+  }
+
   std::vector<float> values_;
+  std::span<const float> external_;      // the values, when owner_ holds them
+  std::shared_ptr<const void> owner_;
   bool labelled_ = true;
 };
 

@@ -38,6 +38,7 @@
 #include <streambuf>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -344,7 +345,9 @@ inline void check_output_path(const std::filesystem::path& path, std::string_vie
 
 // Calls `writer(std::ostream&)` to produce the content of `target`, then atomically replaces
 // `target` (see the top of this file for links and non-regular targets). Exceptions from
-// `writer` propagate unchanged; OS errors name the path and the reason.
+// `writer` propagate unchanged; OS errors name the path and the reason. A writer taking
+// `(std::ostream&, int fd)` also gets the temporary's descriptor, to pwrite() into what it has
+// already written (after flushing the stream).
 template <class Writer>
 void write_file_atomically(const std::filesystem::path& target, Writer&& writer) {
   if (target.filename().empty()) throw std::invalid_argument("dyad: not a file path: '" + target.string() + "'");
@@ -362,7 +365,10 @@ void write_file_atomically(const std::filesystem::path& target, Writer&& writer)
     {
       std::ostream os(&buf);
       os.exceptions(std::ios::goodbit);  // failures are reported from buf.error() below
-      std::forward<Writer>(writer)(os);
+      if constexpr (std::is_invocable_v<Writer, std::ostream&, int>)
+        std::forward<Writer>(writer)(os, fd);
+      else
+        std::forward<Writer>(writer)(os);
       os.flush();
       if (!os || buf.error()) detail::throw_os_error("cannot write", name, buf.error() ? buf.error() : EIO);
     }

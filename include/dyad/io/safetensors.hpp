@@ -276,7 +276,14 @@ class SafeTensors {
   }
 
   // Parses a whole safetensors image; `source` names it in errors.
-  static SafeTensors from_bytes(std::span<const std::byte> file, std::string source = "<memory>");
+  static SafeTensors from_bytes(std::span<const std::byte> file, std::string source = "<memory>") {
+    return parse(file, std::move(source), nullptr);
+  }
+  // The same checks without copying the data: the tensors come back with empty `bytes`, and
+  // `data[i]` is where tensor i's bytes lie inside `file` (which must outlive their use).
+  static SafeTensors layout(std::span<const std::byte> file, std::string source, std::vector<std::span<const std::byte>>& data) {
+    return parse(file, std::move(source), &data);
+  }
   std::vector<std::byte> to_bytes() const;
   // Writes the file image to `os` (validating first, so nothing is written for a bad value).
   void write(std::ostream& os) const { write_with_header(os, header(source)); }
@@ -300,6 +307,7 @@ class SafeTensors {
   }
   std::string header(std::string_view where) const;
   void write_with_header(std::ostream& os, const std::string& h) const;
+  static SafeTensors parse(std::span<const std::byte> file, std::string source, std::vector<std::span<const std::byte>>* data);
 
   template <class T>
   std::vector<T> convert(const Tensor& t) const {
@@ -388,7 +396,8 @@ inline std::vector<std::byte> SafeTensors::to_bytes() const {
   return out;
 }
 
-inline SafeTensors SafeTensors::from_bytes(std::span<const std::byte> file, std::string source) {
+inline SafeTensors SafeTensors::parse(std::span<const std::byte> file, std::string source,
+                                      std::vector<std::span<const std::byte>>* data) {
   // A plain (std::map) object, not ordered_json: ordered_json finds keys by linear search, so
   // a header of a million keys would take ~10^12 steps. File order comes from `order` below.
   using json = nlohmann::json;
@@ -493,9 +502,11 @@ inline SafeTensors SafeTensors::from_bytes(std::span<const std::byte> file, std:
 
   std::vector<Tensor> ordered;
   ordered.reserve(spans.size());
+  if (data) data->clear();
   for (const auto& s : spans) {
     Tensor& t = st.tensors[s.index];
-    t.bytes.assign(buffer.begin() + static_cast<std::ptrdiff_t>(s.begin), buffer.begin() + static_cast<std::ptrdiff_t>(s.end));
+    if (data) data->push_back(buffer.subspan(s.begin, s.end - s.begin));
+    else t.bytes.assign(buffer.begin() + static_cast<std::ptrdiff_t>(s.begin), buffer.begin() + static_cast<std::ptrdiff_t>(s.end));
     ordered.push_back(std::move(t));
   }
   st.tensors = std::move(ordered);
