@@ -12,7 +12,7 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$dyad" --help | grep -q "demo" || fail "top-level --help lists the subcommands"
-for cmd in train calibrate score simulate ingest monitor status compare evaluate cv report bench demo; do
+for cmd in train calibrate score simulate ingest pack monitor status compare evaluate cv report bench demo; do
   "$dyad" "$cmd" --help | grep -q "Usage" || fail "$cmd --help"
 done
 
@@ -119,12 +119,32 @@ for cmd in train score cv bench demo; do
   "$dyad" "$cmd" --help | grep -q "default: every hardware thread" || fail "$cmd --help states the thread default"
 done
 
+# A segment store (dyad pack) is read by every --data as the CSV is, with identical results.
+"$dyad" pack --data fleet.csv --out fleet.dyadset 2> pack.err || fail "pack: $(cat pack.err)"
+grep -q "dyad pack: 72 segments (2304 rows, 12 cars)" pack.err || fail "pack summary: $(cat pack.err)"
+"$dyad" score --model model.safetensors --data fleet.dyadset --out store_scores.csv 2> /dev/null
+cmp -s scores.csv store_scores.csv || fail "score from the store differs from score from the CSV"
+"$dyad" train --data fleet.dyadset --out store_model.safetensors --epochs 2 --batch-size 16 --seed 3 -q 2> /dev/null
+"$dyad" train --data fleet.csv --out csv_model.safetensors --epochs 2 --batch-size 16 --seed 3 -q 2> /dev/null
+cmp -s store_model.safetensors csv_model.safetensors || fail "training on the store differs from training on the CSV"
+"$dyad" cv --data fleet.dyadset --folds 3 --epochs 1 -q --json > store_cv.json
+cmp -s cv.json store_cv.json || fail "cv on the store differs from cv on the CSV"
+if "$dyad" pack --data fleet.dyadset --out again.dyadset 2> repack.err; then fail "pack of a store accepted"; fi
+grep -q "already a segment store" repack.err || fail "pack of a store: $(cat repack.err)"
+if "$dyad" score --model model.safetensors --data model.safetensors --out x.csv 2> store.err; then fail "a model accepted as data"; fi
+grep -q "model.safetensors: segment store: a safetensors file without 'dyad.segment_store' metadata" store.err \
+  || fail "a model as --data: $(cat store.err)"
+[ ! -e x.csv ] || fail "a failed score left an output file"
+
 # Bad input: the message names file, line and column; no output file is left behind.
 awk -F, -v OFS=, 'NR == 5 { $7 = "abc" } { print }' fleet.csv > bad.csv   # volt, a column the model reads
 if "$dyad" score --model model.safetensors --data bad.csv --out bad_scores.csv 2> bad.err; then fail "bad CSV accepted"; fi
 grep -q "bad.csv:5:" bad.err || fail "error names file and line: $(cat bad.err)"
 grep -q "bad.csv:5:7: column 'volt'" bad.err || fail "error names the column: $(cat bad.err)"
 [ ! -e bad_scores.csv ] || fail "a failed score left an output file"
+if "$dyad" pack --data bad.csv --out bad.dyadset 2> badpack.err; then fail "pack of a bad CSV accepted"; fi
+grep -q "bad.csv:5:7: column 'volt'" badpack.err || fail "pack error names file, line and column: $(cat badpack.err)"
+[ ! -e bad.dyadset ] || fail "a failed pack left an output file"
 ls -a | grep -q "bad_scores.csv." && fail "a failed score left a temporary file"
 if "$dyad" train --data fleet.csv 2> flag.err; then fail "missing --out accepted"; fi
 grep -q -- "--out" flag.err || fail "error names the missing flag: $(cat flag.err)"

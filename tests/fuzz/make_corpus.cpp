@@ -5,12 +5,14 @@
 #include "../toy_data.hpp"
 
 #include <dyad/ensemble.hpp>
+#include <dyad/io/segment_store.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path root = argv[1];
-  for (const char* d : {"checkpoint", "safetensors", "params_json"}) fs::create_directories(root / d);
+  for (const char* d : {"checkpoint", "safetensors", "params_json", "segment_store"}) fs::create_directories(root / d);
 
   // Checkpoints: fresh and fitted (with the latent scorers), three architectures.
   const fs::path ck = root / "checkpoint";
@@ -103,6 +105,18 @@ int main(int argc, char** argv) {
   odd.save(sf / "odd_shapes.safetensors");
   SafeTensors none;
   none.save(sf / "no_tensors.safetensors");
+
+  // Segment stores: labelled with varying lengths and a missing mileage; unlabelled; empty.
+  const fs::path ss = root / "segment_store";
+  {
+    Dataset d = test::toy_dataset(7, tiny("ev", true, 1).roles, 3, 1, 6, 3);
+    d.meta(2).mileage = std::numeric_limits<double>::quiet_NaN();
+    write_segment_store(ss / "labelled.dyadset", d);
+    d.set_labelled(false);
+    for (std::size_t i = 0; i < d.size(); ++i) d.meta(i).label = 0;
+    write_segment_store(ss / "unlabelled.dyadset", d);
+    write_segment_store(ss / "empty.dyadset", Dataset({"volt", "current"}));
+  }
 
   // Params JSON: the presets as dyad writes them, and upstream-style files.
   const fs::path pj = root / "params_json";
