@@ -119,6 +119,16 @@ for cmd in train score cv bench demo; do
   "$dyad" "$cmd" --help | grep -q "default: every hardware thread" || fail "$cmd --help states the thread default"
 done
 
+# --precision bf16 runs bf16 where the CPU has AVX512-BF16 and says fp32 elsewhere; same rows.
+"$dyad" score --model model.safetensors --data fleet.csv --out bf16_scores.csv --precision bf16 2> bf16.err
+grep -Eq "seg/s, bf16\)|needs AVX512-BF16, which this CPU lacks .*computing in fp32" bf16.err || fail "score --precision bf16: $(cat bf16.err)"
+[ "$(cut -d, -f1,2 bf16_scores.csv | md5sum)" = "$(cut -d, -f1,2 scores.csv | md5sum)" ] || fail "bf16 scores the same segments"
+if "$dyad" score --model model.safetensors --data fleet.csv --out x.csv --precision fp16 2> fp16.err; then fail "--precision fp16 accepted"; fi
+grep -q -- "--precision" fp16.err || fail "a bad --precision names the flag: $(cat fp16.err)"
+"$dyad" bench --preset fivefold --steps 16 --seconds 0.05 --precision bf16 --json | tail -1 > bench_bf16.json
+python3 -c "import json; j=json.load(open('bench_bf16.json')); assert j['precision'] in ('bf16','fp32') and j['cpu'] and j['cpu_features']" \
+  || fail "bench --json reports precision, cpu and cpu_features"
+
 # A segment store (dyad pack) is read by every --data as the CSV is, with identical results.
 "$dyad" pack --data fleet.csv --out fleet.dyadset 2> pack.err || fail "pack: $(cat pack.err)"
 grep -q "dyad pack: 72 segments (2304 rows, 12 cars)" pack.err || fail "pack summary: $(cat pack.err)"
