@@ -28,6 +28,7 @@
 #include <dyad/ops/gru.hpp>
 #include <dyad/ops/linear.hpp>
 #include <dyad/optim/adamw.hpp>
+#include <dyad/simd/bf16_gemm.hpp>
 #include <dyad/simd/gru_gates.hpp>
 #include <dyad/simd/packed_gemm.hpp>
 
@@ -374,20 +375,30 @@ void BM_EigenGemm(benchmark::State& st) {
 
 // The GRU's per-step recurrent product W_hh^T h [3H x H] x [H x B]: Eigen's GEMM (which packs
 // W_hh on every call) against simd::PackedMatrix (packed once, as ops/gru.hpp does per layer).
+// kind 0: Eigen; 1: simd::PackedMatrix (fp32); 2: simd::bf16 (bf16 operands, fp32 sums).
 void BM_RecurrentProduct(benchmark::State& st) {
   const Index H = st.range(0), B = st.range(1), G = 3 * H;
-  const bool packed = st.range(2) != 0;
+  const auto kind = st.range(2);
   Eigen::setNbThreads(1);
   dyad::Rng rng(9);
   const Mat w_hh = random_matrix(rng, H, G), h = random_matrix(rng, H, B);
   Mat gh = Mat::Zero(G, B);
   using P = dyad::simd::PackedMatrix<float>;
+  namespace bf = dyad::simd::bf16;
   std::vector<float> panels(P::packed_size(G, H));
-  if (packed && !P::supports(G)) return st.SkipWithError("H is not a multiple of the SIMD width");
+  std::vector<bf::bf16> panels16(bf::packed_size(G, H)), h16(static_cast<std::size_t>(bf::even(H) * B));
+  if (kind == 1 && !P::supports(G)) return st.SkipWithError("H is not a multiple of the SIMD width");
+  if (kind == 2 && !dyad::cpu_has_bf16()) return st.SkipWithError("this CPU has no AVX512-BF16");
   P::pack(w_hh.data(), H, 1, G, H, panels.data());
+  bf::pack(w_hh.data(), H, 1, G, H, panels16.data());
+  for (std::size_t i = 0; i < h16.size(); ++i) h16[i] = bf::from_float(h.data()[i]);  // H even here: no padding row
   for (auto _ : st) {
-    if (packed)
+    if (kind == 1)
       P::multiply_add(panels.data(), G, H, h.data(), H, gh.data(), G, B);
+#ifdef DYAD_BF16_KERNELS
+    else if (kind == 2)
+      bf::multiply_add(panels16.data(), G, H, h16.data(), H, gh.data(), G, B);
+#endif
     else
       gh.noalias() += w_hh.transpose() * h;
     benchmark::DoNotOptimize(gh.data());
@@ -460,8 +471,8 @@ BENCHMARK(BM_EigenGemm)
     ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK(BM_RecurrentProduct)
-    ->ArgNames({"H", "B", "packed"})
-    ->ArgsProduct({{64, 128, 256, 1024}, {32, 128, 256}, {0, 1}})
+    ->ArgNames({"H", "B", "kind"})
+    ->ArgsProduct({{64, 128, 256, 1024}, {32, 128, 256}, {0, 1, 2}})
     ->MinTime(kMinTime)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);

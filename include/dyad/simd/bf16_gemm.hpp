@@ -5,6 +5,8 @@
 // is column-major bf16 whose columns hold an even number of rows (the odd one out is zero).
 // The kernels are compiled for AVX512-BF16 whatever the compiler's target, so callers must
 // check cpu_has_bf16() first; pack() and the conversions also run anywhere in plain C++.
+// Measured on one AMD EPYC core for the per-step product (H = 64-1024, 256 columns): 422-459
+// GFLOP/s against the fp32 PackedMatrix's 213-221 (bench_ops: BM_RecurrentProduct, kind 2).
 #pragma once
 
 #include "dyad/core/cpu.hpp"
