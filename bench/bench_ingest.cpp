@@ -5,10 +5,11 @@
 // streamed, so it must not grow with the file). Timings only; nothing asserts on time.
 //
 //   bench_ingest [--gb 1.0] [--dir DIR] [--keep]     (DIR: where the files go, default /tmp)
+#include "bench_util.hpp"
+
 #include <dyad/ingest/ingest.hpp>
 #include <dyad/sim/telemetry.hpp>
 
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,15 +24,8 @@
 
 namespace {
 
-double peak_rss_mib() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // KiB on Linux
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using dyad::bench::peak_rss_mib;
+using dyad::bench::seconds_since;
 
 }  // namespace
 

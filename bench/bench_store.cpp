@@ -9,10 +9,11 @@
 // Timings only; nothing asserts on time.
 //
 //   bench_store [--segments 1000000] [--steps 128] [--dir DIR] [--keep]
+#include "bench_util.hpp"
+
 #include <dyad/io/segment_store.hpp>
 #include <dyad/sim/fleet.hpp>
 
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,15 +27,8 @@
 
 namespace {
 
-double peak_rss_mib() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // KiB on Linux
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using dyad::bench::peak_rss_mib;
+using dyad::bench::seconds_since;
 
 // Runs `f` (returning a short note) in a child; prints its time and peak RSS as one JSON line.
 template <class F>

@@ -7,6 +7,7 @@
 
 #include "dyad/core/excerpt.hpp"
 #include "dyad/io/atomic_file.hpp"
+#include "dyad/io/mapped_file.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -517,17 +518,9 @@ inline SafeTensors SafeTensors::parse(std::span<const std::byte> file, std::stri
 // device (refused: opened without blocking, so a FIFO without a writer cannot hang the caller),
 // a file that does not fit in memory or shrinks while being read.
 inline SafeTensors load_safetensors(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) detail::throw_os_error("cannot open", path, errno);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat info {};
-  if (::fstat(fd, &info) != 0) detail::throw_os_error("cannot read", path, errno);
-  if (S_ISDIR(info.st_mode)) detail::throw_os_error("cannot read", path, EISDIR);
-  if (!S_ISREG(info.st_mode)) throw std::runtime_error("dyad: cannot read '" + path.string() + "': not a regular file");
-  const auto size = static_cast<std::size_t>(info.st_size);
+  const detail::RegularFile input(path);
+  const int fd = input.fd();
+  const std::size_t size = input.size();
   std::vector<std::byte> file;
   try {
     file.resize(size);
