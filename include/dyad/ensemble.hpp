@@ -116,8 +116,9 @@ class Ensemble {
     calibration_ = std::move(c);
   }
   // As Model::calibrate, on the ensemble's scores.
-  void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100) {
-    set_calibration(detail::calibration_of(*this, data, segments, h_per_mille));
+  void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100,
+                 const Communicator& comm = single_process()) {
+    set_calibration(detail::calibration_of(*this, data, segments, h_per_mille, comm));
   }
 
   // ---- Training -----------------------------------------------------------------------------
@@ -137,6 +138,7 @@ class Ensemble {
       throw std::invalid_argument("dyad::Ensemble::fit: resuming and periodic training states are for single models, not " +
                                   std::to_string(members_.size()) + "-member ensembles");
     options.state_path.clear();
+    const Communicator& comm = options.communicator ? *options.communicator : single_process();
     options.calibration_seed = options.calibration_seed.value_or(config().seed);
     options.calibrate = false;
     const FitSplit split = split_for_fit(data, config(), options);
@@ -165,12 +167,12 @@ class Ensemble {
       total.label_loss = r.label_loss;
       total.latent_scores = r.latent_scores;
       total.final_loss += r.final_loss / size();
-      scales.push_back(ScoreScale::fit(members_[static_cast<std::size_t>(k)].score(data, split.train)));
+      scales.push_back(ScoreScale::fit(score_across(comm, members_[static_cast<std::size_t>(k)], data, split.train)));
     }
     scales_ = std::move(scales);
     calibration_ = {};
     if (!split.calibration.empty()) {
-      calibrate(data, split.calibration, options.calibration_top);
+      calibrate(data, split.calibration, options.calibration_top, comm);
       total.calibration_cars = calibration_.size();
       total.calibration_segments = split.calibration.size();
     }

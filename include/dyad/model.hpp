@@ -19,11 +19,14 @@
 #include "dyad/detect/calibration.hpp"
 #include "dyad/detect/scorers.hpp"
 #include "dyad/detect/scores.hpp"
+#include "dyad/dist/communicator.hpp"
+#include "dyad/dist/score_across.hpp"
 #include "dyad/io/checkpoint.hpp"
 #include "dyad/model_config.hpp"
 #include "dyad/network.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -79,6 +82,11 @@ struct FitOptions {
   // members' combined scores itself.
   std::optional<std::uint64_t> calibration_seed;
   bool calibrate = true;
+  // Data-parallel training (dyad/dist/): every rank calls fit() with the same data, options and
+  // seed; each computes its share of every mini-batch and of the statistics, and the sums over
+  // ranks make every rank's model the one a single process trains, up to the order of floating-
+  // point sums. Only rank 0 writes the training state. Null: one process.
+  const Communicator* communicator = nullptr;
 };
 
 struct FitReport {
@@ -109,17 +117,18 @@ namespace detail {
 
 // What Model::calibrate and Ensemble::calibrate store: the calibration on `model`'s robust car
 // scores (h = h_per_mille) of the listed segments of `data`, every segment when none are listed.
+// With a communicator of several ranks each scores a share of the segments.
 template <class M>
 detect::Calibration calibration_of(const M& model, const Dataset& data, std::span<const std::size_t> segments,
-                                   int h_per_mille) {
+                                   int h_per_mille, const Communicator& comm = single_process()) {
   std::vector<std::size_t> all;
   if (segments.empty()) {
     all.resize(data.size());
     std::iota(all.begin(), all.end(), std::size_t{0});
     segments = all;
   }
-  return detect::Calibration::fit(to_score_table(data, segments, model.score(data, segments)), model.config().roles.targets(),
-                                  h_per_mille);
+  return detect::Calibration::fit(to_score_table(data, segments, score_across(comm, model, data, segments)),
+                                  model.config().roles.targets(), h_per_mille);
 }
 
 }  // namespace detail
@@ -194,8 +203,9 @@ class Model {
   // Calibrates on the listed segments of `data` (every segment when empty): their cars with
   // label 0 are the healthy reference, those with label 1 serve the cost-based operating point.
   // Car scores are robust scores with h = h_per_mille.
-  void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100) {
-    set_calibration(detail::calibration_of(*this, data, segments, h_per_mille));
+  void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100,
+                 const Communicator& comm = single_process()) {
+    set_calibration(detail::calibration_of(*this, data, segments, h_per_mille, comm));
   }
 
   // ---- Checkpoints (dyad/io/checkpoint.hpp) -----------------------------------------------
@@ -218,19 +228,57 @@ class Model {
   // The mileage label loss is in when label_weight > 0 and every segment has a mileage.
   LossParts loss(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
                  double klw, Rng* noise_rng) {
+    return loss(tape, data, cols, idx, Share{0, idx.size()}, klw, noise_rng).parts;
+  }
+
+  // Data-parallel training: one rank's share of the mini-batch `batch`, its segments
+  // [share.first, share.first + share.count). The loss terms are weighted by the share's part
+  // of the batch (its counted steps for the reconstruction mean, its segments for the mileage
+  // mean; the KL sum is divided by the whole batch size), so that the ranks' losses and
+  // gradients add up to the whole batch's. Every rank draws the whole batch's latent noise and
+  // keeps its share's columns, so noise_rng stays the same on every rank.
+  struct ShareLoss {
+    LossParts parts;
+    double nll_part = 1, label_part = 1;
+    // loss, nll, kl and label as this share contributes them to the batch's (0 without label).
+    std::array<double, 4> values() const {
+      return {parts.loss.scalar(), nll_part * parts.nll.scalar(), parts.kl.scalar(),
+              parts.label.val ? label_part * parts.label.scalar() : 0.0};
+    }
+  };
+  ShareLoss loss(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> batch,
+                 Share share, double klw, Rng* noise_rng) {
+    if (share.count == 0 || share.first + share.count > batch.size())
+      throw std::invalid_argument("dyad::Model::loss: share [" + std::to_string(share.first) + ", " +
+                                  std::to_string(share.first + share.count) + ") of a batch of " + std::to_string(batch.size()));
+    const std::span<const std::size_t> idx = batch.subspan(share.first, share.count);
     const Batch<T> b = gather_batch(tape, data, cols, idx, normalizer_);
     const Index B = b.seq.batch;
     Var<T> eps = tape.variable(config_.latent, B).detached();
-    for (Index i = 0; i < eps.size(); ++i) eps.val[i] = noise_rng ? T(noise_rng->normal()) : T(0);
+    const std::size_t z = static_cast<std::size_t>(config_.latent), begin = share.first * z, end = begin + share.count * z;
+    for (std::size_t i = 0; i < batch.size() * z; ++i) {
+      const T e = noise_rng ? T(noise_rng->normal()) : T(0);
+      if (i >= begin && i < end) eps.val[i - begin] = e;
+    }
     bool use_label = config_.label_weight > 0;
-    for (std::size_t i : idx) use_label = use_label && !std::isnan(data.meta(i).mileage);
+    for (std::size_t i : batch) use_label = use_label && !std::isnan(data.meta(i).mileage);
     Var<T> mileage;
     if (use_label) {
       mileage = tape.variable(1, B).detached();
       for (Index j = 0; j < B; ++j) mileage.val[j] = T(mileage_.transform(data.meta(idx[static_cast<std::size_t>(j)]).mileage));
     }
-    const LossWeights w{config_.nll_weight, config_.label_weight, klw / static_cast<double>(B), config_.noise_scale};
-    return network_.loss(tape, b.x, b.seq, eps, mileage, w);
+    ShareLoss out;
+    if (share.count < batch.size()) {
+      double steps = 0, all_steps = 0;
+      for (std::size_t i : idx) steps += static_cast<double>(data.length(i));
+      for (std::size_t i : batch) all_steps += static_cast<double>(data.length(i));
+      out.nll_part = steps / all_steps;
+      out.label_part = static_cast<double>(share.count) / static_cast<double>(batch.size());
+    }
+    const LossWeights w{config_.nll_weight * out.nll_part, config_.label_weight * out.label_part,
+                        klw / static_cast<double>(batch.size()), config_.noise_scale};
+    out.parts = network_.loss(tape, b.x, b.seq, eps, mileage, w);
+    return out;
   }
 
   // ---- Scoring ----------------------------------------------------------------------------
@@ -402,11 +450,11 @@ class Model {
   }
 
   // The segment scorers are fitted on the training segments' scores.
-  void fit_scorers(const Dataset& data, std::span<const std::size_t> train) {
-    scorers_ = {};
+  // With a communicator of several ranks each scores a share of them.
+  void fit_scorers(const Dataset& data, std::span<const std::size_t> train, const Communicator& comm = single_process()) {
+    scorers_ = {};  // score() then gives the reconstruction errors only
     if (train.size() < 2) return;
-    Workspace ws(config_.threads);
-    scorers_ = detect::SegmentScorers::fit(reconstruction_errors(ws, data, train, 256));
+    scorers_ = detect::SegmentScorers::fit(score_across(comm, *this, data, train));
   }
 
   ModelConfig config_;

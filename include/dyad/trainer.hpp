@@ -3,6 +3,12 @@
 // random streams (segment order, latent noise), the cosine and KL schedules, and its position
 // in them. That position is the training state: state() / restore() round-trip it exactly, so
 // an interrupted run resumes to the bit-identical model (same seed and threads).
+//
+// Data-parallel (FitOptions::communicator of N ranks): every rank keeps the same segment order,
+// random streams and optimiser, and computes its share of each mini-batch (share_of). The
+// gradients and loss values are summed over ranks, so every rank applies the same AdamW update
+// to the same weights. The normaliser and the scorers are fitted from shares summed over ranks
+// too; the mileage scale and the calibration split read only the segments' metadata.
 #pragma once
 
 #include "dyad/core/memory.hpp"
@@ -16,6 +22,7 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -95,7 +102,8 @@ class Trainer {
   // Prepares a fresh run on the normal (label 0) segments of `data`: fits the normaliser and
   // the mileage scale, checks the run fits in memory. `model` and `data` must outlive it.
   Trainer(M& model, const Dataset& data, const FitOptions& options = {})
-      : model_(model), data_(data), config_(model.config()) {
+      : model_(model), data_(data), config_(model.config()),
+        comm_(options.communicator ? *options.communicator : single_process()), stop_(options.stop) {
     config_.validate();
     cols_ = model_.resolve_columns(data);
     FitSplit split = split_for_fit(data, config_, options);
@@ -113,15 +121,17 @@ class Trainer {
     // A batch never holds more segments than there are: the memory it needs is for those.
     batch_size_ = std::min(static_cast<std::size_t>(config_.batch_size), train_.size());
     batches_ = (train_.size() + batch_size_ - 1) / batch_size_;
-    const std::size_t steps = data.max_length();
-    check_memory(model_.training_bytes(batch_size_, steps), "training with batch_size " + std::to_string(batch_size_) +
-                                                                " on segments of up to " + std::to_string(steps) + " steps",
+    const std::size_t steps = data.max_length(), rank_batch = share_of(batch_size_, 0, comm_.size()).count;
+    check_memory(model_.training_bytes(rank_batch, steps),
+                 "training with batch_size " + std::to_string(batch_size_) +
+                     (comm_.size() > 1 ? " (" + std::to_string(rank_batch) + " per rank)" : std::string()) +
+                     " on segments of up to " + std::to_string(steps) + " steps",
                  "lower the batch size (--batch-size, config key batch_size)");
 
     if (!config_.normalize)
       model_.normalizer_ = Normalizer::identity(config_.roles.encoder);
     else if (options.refit_normalizer)
-      model_.normalizer_ = Normalizer::fit(data, train_, config_.roles.encoder);
+      model_.normalizer_ = fit_normalizer();
     report_.label_loss = model_.fit_mileage(data, train_);
 
     opt_ = AdamW<T>({config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
@@ -130,7 +140,7 @@ class Trainer {
     order_ = train_;
     if (config_.threads > 1) pool_ = std::make_unique<ThreadPool>(config_.threads);
     // The arena's first block holds a step's activations (at least 1 MiB).
-    const double activations = Network<T>::activation_values(config_, batch_size_, steps, true) * sizeof(T);
+    const double activations = Network<T>::activation_values(config_, rank_batch, steps, true) * sizeof(T);
     tape_ = std::make_unique<Tape<T>>(Mode::training, std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(activations)));
     tape_->set_pool(pool_.get());
   }
@@ -157,10 +167,23 @@ class Trainer {
     Parameters<T>& params = model_.parameters();
     tape_->reset();
     params.zero_grad();
-    const auto parts = model_.loss(*tape_, data_, cols_, idx, klw, &noise_rng_);
-    tape_->backward(parts.loss);
-    const double values[4] = {parts.loss.scalar(), parts.nll.scalar(), parts.kl.scalar(),
-                              parts.label.val ? parts.label.scalar() : 0.0};
+    // loss, nll, kl, label, then whether a rank was asked to stop (summed over ranks).
+    double values[5] = {0, 0, 0, 0, 0};
+    const Share share = share_of(idx.size(), comm_.rank(), comm_.size());
+    if (share.count > 0) {
+      const auto part = model_.loss(*tape_, data_, cols_, idx, share, klw, &noise_rng_);
+      tape_->backward(part.parts.loss);
+      const auto v = part.values();
+      std::copy(v.begin(), v.end(), values);
+    } else {  // more ranks than segments in this batch: nothing to compute, the same noise drawn
+      for (std::size_t i = 0; i < idx.size() * static_cast<std::size_t>(config_.latent); ++i) noise_rng_.normal();
+    }
+    values[4] = stop_ && *stop_ ? 1 : 0;
+    if (comm_.size() > 1) {
+      comm_.sum(std::span<T>(params.grads().data(), static_cast<std::size_t>(params.grads().size())));
+      comm_.sum(std::span<double>(values));
+    }
+    stop_requested_ = values[4] > 0;
     if (!std::isfinite(values[0]) || !params.grads().allFinite())
       throw std::runtime_error("dyad::Model::fit: the loss or its gradient is not finite at epoch " + std::to_string(epoch_ + 1) +
                                ", step " + std::to_string(step_) + " (loss " + std::to_string(values[0]) + ", lr " +
@@ -183,19 +206,25 @@ class Trainer {
     if (epoch_end) {
       batch_ = 0;
       ++epoch_;
+      check_ranks_agree();
     }
     return epoch_end;
   }
+
+  // Whether the last step found FitOptions::stop set, on this rank or (data-parallel) any
+  // rank: every rank then stops after the same step.
+  bool stop_requested() const { return comm_.size() == 1 ? stop_ && *stop_ : stop_requested_; }
+  const Communicator& communicator() const { return comm_; }
 
   // After the last step: fits the latent, pattern and combined scores on the training segments.
   FitReport finish() {
     if (!done()) throw std::logic_error("dyad::Trainer::finish: training is not complete");
     report_.steps = steps();
     report_.seconds = seconds();
-    model_.fit_scorers(data_, train_);
+    model_.fit_scorers(data_, train_, comm_);
     report_.latent_scores = model_.scorers().combined();
     if (!calibration_.empty()) {
-      model_.calibrate(data_, calibration_, calibration_top_);
+      model_.calibrate(data_, calibration_, calibration_top_, comm_);
       report_.calibration_cars = model_.calibration().size();
       report_.calibration_segments = calibration_.size();
     }
@@ -295,6 +324,37 @@ class Trainer {
   }
 
  private:
+  // The normaliser of the training segments; data-parallel, each rank reads its share of them
+  // and the moments are combined over ranks.
+  Normalizer fit_normalizer() const {
+    const auto& columns = config_.roles.encoder;
+    if (comm_.size() == 1) return Normalizer::fit(data_, train_, columns);
+    const Share share = share_of(train_.size(), comm_.rank(), comm_.size());
+    Normalizer::Moments m =
+        Normalizer::moments(data_, std::span<const std::size_t>(train_).subspan(share.first, share.count), columns);
+    comm_.sum(m.sum_mean);
+    comm_.sum(m.sum_std);
+    for (double& lo : m.lo) lo = -lo;  // the minimum is the maximum of the negatives
+    comm_.max(m.lo);
+    for (double& lo : m.lo) lo = -lo;
+    comm_.max(m.hi);
+    m.segments = static_cast<double>(train_.size());
+    return Normalizer::from_moments(m, columns);
+  }
+
+  // Data-parallel ranks apply identical updates and so hold identical weights; a difference
+  // (an MPI whose sums differ between ranks) is reported rather than trained on silently.
+  void check_ranks_agree() const {
+    if (comm_.size() == 1) return;
+    const auto& w = model_.parameters().values();
+    const double crc = detail::crc32c(std::as_bytes(std::span<const T>(w.data(), static_cast<std::size_t>(w.size()))));
+    double range[2] = {crc, -crc};
+    comm_.max(range);
+    if (range[0] != -range[1])
+      throw std::runtime_error("dyad::Model::fit: the ranks' weights differ after epoch " + std::to_string(epoch_) +
+                               " (their sums over ranks are not bitwise the same on every rank)");
+  }
+
   // The keys of two configurations that differ, ignoring the thread count.
   static std::string config_difference(const ModelConfig& was, const ModelConfig& now) {
     auto a = was.to_json(), b = now.to_json();
@@ -335,6 +395,9 @@ class Trainer {
   M& model_;
   const Dataset& data_;
   ModelConfig config_;
+  const Communicator& comm_;
+  const volatile std::sig_atomic_t* stop_ = nullptr;
+  bool stop_requested_ = false;
   std::vector<std::size_t> cols_, train_, order_;
   std::vector<std::size_t> calibration_;  // the held-out normal cars' and the faulty cars' segments
   int calibration_top_ = 100;
@@ -357,18 +420,19 @@ template <class T, int Hidden, int Latent>
 FitReport Model<T, Hidden, Latent>::fit(const Dataset& data, const ProgressCallback& progress, FitOptions options) {
   Trainer<Model> trainer(*this, data, options);
   if (!options.resume.empty()) trainer.restore(load_training_state<T>(options.resume), options.resume.string());
-  const bool stoppable = options.stop != nullptr;
+  // Data-parallel ranks hold the same state; rank 0 writes it.
+  const bool writes = !options.state_path.empty() && trainer.communicator().root();
   int written = 0;
   while (!trainer.done()) {
     const bool epoch_end = trainer.step(progress);
-    if (stoppable && *options.stop) {
+    if (trainer.stop_requested()) {
       FitReport r = trainer.report();
-      if (!options.state_path.empty()) trainer.save_state(options.state_path), ++written;
+      if (writes) trainer.save_state(options.state_path), ++written;
       r.interrupted = true;
       r.states_written = written;
       return r;
     }
-    if (epoch_end && options.checkpoint_every > 0 && !options.state_path.empty() && !trainer.done() &&
+    if (epoch_end && options.checkpoint_every > 0 && writes && !trainer.done() &&
         trainer.epoch() % options.checkpoint_every == 0)
       trainer.save_state(options.state_path), ++written;
   }

@@ -44,11 +44,25 @@ class Normalizer {
   // scale_c = max(max(1e-4, std_c), 0.1 * range_c).
   static Normalizer fit(const Dataset& data, std::span<const std::size_t> segments, std::span<const std::string> columns) {
     if (segments.empty()) throw std::invalid_argument("dyad::Normalizer::fit: no segments to fit on");
+    return from_moments(moments(data, segments, columns), columns);
+  }
+
+  // What fit() gathers from the segments, per column: the sums of the segment means and
+  // population stds, and the extremes. Moments of disjoint sets of segments combine by adding
+  // the sums and taking the extremes, which is how data-parallel training fits the normaliser
+  // of all ranks' segments (dyad/trainer.hpp).
+  struct Moments {
+    double segments = 0;
+    std::vector<double> sum_mean, sum_std, lo, hi;
+  };
+  static Moments moments(const Dataset& data, std::span<const std::size_t> segments, std::span<const std::string> columns) {
     std::vector<std::size_t> cols;
     for (const auto& name : columns) cols.push_back(data.column_index(name));
     const std::size_t k = cols.size();
-    std::vector<double> sum_mean(k, 0.0), sum_std(k, 0.0), lo(k, std::numeric_limits<double>::infinity()),
-        hi(k, -std::numeric_limits<double>::infinity()), seg_mean(k), seg_var(k);
+    Moments m{static_cast<double>(segments.size()), std::vector<double>(k, 0.0), std::vector<double>(k, 0.0),
+              std::vector<double>(k, std::numeric_limits<double>::infinity()),
+              std::vector<double>(k, -std::numeric_limits<double>::infinity())};
+    std::vector<double> seg_mean(k), seg_var(k);
     for (std::size_t s : segments) {
       if (s >= data.size())
         throw std::out_of_range("dyad::Normalizer::fit: segment index " + std::to_string(s) + " >= " + std::to_string(data.size()));
@@ -61,8 +75,8 @@ class Normalizer {
         for (std::size_t j = 0; j < k; ++j) {
           const double x = v(t, static_cast<Eigen::Index>(cols[j]));
           seg_mean[j] += x;
-          lo[j] = std::min(lo[j], x);
-          hi[j] = std::max(hi[j], x);
+          m.lo[j] = std::min(m.lo[j], x);
+          m.hi[j] = std::max(m.hi[j], x);
         }
       for (std::size_t j = 0; j < k; ++j) seg_mean[j] /= n;
       for (Eigen::Index t = 0; t < v.rows(); ++t)
@@ -71,15 +85,22 @@ class Normalizer {
           seg_var[j] += d * d;
         }
       for (std::size_t j = 0; j < k; ++j) {
-        sum_mean[j] += seg_mean[j];
-        sum_std[j] += std::sqrt(seg_var[j] / n);
+        m.sum_mean[j] += seg_mean[j];
+        m.sum_std[j] += std::sqrt(seg_var[j] / n);
       }
     }
+    return m;
+  }
+  static Normalizer from_moments(const Moments& m, std::span<const std::string> columns) {
+    const std::size_t k = columns.size();
+    if (!(m.segments > 0)) throw std::invalid_argument("dyad::Normalizer::fit: no segments to fit on");
+    if (m.sum_mean.size() != k || m.sum_std.size() != k || m.lo.size() != k || m.hi.size() != k)
+      throw std::invalid_argument("dyad::Normalizer::from_moments: moments of " + std::to_string(m.sum_mean.size()) +
+                                  " columns for " + std::to_string(k));
     std::vector<double> mean(k), scale(k);
-    const auto m = static_cast<double>(segments.size());
     for (std::size_t j = 0; j < k; ++j) {
-      mean[j] = sum_mean[j] / m;
-      scale[j] = std::max(std::max(1e-4, sum_std[j] / m), 0.1 * (hi[j] - lo[j]));
+      mean[j] = m.sum_mean[j] / m.segments;
+      scale[j] = std::max(std::max(1e-4, m.sum_std[j] / m.segments), 0.1 * (m.hi[j] - m.lo[j]));
       if (!std::isfinite(mean[j]) || !std::isfinite(scale[j]))
         throw std::invalid_argument("dyad::Normalizer::fit: column '" + columns[j] + "' holds NaN or infinite values");
     }

@@ -79,10 +79,17 @@ class LatentScorer {
                                   std::to_string(dim()));
     detail::require_finite_rows(mu, fn);
     const Eigen::Map<const Eigen::RowVectorXd> mean(mean_.data(), static_cast<Eigen::Index>(mean_.size()));
-    Eigen::MatrixXd d = (mu.rowwise() - mean).transpose();  // [Z x n]
-    chol_.triangularView<Eigen::Lower>().solveInPlace(d);   // |L^-1 d| = Mahalanobis distance
-    const Eigen::VectorXd dist = d.colwise().norm().transpose();
-    return std::vector<double>(dist.data(), dist.data() + dist.size());
+    // |L^-1 d| = Mahalanobis distance. One solve per segment (O(Z^2) each): a blocked solve of
+    // all of them would round a segment's score differently with the others scored beside it,
+    // and scoring across ranks (dyad/dist/score_across.hpp) must match one process bit for bit.
+    std::vector<double> dist(static_cast<std::size_t>(mu.rows()));
+    Eigen::VectorXd d(mu.cols());
+    for (Eigen::Index i = 0; i < mu.rows(); ++i) {
+      d = (mu.row(i) - mean).transpose();
+      chol_.triangularView<Eigen::Lower>().solveInPlace(d);
+      dist[static_cast<std::size_t>(i)] = d.norm();
+    }
+    return dist;
   }
 
   std::size_t dim() const { return mean_.size(); }
