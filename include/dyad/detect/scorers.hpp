@@ -9,6 +9,7 @@
 
 #include <Eigen/Core>
 
+#include <cmath>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -63,8 +64,10 @@ class SegmentScorers {
 
   // Which signals a segment gets wrong, on a log scale (errors span decades; +1e-12 keeps a
   // perfectly reconstructed signal finite). A fault shows as an unusual pattern across them.
+  // std::log per entry: Eigen's vectorised log rounds differently from its scalar tail, which
+  // would make a segment's score depend on where its row falls in the table.
   static Eigen::MatrixXd log_errors(const Eigen::MatrixXd& target_error) {
-    return (target_error.array() + 1e-12).log().matrix();
+    return target_error.unaryExpr([](double e) { return std::log(e + 1e-12); });
   }
 
  private:
