@@ -53,8 +53,9 @@ deps-core:
 deps-fuzz:
 	bash scripts/install-deps.sh --no-chromium --no-torch --fuzz
 
+# MPI is required here: the tests run mpirun (tests/cli/mpi.sh), and must not skip unnoticed.
 configure:
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DDYAD_REQUIRE_MPI=ON $(CMAKE_ARGS)
 
 build: configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
@@ -85,23 +86,24 @@ SAN_ENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:check_initialization_order
           TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 # The whole ctest suite under ASan + UBSan (float-cast-overflow is not part of GCC's
-# "undefined"). Left out: the header self-containment and installed-package tests, which
+# "undefined"). Built without MPI: Open MPI's own allocations would fail LeakSanitizer; the
+# data-parallel code runs here over in-process ranks (tests/test_data_parallel.cpp). Left out: the header self-containment and installed-package tests, which
 # compile code but run none of it (make test covers them). test_allocation.cpp interposes
 # malloc and skips itself under ASan.
 test-asan: deps
-	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DDYAD_SANITIZE=address,undefined,float-cast-overflow $(CMAKE_ARGS)
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DDYAD_SANITIZE=address,undefined,float-cast-overflow -DDYAD_MPI=OFF $(CMAKE_ARGS)
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	@echo "test-asan: tests/test_allocation.cpp is skipped here (it interposes malloc, which ASan owns)"
 	$(SAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -E '^(headers_self_contained|package_downstream)$$' $(CTEST_ARGS)
 
-# The tests that run on two threads, under TSan: every test case with "thread" in its name
-# and fit's two-thread determinism check, then the CLI trains and scores with --threads 2.
+# The tests that run on two threads, under TSan: every test case with "thread" in its name,
+# fit's two-thread determinism check, the data-parallel ranks (threads of one process), then the CLI trains and scores with --threads 2.
 # Left out: the finite-difference GRU gradient checks (thousands of tapes: over 20 minutes
 # under TSan); fit and the CLI run the same two-thread GRU forward and backward passes.
-TSAN_TESTS ?= *thread*,fit: one-class training*
+TSAN_TESTS ?= *thread*,fit: one-class training*,data parallel*
 TSAN_EXCLUDE ?= GRU *
 test-tsan: deps-core
-	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Release -DDYAD_SANITIZE=thread $(CMAKE_ARGS)
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Release -DDYAD_SANITIZE=thread -DDYAD_MPI=OFF $(CMAKE_ARGS)
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target dyad_tests dyad_cli
 	$(SAN_ENV) $(TSAN_DIR)/tests/dyad_tests --no-intro --test-case='$(TSAN_TESTS)' --test-case-exclude='$(TSAN_EXCLUDE)' --duration=true
 	@set -e; dyad=$(TSAN_DIR)/examples/dyad; w=$(TSAN_DIR)/cli-threads; rm -rf $$w; mkdir -p $$w; \

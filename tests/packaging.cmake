@@ -10,6 +10,9 @@
 file(GLOB_RECURSE DYAD_PUBLIC_HEADERS CONFIGURE_DEPENDS
      RELATIVE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/include/dyad/*.hpp)
 list(SORT DYAD_PUBLIC_HEADERS)
+if(NOT DYAD_WITH_MPI)
+  list(REMOVE_ITEM DYAD_PUBLIC_HEADERS dyad/dist/mpi.hpp)  # the one header that needs <mpi.h>
+endif()
 set(_dyad_header_check_sources)
 foreach(header IN LISTS DYAD_PUBLIC_HEADERS)
   set(source ${CMAKE_CURRENT_BINARY_DIR}/header_check/${header}.cpp)
@@ -20,6 +23,9 @@ endforeach()
 
 add_library(dyad_header_check OBJECT EXCLUDE_FROM_ALL ${_dyad_header_check_sources})
 target_link_libraries(dyad_header_check PRIVATE dyad_dev)
+if(DYAD_WITH_MPI)
+  target_link_libraries(dyad_header_check PRIVATE MPI::MPI_CXX)
+endif()
 get_property(_dyad_multi_config GLOBAL PROPERTY GENERATOR_IS_MULTI_CONFIG)
 if(_dyad_multi_config)
   set(_dyad_config_args --config $<CONFIG>)

@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <numeric>
+#include <vector>
+
 namespace dyad::cli {
 
 struct ScoreArgs {
@@ -62,12 +65,19 @@ inline int run_score(const ScoreArgs& a) {
   warn_out_of_range(model, data);
   const auto start = std::chrono::steady_clock::now();
   Ensemble<float>::Workspace workspace(a.threads.value_or(hardware_threads()), precision);
-  const Scores s = model.score(workspace, data, static_cast<std::size_t>(a.batch_size));
+  // Under mpirun each rank scores a share of the batches (each the batch one process scores, so
+  // the file is byte-identical) and rank 0 writes them all.
+  const Communicator& comm = ranks();
+  std::vector<std::size_t> all(data.size());
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  const Scores s = score_across(comm, model, workspace, data, all, static_cast<std::size_t>(a.batch_size));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!comm.root()) return 0;
   write_scores_csv(a.out, data, s);
   std::cerr << "dyad score: " << data.size() << " segments in " << clock(seconds) << " ("
             << static_cast<long>(data.size() / std::max(seconds, 1e-9)) << " seg/s, " << to_string(workspace.precision())
-            << "); wrote " << a.out << "\n";
+            << (comm.size() > 1 ? ", " + std::to_string(comm.size()) + " MPI ranks" : std::string()) << "); wrote " << a.out
+            << "\n";
   return 0;
 }
 

@@ -153,6 +153,10 @@ inline ModelConfig resume_config(const TrainArgs& a, const ModelConfig& saved) {
 }
 
 inline int run_train(const TrainArgs& a) {
+  // Under mpirun every rank runs this with the same arguments and trains the same model on its
+  // share of each batch (dyad/trainer.hpp); rank 0 writes the model, states and log, and only
+  // its messages are shown (main.cpp).
+  const Communicator& comm = ranks();
   // Every output is checked before any expensive work.
   const std::string state_path = a.out + ".state";
   check_output_path(a.out, "--out");
@@ -189,8 +193,12 @@ inline int run_train(const TrainArgs& a) {
   options.state_path = state_path;
   options.checkpoint_every = a.checkpoint_every.value_or(0);
   options.stop = &train_stop_signal;
+  options.communicator = &comm;
   if (resumed) options.resume = a.resume;
-  ProgressLine line(a.quiet);
+  if (comm.size() > 1)
+    std::cerr << "dyad train: data-parallel over " << comm.size() << " MPI ranks, " << model.config().threads
+              << " thread(s) each; batches of " << model.config().batch_size << " segments split across them\n";
+  ProgressLine line(a.quiet || !comm.root());
   std::vector<nlohmann::json> log;
   train_stop_signal = 0;
   std::signal(SIGINT, on_train_signal);
@@ -201,7 +209,7 @@ inline int run_train(const TrainArgs& a) {
         data,
         [&](const Progress& p) {
           line(p);
-          if (!a.log_json.empty()) {
+          if (!a.log_json.empty() && comm.root()) {
             log.push_back({{"epoch", p.epoch + 1}, {"batch", p.batch}, {"step", p.step}, {"epoch_end", p.epoch_end},
                            {"loss", p.loss}, {"nll", p.nll}, {"kl", p.kl}, {"label", p.label}, {"lr", p.lr},
                            {"kl_weight", p.kl_weight}, {"segments_per_s", p.segments_per_s}, {"seconds", p.seconds}});
@@ -219,6 +227,7 @@ inline int run_train(const TrainArgs& a) {
               << model.size() << " networks were trained; nothing was written\n";
     return 130;
   }
+  if (r.interrupted && !comm.root()) return 130;
   if (r.interrupted) {
     std::cerr << "\ndyad train: interrupted by signal " << train_stop_signal << " after " << r.steps
               << " steps; saved the training state to " << state_path << "\nresume with: dyad train --resume "
@@ -226,6 +235,7 @@ inline int run_train(const TrainArgs& a) {
               << (a.log_json.empty() ? "" : " --log-json " + shell_quote(a.log_json)) << "\n";
     return 130;
   }
+  if (!comm.root()) return 0;  // the same model as rank 0's, which writes it
   model.save(a.out);
   if (!a.log_json.empty())
     write_file_atomically(a.log_json, [&](std::ostream& os) {

@@ -22,6 +22,11 @@
 
 namespace dyad::cli {
 
+// The ranks this process is one of: MPI's when mpirun launched a dyad built with MPI (main.cpp),
+// else the single process. Only `train` and `score` run across ranks.
+inline const Communicator* cli_ranks = nullptr;
+inline const Communicator& ranks() { return cli_ranks ? *cli_ranks : single_process(); }
+
 inline bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
 
 inline std::string clock(double seconds) {

@@ -14,18 +14,55 @@
 
 #include <CLI/CLI.hpp>
 
+#ifdef DYAD_WITH_MPI
+#include <dyad/dist/mpi.hpp>
+#endif
+
+#include <chrono>
 #include <exception>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string_view>
+#include <thread>
+
+namespace {
+
+// `dyad --version`: the version and whether this build runs across MPI ranks.
+std::string version_text() {
+#ifdef DYAD_WITH_MPI
+  return DYAD_VERSION_STRING "\nMPI: " + dyad::mpi_library_version() + " (mpirun -np N dyad train | score)";
+#else
+  return DYAD_VERSION_STRING "\nMPI: no (built without MPI; install libopenmpi-dev and rebuild for mpirun)";
+#endif
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace dyad::cli;
+#ifdef DYAD_WITH_MPI
+  // MPI only under a launcher; on its own dyad stays a plain process.
+  std::optional<dyad::MpiSession> mpi;
+  std::unique_ptr<dyad::MpiCommunicator> world;
+  if (dyad::MpiSession::launched()) {
+    mpi.emplace(&argc, &argv);
+    world = std::make_unique<dyad::MpiCommunicator>();
+    cli_ranks = world.get();
+  }
+#endif
+  const int rank = ranks().rank(), size = ranks().size();
+  // Rank 0 speaks for the job; the other ranks' messages would repeat it N times. Their errors
+  // still reach stderr (below).
+  std::streambuf* const cerr_buffer = std::cerr.rdbuf();
+  if (rank != 0) std::cerr.rdbuf(nullptr);
+
   // Ctrl-C or a kill while an output is being written removes its hidden temporary file.
   dyad::remove_temporaries_on_signals();
   CLI::App app{"dyad " DYAD_VERSION_STRING
                ": find faulty EV battery packs from charging telemetry (DyAD sequence VAE, Nature Communications 14, 5940)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", DYAD_VERSION_STRING);
+  app.set_version_flag("--version", version_text());
 
   TrainArgs train;
   add_train_options(app.add_subcommand("train", "Train a model on normal cars' charging segments"), train);
@@ -60,7 +97,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return rank == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);  // every rank parses the same arguments
+  }
+  if (size > 1 && !app.got_subcommand("train") && !app.got_subcommand("score")) {
+    if (rank == 0)
+      std::cerr << "dyad: error: dyad " << app.get_subcommands().front()->get_name()
+                << " runs in one process; of the commands only train and score run across mpirun's " << size << " ranks\n";
+    return 2;
   }
   try {
     if (app.got_subcommand("train")) return run_train(train);
@@ -80,6 +123,21 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::string_view what = e.what();
     if (what.starts_with("dyad: ")) what.remove_prefix(6);  // the library's own prefix, said once
+#ifdef DYAD_WITH_MPI
+    if (size > 1) {
+      // The other ranks may be waiting for this one in a collective: end the job. Most errors
+      // (bad data, a bad model) strike every rank alike; the others let rank 0 report first,
+      // whose abort ends them before they say the same thing again.
+      if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+      std::cerr.rdbuf(cerr_buffer);
+      std::cerr.clear();
+      std::cerr << "dyad: error" << (rank != 0 ? " (rank " + std::to_string(rank) + ")" : std::string()) << ": " << what
+                << std::endl;
+      dyad::MpiSession::abort(1);
+    }
+#endif
+    std::cerr.rdbuf(cerr_buffer);
+    std::cerr.clear();
     std::cerr << "dyad: error: " << what << "\n";
     return 1;
   }

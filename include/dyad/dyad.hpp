@@ -23,6 +23,8 @@
 #include "dyad/detect/roc.hpp"
 #include "dyad/detect/scorers.hpp"
 #include "dyad/detect/scores.hpp"
+#include "dyad/dist/communicator.hpp"
+#include "dyad/dist/score_across.hpp"
 #include "dyad/ensemble.hpp"
 #include "dyad/ingest/ingest.hpp"
 #include "dyad/ingest/sessions.hpp"

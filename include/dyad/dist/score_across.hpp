@@ -52,22 +52,30 @@ inline Scores gather_scores(const Communicator& comm, const Scores& local, std::
   return all;
 }
 
-// Scores the listed segments of `data` with `model` (a Model or an Ensemble) `batch` at a time,
-// each rank a contiguous share of the batches; every rank returns all of them, row i for
-// segments[i]. Each batch is the one a single process scores, so the result is bitwise
+// Scores the listed segments of `data` with `model` (a Model or an Ensemble) `batch` at a time in
+// workspace `ws`, each rank a contiguous share of the batches; every rank returns all of them,
+// row i for segments[i]. Each batch is the one a single process scores, so the result is bitwise
 // model.score(data, segments, batch) (a segment's scores may differ in the last bits with the
 // batch it is scored in, since the GEMMs' summation order depends on the batch's size).
 template <class M>
-Scores score_across(const Communicator& comm, const M& model, const Dataset& data, std::span<const std::size_t> segments,
-                    std::size_t batch = 256) {
-  if (comm.size() == 1) return model.score(data, segments, batch);
+Scores score_across(const Communicator& comm, const M& model, typename M::Workspace& ws, const Dataset& data,
+                    std::span<const std::size_t> segments, std::size_t batch = 256) {
+  if (comm.size() == 1) return model.score(ws, data, segments, batch);
   batch = std::max<std::size_t>(batch, 1);
   const Share batches = share_of((segments.size() + batch - 1) / batch, comm.rank(), comm.size());
   const std::size_t first = std::min(batches.first * batch, segments.size()),
                     last = std::min((batches.first + batches.count) * batch, segments.size());
   std::vector<std::size_t> rows(last - first);
   std::iota(rows.begin(), rows.end(), first);
-  return gather_scores(comm, model.score(data, segments.subspan(first, last - first), batch), rows, segments.size());
+  return gather_scores(comm, model.score(ws, data, segments.subspan(first, last - first), batch), rows, segments.size());
+}
+
+// The same with a workspace of the model's thread count, as model.score(data, segments, batch).
+template <class M>
+Scores score_across(const Communicator& comm, const M& model, const Dataset& data, std::span<const std::size_t> segments,
+                    std::size_t batch = 256) {
+  typename M::Workspace ws(model.config().threads);
+  return score_across(comm, model, ws, data, segments, batch);
 }
 
 }  // namespace dyad

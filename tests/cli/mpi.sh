@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# `mpirun -np N dyad train | score` on loopback: two ranks train the model one process trains
+# (loss trajectory and scores to about 1e-5), sharded scoring writes the byte-identical file
+# on 2 and 3 ranks from a CSV and from a segment store, only rank 0 writes, a bad input stops
+# every rank with the reader's message and no output, and the other commands refuse mpirun.
+#   mpi.sh PATH/TO/dyad WORKDIR PATH/TO/mpirun
+set -euo pipefail
+dyad=$1
+work=$2
+mpirun=${3:-mpirun}
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# Loopback only, as root in CI containers, more ranks than cores allowed; a hung rank ends the test.
+ranks() { local n=$1; shift; timeout 300 "$mpirun" --allow-run-as-root --oversubscribe --mca btl self,vader -np "$n" "$@"; }
+
+"$dyad" --version | grep -q "^MPI: Open MPI" || fail "dyad --version does not report MPI: $("$dyad" --version)"
+
+"$dyad" simulate --cars 16 --faulty 4 --segments 8 --steps 40 --seed 6 --out fleet.csv
+"$dyad" pack --data fleet.csv --out fleet.dyadset
+train=(--epochs 3 --batch-size 13 --seed 3 --threads 1 -q)
+
+# Data-parallel training: the same global batches, so the same model up to float sums.
+"$dyad" train --data fleet.csv --out one.safetensors --log-json one.jsonl "${train[@]}" 2> one.err
+ranks 2 "$dyad" train --data fleet.dyadset --out two.safetensors --log-json two.jsonl "${train[@]}" 2> two.err ||
+  fail "2-rank training failed: $(tail -5 two.err)"
+grep -q "data-parallel over 2 MPI ranks" two.err || fail "2-rank training does not say so: $(cat two.err)"
+[ "$(grep -c '^wrote two.safetensors' two.err)" -eq 1 ] || fail "rank 0 alone should report the model: $(cat two.err)"
+ls -a | grep -q '\.tmp' && fail "temporary files left: $(ls -a)"
+python3 - one.jsonl two.jsonl <<'PY' || fail "1 and 2 ranks disagree on the loss trajectory"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(a) == len(b) and len(a) > 10, (len(a), len(b))
+worst = 0.0
+for x, y in zip(a, b):
+    assert (x["epoch"], x["batch"]) == (y["epoch"], y["batch"])
+    for k in ("loss", "nll", "kl", "label"):
+        worst = max(worst, abs(x[k] - y[k]) / max(abs(x[k]), 1e-30))
+print(f"mpi.sh: {len(a)} log lines, largest relative loss difference 1 vs 2 ranks {worst:.2e}")
+assert worst < 2e-5, worst
+PY
+"$dyad" score --model one.safetensors --data fleet.csv --out one.csv 2> /dev/null
+"$dyad" score --model two.safetensors --data fleet.csv --out two.csv 2> /dev/null
+python3 - one.csv two.csv <<'PY' || fail "the 1- and 2-rank models score differently"
+import csv, sys
+a = list(csv.DictReader(open(sys.argv[1])))
+b = list(csv.DictReader(open(sys.argv[2])))
+assert len(a) == len(b) == 128
+worst = max(abs(float(x["rec_error"]) - float(y["rec_error"])) / float(x["rec_error"]) for x, y in zip(a, b))
+print(f"mpi.sh: largest relative rec_error difference 1 vs 2 ranks {worst:.2e}")
+assert worst < 1e-4, worst
+PY
+
+# Sharded scoring: byte-identical to one process, from a CSV and from a store.
+"$dyad" score --model one.safetensors --data fleet.csv --out single.csv --batch-size 10 2> /dev/null
+for n in 2 3; do
+  for data in fleet.csv fleet.dyadset; do
+    ranks "$n" "$dyad" score --model one.safetensors --data "$data" --out "sharded$n.csv" --batch-size 10 2> score.err ||
+      fail "score on $n ranks failed: $(cat score.err)"
+    cmp -s single.csv "sharded$n.csv" || fail "score on $n ranks ($data) differs from one process"
+    grep -q "$n MPI ranks" score.err || fail "score does not report its ranks: $(cat score.err)"
+  done
+done
+
+# A bad input stops every rank with the reader's message, and nothing is written.
+head -3 fleet.csv > bad.csv && echo "car_x,1,0,oops" >> bad.csv
+status=0
+ranks 2 "$dyad" train --data bad.csv --out bad.safetensors "${train[@]}" > bad.err 2>&1 || status=$?
+[ "$status" -ne 0 ] || fail "training on a bad CSV across ranks succeeded"
+grep -q "bad.csv:4:" bad.err || fail "no file:line message: $(cat bad.err)"
+ls bad.safetensors* 2> /dev/null && fail "a bad run left an output"
+
+# The other commands run in one process and say so.
+status=0
+ranks 2 "$dyad" evaluate --scores single.csv > refuse.err 2>&1 || status=$?
+[ "$status" -ne 0 ] || fail "evaluate ran across ranks"
+grep -q "only train and score run across" refuse.err || fail "no refusal message: $(cat refuse.err)"
+echo "mpi.sh: passed"
