@@ -62,7 +62,7 @@ inline int run_score(const ScoreArgs& a) {
   Ensemble<float> model = load_for_scoring(a.model, a.preset);
   if (a.no_normalize) model.set_normalizer(Normalizer::identity(model.config().roles.encoder));
   const Dataset data = read_model_data(a.data, model.config());
-  warn_out_of_range(model, data);
+  if (ranks().root()) warn_out_of_range(model, data);  // reads every value: once, not on every rank
   const auto start = std::chrono::steady_clock::now();
   Ensemble<float>::Workspace workspace(a.threads.value_or(hardware_threads()), precision);
   // Under mpirun each rank scores a share of the batches (each the batch one process scores, so

@@ -2,7 +2,8 @@
 # `mpirun -np N dyad train | score` on loopback: two ranks train the model one process trains
 # (loss trajectory and scores to about 1e-5), sharded scoring writes the byte-identical file
 # on 2 and 3 ranks from a CSV and from a segment store, only rank 0 writes, a bad input stops
-# every rank with the reader's message and no output, and the other commands refuse mpirun.
+# every rank with the reader's message and no output, SIGINT to one rank saves the state for
+# --resume, and the other commands refuse mpirun.
 #   mpi.sh PATH/TO/dyad WORKDIR PATH/TO/mpirun
 set -euo pipefail
 dyad=$1
@@ -69,6 +70,27 @@ ranks 2 "$dyad" train --data bad.csv --out bad.safetensors "${train[@]}" > bad.e
 [ "$status" -ne 0 ] || fail "training on a bad CSV across ranks succeeded"
 grep -q "bad.csv:4:" bad.err || fail "no file:line message: $(cat bad.err)"
 ls bad.safetensors* 2> /dev/null && fail "a bad run left an output"
+
+# SIGINT to one rank stops every rank after the same step; rank 0 saves the state, and
+# `mpirun ... --resume` finishes the run.
+ranks 2 "$dyad" train --data fleet.dyadset --out stop.safetensors --epochs 400 --batch-size 13 --seed 3 --threads 1 2> stop.err &
+launcher=$!
+for _ in $(seq 1 600); do
+  grep -q "^epoch 1/400" stop.err 2> /dev/null && break
+  sleep 0.05
+done
+rank_pid=$(pgrep -f -- "^$dyad train --data fleet.dyadset --out stop.safetensors" | tail -1)  # a rank, not mpirun
+[ -n "$rank_pid" ] || fail "no rank process found to interrupt"
+kill -INT "$rank_pid"
+status=0
+wait "$launcher" || status=$?
+[ "$status" -eq 130 ] || fail "SIGINT to a rank: exit status $status, expected 130: $(tail -5 stop.err)"
+[ -f stop.safetensors.state ] || fail "no training state after SIGINT: $(tail -5 stop.err)"
+[ -f stop.safetensors ] && fail "an interrupted run wrote a model"
+ranks 2 "$dyad" train --resume stop.safetensors.state --data fleet.dyadset --out stop.safetensors --threads 1 -q 2> resume.err ||
+  fail "resume across ranks failed: $(tail -5 resume.err)"
+grep -q "resumed and trained" resume.err || fail "resume did not say so: $(cat resume.err)"
+[ -f stop.safetensors ] && [ ! -f stop.safetensors.state ] || fail "resume should write the model and remove the state"
 
 # The other commands run in one process and say so.
 status=0
