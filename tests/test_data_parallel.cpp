@@ -243,6 +243,20 @@ TEST_CASE("data parallel: a stop request on any rank stops every rank after the 
   std::filesystem::remove(state);
 }
 
+TEST_CASE("data parallel: ranks that read different data are refused before training, not left waiting") {
+  static const Dataset other = test::toy_dataset(60, test::tiny_config().roles, 23, 9, 15, 4);
+  test::ThreadGroup group(2);
+  std::vector<Model<double>> ranks(2, Model<double>(config(8)));
+  CHECK_THROWS_WITH_AS(group.run([&](const Communicator& comm) {
+    FitOptions o;
+    o.communicator = &comm;
+    ranks[static_cast<std::size_t>(comm.rank())].fit(comm.rank() == 0 ? fleet() : other, {}, o);
+  }),
+                       "dyad::Model::fit: the ranks disagree on the segments (60 to 70); every rank must read the same --data "
+                       "with the same settings",
+                       std::invalid_argument);
+}
+
 TEST_CASE("data parallel: Normalizer moments of disjoint shares combine to the one-process fit") {
   std::vector<std::size_t> all(fleet().size()), a, b;
   std::iota(all.begin(), all.end(), std::size_t{0});

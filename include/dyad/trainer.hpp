@@ -128,6 +128,7 @@ class Trainer {
                      " on segments of up to " + std::to_string(steps) + " steps",
                  "lower the batch size (--batch-size, config key batch_size)");
 
+    check_ranks_see_the_same_run();
     if (!config_.normalize)
       model_.normalizer_ = Normalizer::identity(config_.roles.encoder);
     else if (options.refit_normalizer)
@@ -340,6 +341,26 @@ class Trainer {
     comm_.max(m.hi);
     m.segments = static_cast<double>(train_.size());
     return Normalizer::from_moments(m, columns);
+  }
+
+  // Data-parallel ranks must make the same collective calls: ranks that read other data (a
+  // different file under the same name on another node) or another configuration would train
+  // different numbers of steps and wait on each other forever. Refused up front instead.
+  void check_ranks_see_the_same_run() const {
+    if (comm_.size() == 1) return;
+    const double mine[5] = {static_cast<double>(data_.size()), static_cast<double>(train_.size()),
+                            static_cast<double>(batch_size_), static_cast<double>(model_.parameters().count()),
+                            static_cast<double>(config_.epochs)};
+    double range[10];
+    for (int i = 0; i < 5; ++i) range[i] = mine[i], range[5 + i] = -mine[i];
+    comm_.max(range);
+    const char* what[5] = {"segments", "training segments", "batch size", "parameters", "epochs"};
+    for (int i = 0; i < 5; ++i)
+      if (range[i] != -range[5 + i])
+        throw std::invalid_argument("dyad::Model::fit: the ranks disagree on the " + std::string(what[i]) + " (" +
+                                    std::to_string(static_cast<long long>(-range[5 + i])) + " to " +
+                                    std::to_string(static_cast<long long>(range[i])) +
+                                    "); every rank must read the same --data with the same settings");
   }
 
   // Data-parallel ranks apply identical updates and so hold identical weights; a difference
