@@ -123,22 +123,17 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::string_view what = e.what();
     if (what.starts_with("dyad: ")) what.remove_prefix(6);  // the library's own prefix, said once
-#ifdef DYAD_WITH_MPI
-    if (size > 1) {
-      // The other ranks may be waiting for this one in a collective: end the job. Most errors
-      // (bad data, a bad model) strike every rank alike; the others let rank 0 report first,
-      // whose abort ends them before they say the same thing again.
-      if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
-      std::cerr.rdbuf(cerr_buffer);
-      std::cerr.clear();
-      std::cerr << "dyad: error" << (rank != 0 ? " (rank " + std::to_string(rank) + ")" : std::string()) << ": " << what
-                << std::endl;
-      dyad::MpiSession::abort(1);
-    }
-#endif
+    // Under mpirun the other ranks may be waiting for this one in a collective, so the job ends
+    // (MPI_Abort). Most errors (bad data, a bad model) strike every rank alike: the others let
+    // rank 0 report first, whose abort ends them before they say the same thing again.
+    if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
     std::cerr.rdbuf(cerr_buffer);
     std::cerr.clear();
-    std::cerr << "dyad: error: " << what << "\n";
+    std::cerr << "dyad: error" << (rank != 0 ? " (rank " + std::to_string(rank) + ")" : std::string()) << ": " << what
+              << "\n";
+#ifdef DYAD_WITH_MPI
+    if (size > 1) dyad::MpiSession::abort(1);
+#endif
     return 1;
   }
   return 0;

@@ -335,9 +335,7 @@ class Trainer {
         Normalizer::moments(data_, std::span<const std::size_t>(train_).subspan(share.first, share.count), columns);
     comm_.sum(m.sum_mean);
     comm_.sum(m.sum_std);
-    for (double& lo : m.lo) lo = -lo;  // the minimum is the maximum of the negatives
-    comm_.max(m.lo);
-    for (double& lo : m.lo) lo = -lo;
+    comm_.min(m.lo);
     comm_.max(m.hi);
     m.segments = static_cast<double>(train_.size());
     return Normalizer::from_moments(m, columns);
@@ -351,15 +349,17 @@ class Trainer {
     const double mine[5] = {static_cast<double>(data_.size()), static_cast<double>(train_.size()),
                             static_cast<double>(batch_size_), static_cast<double>(model_.parameters().count()),
                             static_cast<double>(config_.epochs)};
-    double range[10];
-    for (int i = 0; i < 5; ++i) range[i] = mine[i], range[5 + i] = -mine[i];
-    comm_.max(range);
+    double hi[5], lo[5];
+    std::copy(mine, mine + 5, hi);
+    std::copy(mine, mine + 5, lo);
+    comm_.max(hi);
+    comm_.min(lo);
     const char* what[5] = {"segments", "training segments", "batch size", "parameters", "epochs"};
     for (int i = 0; i < 5; ++i)
-      if (range[i] != -range[5 + i])
+      if (hi[i] != lo[i])
         throw std::invalid_argument("dyad::Model::fit: the ranks disagree on the " + std::string(what[i]) + " (" +
-                                    std::to_string(static_cast<long long>(-range[5 + i])) + " to " +
-                                    std::to_string(static_cast<long long>(range[i])) +
+                                    std::to_string(static_cast<long long>(lo[i])) + " to " +
+                                    std::to_string(static_cast<long long>(hi[i])) +
                                     "); every rank must read the same --data with the same settings");
   }
 
@@ -369,9 +369,10 @@ class Trainer {
     if (comm_.size() == 1) return;
     const auto& w = model_.parameters().values();
     const double crc = detail::crc32c(std::as_bytes(std::span<const T>(w.data(), static_cast<std::size_t>(w.size()))));
-    double range[2] = {crc, -crc};
-    comm_.max(range);
-    if (range[0] != -range[1])
+    double hi = crc, lo = crc;
+    comm_.max(std::span<double>(&hi, 1));
+    comm_.min(std::span<double>(&lo, 1));
+    if (hi != lo)
       throw std::runtime_error("dyad::Model::fit: the ranks' weights differ after epoch " + std::to_string(epoch_) +
                                " (their sums over ranks are not bitwise the same on every rank)");
   }

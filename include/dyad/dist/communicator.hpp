@@ -1,6 +1,6 @@
 // dyad::Communicator: the little that data-parallel training and sharded scoring need from a
 // message-passing layer: this process's rank among `size` ranks, and element-wise sums and
-// maxima over all ranks, in place, with every rank receiving the result. The base class is the
+// maxima (and so minima) over all ranks, in place, with every rank receiving the result. The base class is the
 // single process (rank 0 of 1, every reduction a no-op); dyad/dist/mpi.hpp implements it over
 // MPI. The core library never depends on MPI: Trainer and Model take a Communicator.
 #pragma once
@@ -22,6 +22,12 @@ class Communicator {
   virtual void sum(std::span<float>) const {}
   virtual void sum(std::span<double>) const {}
   virtual void max(std::span<double>) const {}
+  // The minimum is the maximum of the negatives.
+  void min(std::span<double> v) const {
+    for (double& x : v) x = -x;
+    max(v);
+    for (double& x : v) x = -x;
+  }
   bool root() const { return rank() == 0; }
 };
 
