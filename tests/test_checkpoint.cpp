@@ -364,3 +364,58 @@ TEST_CASE("plain state_dicts: sizes read off hostile shapes are bounded before u
   CHECK(load_error(path, {roles_only}).find("tensor 'encoder_rnn.weight_ih_l2': has shape [0], but a model with hidden_size 4, "
                                            "latent_size 2, num_layers 3") != std::string::npos);
 }
+
+TEST_CASE("plain state_dicts: the cell is read off the weights (H, 3H, 4H rows); a conflict names the tensor") {
+  auto weights_of = [](const auto& model) {  // a PyTorch state_dict: the weights, no metadata
+    SafeTensors st;
+    detail::add_weights(st, model);
+    return st;
+  };
+  TempDir dir;
+  const auto path = dir / "plain.safetensors";
+  ModelConfig roles_only;
+  roles_only.roles = tiny_config().roles;
+  for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm}) {
+    CAPTURE(to_string(cell));
+    ModelConfig c = tiny_config();
+    c.cell = cell;
+    Model<double> m(c);
+    for (const auto& slice : m.parameters().slices()) m.parameters().value(slice.name).setRandom();
+    weights_of(m).save(path);
+    // Read as whatever the configuration says (the default, gru): the cell comes from the weights.
+    Model<double> back = Model<double>::load(path, {roles_only});
+    CHECK(back.config().cell == cell);
+    for (const auto& slice : m.parameters().slices()) CHECK(back.parameters().value(slice.name) == m.parameters().value(slice.name));
+    // A configuration that names another cell is refused with the tensor that shows it.
+    ModelConfig other = roles_only;
+    other.cell = cell == Cell::lstm ? Cell::gru : Cell::lstm;
+    const std::string says = "tensor 'encoder_rnn.weight_hh_l0': has " + std::to_string(gates(cell) * 4) + " rows = " +
+                             std::to_string(gates(cell)) + " x hidden size 4, the weights of " +
+                             std::string(to_string(cell)) + " cells, but the configuration's rnn_type is " +
+                             std::string(to_string(other.cell));
+    CHECK_THROWS_WITH_AS(Model<double>::load(path, {other, true}), doctest::Contains(says.c_str()), std::runtime_error);
+    other.cell = cell;
+    CHECK(Model<double>::load(path, {other, true}).config().cell == cell);
+  }
+  // An encoder of one cell and a decoder of another: the first decoder tensor is named.
+  ModelConfig c = tiny_config();
+  c.cell = Cell::lstm;
+  const SafeTensors lstm = weights_of(Model<float>(c));
+  SafeTensors mixed = weights_of(Model<float>(tiny_config()));
+  for (auto& t : mixed.tensors)
+    if (t.name.starts_with("encoder_rnn.")) t = *lstm.find(t.name);
+  mixed.save(path);
+  CHECK(load_error(path, {roles_only}).find("tensor 'decoder_rnn.weight_ih_l0': has shape [12, 1], but a model with "
+                                            "hidden_size 4, latent_size 2, num_layers 2, bidirectional lstm") !=
+        std::string::npos);
+  // Rows that are no cell's.
+  SafeTensors odd = weights_of(Model<float>(tiny_config()));
+  for (auto& t : odd.tensors)
+    if (t.name == "encoder_rnn.weight_hh_l0") {
+      t.shape = {8, 4};
+      t.bytes.resize(8 * 4 * sizeof(float));
+    }
+  odd.save(path);
+  CHECK(load_error(path, {roles_only}).find("tensor 'encoder_rnn.weight_hh_l0': has 8 rows for hidden size 4, which is no "
+                                            "cell dyad implements (H rows: rnn, 3H: gru, 4H: lstm)") != std::string::npos);
+}

@@ -305,7 +305,11 @@ TEST_CASE("configuration: presets, upstream params JSON, validation") {
   CHECK(u.roles.condition == 4);
   CHECK(u.label_weight == 1);
   CHECK(config_from_json(u.to_json()).to_json() == u.to_json());
-  CHECK_THROWS_WITH(config_from_json(nlohmann::json::parse(R"({"rnn_type": "lstm"})")), doctest::Contains("lstm"));
+  CHECK(config_from_json(nlohmann::json::parse(R"({"rnn_type": "lstm"})")).cell == Cell::lstm);
+  CHECK(config_from_json(nlohmann::json::parse(R"({"rnn_type": "RNN"})")).cell == Cell::rnn);
+  CHECK(config_from_json(nlohmann::json::parse(R"({"rnn_type": "GRU"})")).cell == Cell::gru);
+  CHECK_THROWS_WITH(config_from_json(nlohmann::json::parse(R"({"rnn_type": "transformer"})")),
+                    doctest::Contains("key 'rnn_type': 'transformer' is not a cell dyad implements (expected gru, rnn or lstm)"));
   CHECK_THROWS_WITH(config_from_json(nlohmann::json::parse(R"({"hidden_size": "big"})")),
                     doctest::Contains("hidden_size"));
   auto bad = preset("fivefold");

@@ -191,11 +191,16 @@ TEST_CASE("config: absurd sizes are refused with the key and the cap, before any
 }
 
 TEST_CASE("parameter_shapes and parameter_count describe the model without building it") {
+  for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm})
   for (const int layers : {1, 2, 3})
     for (const bool bi : {false, true}) {
+      CAPTURE(to_string(cell));
       CAPTURE(layers);
       CAPTURE(bi);
-      const ModelConfig c = small_config(layers, bi);
+      ModelConfig c = small_config(layers, bi);
+      c.cell = cell;
+      CHECK(config_from_json(c.to_json()).cell == cell);
+      CHECK(parameter_shapes(c)[1].shape == std::vector<std::int64_t>{gates(cell) * c.hidden, c.hidden});
       const Model<float> m(c);
       const auto shapes = parameter_shapes(c);
       REQUIRE(shapes.size() == m.parameters().slices().size());

@@ -1,7 +1,7 @@
 // Every public operation checks its operands in every build type (this binary is built with
 // NDEBUG): a mismatch throws std::invalid_argument naming the operation, the operands and their
 // shapes, before anything is recorded; a matched call still computes the right thing.
-#include <dyad/nn/gru.hpp>
+#include <dyad/nn/recurrent.hpp>
 #include <dyad/ops/activation.hpp>
 #include <dyad/ops/gaussian.hpp>
 #include <dyad/ops/linear.hpp>
@@ -238,6 +238,28 @@ TEST_CASE("gru_direction: every operand against x, w_hh and seq") {
   CHECK(out.value().allFinite());
 }
 
+TEST_CASE("rnn_direction / lstm_direction: the weights have gates(cell) * hidden columns") {
+  Tape<double> tape;
+  GruOperands g(3, 4, 5, 2);  // GRU-shaped: w_hh [4 x 12]
+  const SequenceShape seq{5, 2, nullptr};
+  Var<double> out = tape.variable(4, 10), h_n = tape.variable(4, 2);
+  auto call = [&](Cell cell, const Var<double>& w_ih, const Var<double>& w_hh, const Var<double>& b_ih,
+                  const Var<double>& b_hh) {
+    return error_of([&] { recurrent_direction(tape, cell, g.x.var(), g.h0.var(), w_ih, w_hh, b_ih, b_hh, out, h_n, seq, false); });
+  };
+  check_names(call(Cell::lstm, g.w_ih.var(), g.w_hh.var(), g.b_ih.var(), g.b_hh.var()),
+              {"dyad::lstm_direction", "w_hh is [4 x 12]", "[hidden x 4 * hidden]", "for the lstm"});
+  check_names(call(Cell::rnn, g.w_ih.var(), g.w_hh.var(), g.b_ih.var(), g.b_hh.var()),
+              {"dyad::rnn_direction", "w_hh is [4 x 12]", "[hidden x 1 * hidden]", "for the rnn"});
+  Tensor w_ih(3, 16), w_hh(4, 16), b(16, 1), b_short(12, 1);
+  check_names(call(Cell::lstm, w_ih.var(), w_hh.var(), b_short.var(), b.var()),
+              {"dyad::lstm_direction", "b_ih is [12 x 1]", "w_hh is [4 x 16]"});
+  CHECK(tape.size() == 0);
+  recurrent_direction(tape, Cell::lstm, g.x.var(), g.h0.var(), w_ih.var(), w_hh.var(), b.var(), b.var(), out, h_n, seq, false);
+  CHECK(tape.size() == 1);
+  CHECK((h_n.value() - out.value().rightCols(2)).cwiseAbs().maxCoeff() == 0.0);
+}
+
 TEST_CASE("gru_layer: direction count and the second direction's weights") {
   Tape<double> tape;
   GruOperands f(3, 4, 5, 2), r(3, 4, 5, 2);
@@ -268,7 +290,7 @@ TEST_CASE("gru_layer: direction count and the second direction's weights") {
   CHECK((h_n.value().bottomRows(4) - out.value().bottomRows(4).leftCols(2)).cwiseAbs().maxCoeff() == 0.0);
 }
 
-TEST_CASE("GruStack::forward: input size, h0, sequence, parameters") {
+TEST_CASE("RecurrentStack::forward: input size, h0, sequence, parameters") {
   Parameters<double> params;
   GruStack<double> gru(params, "rnn", GruShape{3, 4, 2, true});
   Rng rng(1);
@@ -280,19 +302,19 @@ TEST_CASE("GruStack::forward: input size, h0, sequence, parameters") {
                   SequenceShape s) { return error_of([&] { stack.forward(tape, p, in, h, s); }); };
 
   check_names(call(gru, params, x_wide.var(), Var<double>{}, seq),
-              {"dyad::GruStack::forward", "x is [4 x 10]", "input size is 3"});
+              {"dyad::RecurrentStack::forward", "x is [4 x 10]", "input size is 3"});
   check_names(call(gru, params, x_short.var(), Var<double>{}, seq),
-              {"dyad::GruStack::forward", "x has 8 columns", "5 steps x 2 samples = 10"});
+              {"dyad::RecurrentStack::forward", "x has 8 columns", "5 steps x 2 samples = 10"});
   check_names(call(gru, params, x.var(), h0_bad.var(), seq),
-              {"dyad::GruStack::forward", "h0 is [8 x 2]", "expected h0 [16 x 2]"});
+              {"dyad::RecurrentStack::forward", "h0 is [8 x 2]", "expected h0 [16 x 2]"});
   const int lengths[] = {0, 5};
   check_names(call(gru, params, x.var(), Var<double>{}, SequenceShape{5, 2, lengths}),
-              {"dyad::GruStack::forward", "seq.lengths[0] is 0"});
+              {"dyad::RecurrentStack::forward", "seq.lengths[0] is 0"});
   GruStack<double> empty;
-  check_names(call(empty, params, x.var(), Var<double>{}, seq), {"dyad::GruStack::forward", "no parameters"});
+  check_names(call(empty, params, x.var(), Var<double>{}, seq), {"dyad::RecurrentStack::forward", "no parameters"});
   Parameters<double> other;
   check_names(call(gru, other, x.var(), Var<double>{}, seq),
-              {"dyad::GruStack::forward", "params holds 0 parameters"});
+              {"dyad::RecurrentStack::forward", "params holds 0 parameters"});
   CHECK(tape.size() == 0);
 
   const auto r = gru.forward(tape, params, x.var(), h0.var(), seq);

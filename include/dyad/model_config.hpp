@@ -4,6 +4,7 @@
 #pragma once
 
 #include "dyad/core/excerpt.hpp"
+#include "dyad/ops/cell.hpp"
 #include "dyad/optim/schedule.hpp"
 
 #include <nlohmann/json.hpp>
@@ -201,6 +202,7 @@ struct Architecture {
   int latent = 32;
   int layers = 1;
   bool bidirectional = true;
+  Cell cell = Cell::gru;  // upstream's rnn_type
 
   int directions() const { return bidirectional ? 2 : 1; }
   int factor() const { return layers * directions(); }  // <= 32 under the caps
@@ -239,12 +241,13 @@ struct ModelConfig : Architecture, TrainingOptions {
   std::int64_t parameter_count() const {
     const std::int64_t H = hidden, Z = latent, L = layers, Dir = directions(), F = L * Dir;
     const auto E = static_cast<std::int64_t>(roles.encoder.size()), D = static_cast<std::int64_t>(roles.condition);
-    auto gru = [&](std::int64_t input) {
+    const std::int64_t G = gates(cell) * H;
+    auto rnn = [&](std::int64_t input) {
       std::int64_t n = 0;
-      for (std::int64_t l = 0; l < L; ++l) n += Dir * (3 * H * (l == 0 ? input : Dir * H) + 3 * H * H + 6 * H);
+      for (std::int64_t l = 0; l < L; ++l) n += Dir * (G * (l == 0 ? input : Dir * H) + G * H + 2 * G);
       return n;
     };
-    return gru(E) + gru(D) + 2 * (F * H * Z + Z) + (Z * F * H + F * H) + (Dir * H * (E - D) + (E - D)) +
+    return rnn(E) + rnn(D) + 2 * (F * H * Z + Z) + (Z * F * H + F * H) + (Dir * H * (E - D) + (E - D)) +
            (Z * (H / 2) + H / 2) + (H / 2 + 1);
   }
 
@@ -291,7 +294,7 @@ struct ModelConfig : Architecture, TrainingOptions {
     return {{"task", task},
             {"columns", roles.encoder},
             {"condition_columns", roles.condition},
-            {"rnn_type", "gru"},
+            {"rnn_type", to_string(cell)},
             {"hidden_size", hidden},
             {"latent_size", latent},
             {"num_layers", layers},
@@ -327,17 +330,17 @@ struct ParameterShape {
 // without building the model: load_checkpoint checks a file against it before allocating.
 // Call c.validate() first (sizes must be within the caps).
 inline std::vector<ParameterShape> parameter_shapes(const Architecture& c) {
-  const std::int64_t H = c.hidden, Z = c.latent, Dir = c.directions(), F = c.layers * Dir;
+  const std::int64_t H = c.hidden, Z = c.latent, Dir = c.directions(), F = c.layers * Dir, G = gates(c.cell) * H;
   const auto E = static_cast<std::int64_t>(c.roles.encoder.size()), D = static_cast<std::int64_t>(c.roles.condition);
   std::vector<ParameterShape> out;
   for (const auto& [prefix, input] : {std::pair<std::string, std::int64_t>{"encoder_rnn", E}, {"decoder_rnn", D}})
     for (int l = 0; l < c.layers; ++l)
       for (int d = 0; d < Dir; ++d) {
         const std::string suffix = "_l" + std::to_string(l) + (d ? "_reverse" : "");
-        out.push_back({prefix + ".weight_ih" + suffix, {3 * H, l == 0 ? input : Dir * H}});
-        out.push_back({prefix + ".weight_hh" + suffix, {3 * H, H}});
-        out.push_back({prefix + ".bias_ih" + suffix, {3 * H}});
-        out.push_back({prefix + ".bias_hh" + suffix, {3 * H}});
+        out.push_back({prefix + ".weight_ih" + suffix, {G, l == 0 ? input : Dir * H}});
+        out.push_back({prefix + ".weight_hh" + suffix, {G, H}});
+        out.push_back({prefix + ".bias_ih" + suffix, {G}});
+        out.push_back({prefix + ".bias_hh" + suffix, {G}});
       }
   auto linear = [&](const std::string& name, std::int64_t in, std::int64_t outs) {
     out.push_back({name + ".weight", {outs, in}});
@@ -446,8 +449,11 @@ inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = 
   integer("condition_columns", c.roles.condition, 1, limits::columns - 1);
   if (has("rnn_type")) {
     const std::string rnn = json_string(j.at("rnn_type"), where, "rnn_type");
-    if (rnn != "gru" && rnn != "GRU")
-      throw std::invalid_argument(where + ": rnn_type '" + rnn + "' is not supported (dyad implements the GRU)");
+    try {
+      c.cell = parse_cell(rnn);
+    } catch (const std::invalid_argument& e) {
+      json_key_error(where, "rnn_type", e.what());
+    }
   }
   integer("hidden_size", c.hidden, 2, limits::hidden_size);
   integer("latent_size", c.latent, 1, limits::latent_size);
@@ -488,7 +494,7 @@ inline ModelConfig config_from_file(const std::filesystem::path& path, ModelConf
 }
 
 // The four shipped upstream configurations (dyad-method §7): GRU, bidirectional, linear
-// annealing, k = 0.0025, x0 = 500.
+// annealing, k = 0.0025, x0 = 500. Set `cell` afterwards for an RNN or LSTM of the same sizes.
 inline ModelConfig preset(std::string_view name) {
   struct Row {
     const char* name;
@@ -530,18 +536,20 @@ inline ModelConfig preset(std::string_view name) {
 }
 
 // Floating-point operations of one forward pass over a segment of `steps` time steps: per
-// time step, direction and GRU layer 2 * 3H * (I + H), plus the linear layers. A training
+// time step, direction and layer 2 * G * (I + H) with G = gates(cell) * H (3H for the GRU),
+// plus the linear layers. A training
 // step costs about 3x this (backward is about twice the forward).
 inline double forward_flops(const ModelConfig& c, int steps) {
   const double H = c.hidden, Z = c.latent, Dir = c.directions(), F = c.factor(), T = steps;
   const double E = static_cast<double>(c.roles.encoder.size()), D = static_cast<double>(c.roles.condition);
-  double gru = 0;
+  const double G = static_cast<double>(gates(c.cell)) * H;
+  double rnn = 0;
   for (int l = 0; l < c.layers; ++l) {
     const double in_enc = l == 0 ? E : Dir * H, in_dec = l == 0 ? D : Dir * H;
-    gru += 2 * 3 * H * (in_enc + H) * Dir * T + 2 * 3 * H * (in_dec + H) * Dir * T;
+    rnn += 2 * G * (in_enc + H) * Dir * T + 2 * G * (in_dec + H) * Dir * T;
   }
   const double linear = 2 * (2 * F * H * Z) + 2 * Z * F * H + 2 * Dir * H * (E - D) * T + 2 * (Z * H / 2 + H / 2);
-  return gru + linear;
+  return rnn + linear;
 }
 
 inline std::vector<std::string> preset_names() { return {"brand1", "brand2", "brand3", "fivefold"}; }

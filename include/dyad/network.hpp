@@ -10,7 +10,7 @@
 #include "dyad/core/random.hpp"
 #include "dyad/core/tape.hpp"
 #include "dyad/model_config.hpp"
-#include "dyad/nn/gru.hpp"
+#include "dyad/nn/recurrent.hpp"
 #include "dyad/ops/activation.hpp"
 #include "dyad/ops/gaussian.hpp"
 #include "dyad/ops/linear.hpp"
@@ -50,8 +50,8 @@ class Network {
     const Index H = arch_.hidden, Z = arch_.latent, F = arch_.factor(), Dir = arch_.directions();
     const std::vector<ParameterShape> layout = parameter_shapes(arch_);
     params_.add_all(layout);  // the layers below find their slices in it
-    encoder_ = GruStack<T>(params_, "encoder_rnn", {E, H, arch_.layers, arch_.bidirectional});
-    decoder_ = GruStack<T>(params_, "decoder_rnn", {D, H, arch_.layers, arch_.bidirectional});
+    encoder_ = RecurrentStack<T>(params_, "encoder_rnn", {E, H, arch_.layers, arch_.bidirectional, arch_.cell});
+    decoder_ = RecurrentStack<T>(params_, "decoder_rnn", {D, H, arch_.layers, arch_.bidirectional, arch_.cell});
     hidden2mean_ = add_linear("hidden2mean", F * H, Z);
     hidden2log_v_ = add_linear("hidden2log_v", F * H, Z);
     latent2hidden_ = add_linear("latent2hidden", Z, F * H);
@@ -82,14 +82,15 @@ class Network {
 
   // x is [E x T*B], the normalised encoder columns (the first condition_rows() condition the
   // decoder). Per-sample flatten (dyad-method §4): h_n is [F*H x B] with one column per
-  // sample, so hidden2mean sees concat_f h_n[f, b, :] and never mixes samples.
+  // sample, so hidden2mean sees concat_f h_n[f, b, :] and never mixes samples. An LSTM's h_n
+  // is its final hidden states; its cell states do not enter the latent.
   Encoded encode(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq) const {
     const auto h = encoder_.forward(tape, weights(), x, Var<T>{}, seq).h_n;
     return {apply_linear(tape, h, hidden2mean_), apply_linear(tape, h, hidden2log_v_)};
   }
 
   // The reconstructed targets [(E - D) x T*B]: the decoder runs on the conditioning rows of x
-  // from the state latent2hidden(z).
+  // from the state latent2hidden(z) (an LSTM's cell states from zero).
   Var<T> decode(Tape<T>& tape, const Var<T>& x, const Var<T>& z, const SequenceShape& seq) const {
     const Var<T> h0 = apply_linear(tape, z, latent2hidden_);
     const auto out = decoder_.forward(tape, weights(), x.block_rows(0, condition_rows()), h0, seq);
@@ -121,9 +122,14 @@ class Network {
   }
 
   // Tape values a batch of `batch` segments of `steps` steps keeps: a training step saves about
-  // (14 H F + 32) per segment and step, each with its adjoint; scoring about 8 H F + 32.
+  // (14 H F + 32) per segment and step for the GRU, each with its adjoint; scoring about
+  // 8 H F + 32. The RNN keeps 6 H F fewer values (one gate, no saved recurrent product), the
+  // LSTM 4 H F more in training (four gates and the cell state) and 2 H F more in scoring.
   static double activation_values(const Architecture& a, std::size_t batch, std::size_t steps, bool training) {
-    const double per_step = (training ? 14.0 : 8.0) * a.hidden * a.factor() + 32;
+    const double per_hidden = a.cell == Cell::gru ? (training ? 14.0 : 8.0)
+                              : a.cell == Cell::rnn ? (training ? 8.0 : 6.0)
+                                                    : (training ? 18.0 : 10.0);
+    const double per_step = per_hidden * a.hidden * a.factor() + 32;
     return (training ? 2.0 : 1.0) * static_cast<double>(batch) * static_cast<double>(steps) * per_step;
   }
 
@@ -145,7 +151,7 @@ class Network {
 
   Architecture arch_;
   Parameters<T> params_;
-  GruStack<T> encoder_, decoder_;
+  RecurrentStack<T> encoder_, decoder_;
   LinearIds hidden2mean_{}, hidden2log_v_{}, latent2hidden_{}, outputs2embedding_{}, head0_{}, head2_{};
 };
 

@@ -14,8 +14,22 @@ two deliberate fixes (method section 8):
 * no ``squeeze()`` of ``h_n``, so batches of one segment work for any layer/direction count.
 
 Everything runs in the dtype of the model's parameters (``model.double()`` for float64);
-inputs are cast to it.  Only GRU cells are implemented (all shipped upstream configurations
-use GRU).
+inputs are cast to it.
+
+Recurrent cell (``rnn_type``, as in upstream's params files; all shipped upstream
+configurations use ``"gru"``).  Upstream builds both RNNs with ``nn.<RNN_TYPE>``; everything
+else of the model is the same for every cell:
+
+* ``"gru"`` (default): ``nn.GRU``, weights ``weight_ih_l{k}[_reverse] [3H, I_k]``,
+  ``weight_hh_l{k}[_reverse] [3H, H]``, biases ``[3H]`` (gate order r, z, n);
+* ``"rnn"``: ``nn.RNN(nonlinearity='tanh')``, ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``;
+  weights ``[H, I_k]``, ``[H, H]``, biases ``[H]``;
+* ``"lstm"``: ``nn.LSTM``, weights ``[4H, I_k]``, ``[4H, H]``, biases ``[4H]`` (gate order
+  i, f, g, o).  The latent reads the encoder's final hidden states ``h_n`` only (not ``c_n``),
+  flattened per sample exactly as the GRU's ``h_n``; the decoder starts from
+  ``h0 = latent2hidden(z)`` (split per sample as for the GRU) and ``c0 = 0``.
+
+The ``state_dict`` names are PyTorch's for every cell (``encoder_rnn.weight_ih_l0``, ...).
 
 Typical use::
 
@@ -42,7 +56,7 @@ import torch.nn.functional as F
 __all__ = [
     "TASKS", "PRESETS", "DyAD", "TrainConfig", "forward_loss", "kl_weight", "train", "score",
     "set_threads", "fit_normaliser", "apply_normaliser", "normalise_mileage", "car_scores",
-    "auroc", "read_long_csv", "forward_flops",
+    "auroc", "read_long_csv", "forward_flops", "CELLS", "parse_rnn_type",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -87,25 +101,42 @@ def set_threads(n: int) -> None:
 # Model (method section 4)
 # --------------------------------------------------------------------------------------------
 
+#: rnn_type -> (torch module class, gate blocks of H rows in its weights)
+CELLS = {"gru": (nn.GRU, 3), "rnn": (nn.RNN, 1), "lstm": (nn.LSTM, 4)}
+
+
+def parse_rnn_type(name: str) -> str:
+    """``"gru"`` / ``"rnn"`` / ``"lstm"`` in lower or upper case (upstream writes both) -> the
+    lower-case name; anything else raises ValueError."""
+    key = str(name).lower()
+    if key not in CELLS:
+        raise ValueError(f"unknown rnn_type '{name}' (expected gru, rnn or lstm)")
+    return key
+
+
 class DyAD(nn.Module):
-    """Sequence VAE: GRU encoder over E columns -> (mu, log_var) -> z -> initial state of a GRU
-    decoder driven by the first D encoder columns -> per-step Linear head reconstructing the
-    other E - D columns; plus a mileage head on mu.
+    """Sequence VAE: recurrent encoder over E columns -> (mu, log_var) -> z -> initial state of
+    a recurrent decoder driven by the first D encoder columns -> per-step Linear head
+    reconstructing the other E - D columns; plus a mileage head on mu.
 
     Args:
         encoder_size: E, number of encoder columns.
         decoder_size: D, number of conditioning columns (the first D encoder columns).
         hidden_size: H.
         latent_size: Z.
-        num_layers, bidirectional: of both GRUs (F = num_layers * directions).
+        num_layers, bidirectional: of both RNNs (F = num_layers * directions).
         encoder_columns: indices of the E encoder columns in the input's last axis, in encoder
             order; default ``range(E)`` (the input already holds the encoder columns in order).
+        rnn_type: the cell of both RNNs, ``"gru"`` (default, ``nn.GRU``), ``"rnn"``
+            (``nn.RNN``, tanh) or ``"lstm"`` (``nn.LSTM``; the latent reads ``h_n`` only, the
+            decoder starts from ``c0 = 0``); upper case is accepted too.
     """
 
     def __init__(self, encoder_size: int, decoder_size: int, hidden_size: int, latent_size: int,
                  num_layers: int = 1, bidirectional: bool = True,
-                 encoder_columns: Optional[Sequence[int]] = None):
+                 encoder_columns: Optional[Sequence[int]] = None, rnn_type: str = "gru"):
         super().__init__()
+        self.rnn_type = parse_rnn_type(rnn_type)
         if not 0 < decoder_size < encoder_size:
             raise ValueError(f"need 0 < D < E (got E={encoder_size}, D={decoder_size})")
         self.encoder_size = encoder_size
@@ -126,11 +157,13 @@ class DyAD(nn.Module):
 
         H, Z, FH = hidden_size, latent_size, hidden_size * self.hidden_factor
         # Same construction order and names as upstream DynamicVAE (so the same seed gives the
-        # same initial weights).
-        self.encoder_rnn = nn.GRU(encoder_size, H, num_layers=num_layers,
-                                  bidirectional=self.bidirectional, batch_first=True)
-        self.decoder_rnn = nn.GRU(decoder_size, H, num_layers=num_layers,
-                                  bidirectional=self.bidirectional, batch_first=True)
+        # same initial weights): upstream builds both RNNs with nn.<RNN_TYPE>.
+        cell = CELLS[self.rnn_type][0]
+        extra = dict(nonlinearity="tanh") if self.rnn_type == "rnn" else {}
+        self.encoder_rnn = cell(encoder_size, H, num_layers=num_layers,
+                                bidirectional=self.bidirectional, batch_first=True, **extra)
+        self.decoder_rnn = cell(decoder_size, H, num_layers=num_layers,
+                                bidirectional=self.bidirectional, batch_first=True, **extra)
         self.hidden2mean = nn.Linear(FH, Z)
         self.hidden2log_v = nn.Linear(FH, Z)
         self.latent2hidden = nn.Linear(Z, FH)
@@ -140,11 +173,17 @@ class DyAD(nn.Module):
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "DyAD":
         """Model of a shipped configuration (``PRESETS``); keyword overrides use the upstream
-        names (hidden_size, num_layers, bidirectional, latent_size, task)."""
+        names (hidden_size, num_layers, bidirectional, latent_size, task, rnn_type)."""
         p = dict(PRESETS[name], **overrides)
+        return cls.from_params(p)
+
+    @classmethod
+    def from_params(cls, p: dict) -> "DyAD":
+        """Model of an upstream params dict (keys task, hidden_size, latent_size, num_layers,
+        bidirectional, and rnn_type, default ``"gru"``; other keys are ignored)."""
         cols, d = TASKS[p["task"]]
         return cls(len(cols), d, p["hidden_size"], p["latent_size"], p["num_layers"],
-                   p["bidirectional"])
+                   p["bidirectional"], rnn_type=p.get("rnn_type", "gru"))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -152,7 +191,24 @@ class DyAD(nn.Module):
 
     def config(self) -> dict:
         return dict(E=self.encoder_size, D=self.decoder_size, H=self.hidden_size,
-                    Z=self.latent_size, layers=self.num_layers, bidirectional=self.bidirectional)
+                    Z=self.latent_size, layers=self.num_layers, bidirectional=self.bidirectional,
+                    rnn_type=self.rnn_type)
+
+    # -- the recurrent parts, for every cell ---------------------------------------------------
+    def encode_states(self, enc: torch.Tensor) -> torch.Tensor:
+        """Final encoder hidden states ``h_n [F, B, H]`` of ``enc [B, T, E]`` (an LSTM's
+        ``c_n`` is not used)."""
+        _, h_n = self.encoder_rnn(enc)
+        return h_n[0] if self.rnn_type == "lstm" else h_n
+
+    def decode(self, dec: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        """Decoder outputs ``[B, T, dirs*H]`` of ``dec [B, T, D]`` from ``h0 [F, B, H]`` (an
+        LSTM starts from ``c0 = 0``)."""
+        if self.rnn_type == "lstm":
+            out, _ = self.decoder_rnn(dec, (h0, torch.zeros_like(h0)))
+        else:
+            out, _ = self.decoder_rnn(dec, h0)
+        return out
 
     # -- column filters (upstream Task.encoder_filter / decoder_filter / target_filter) --------
     def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,7 +230,7 @@ class DyAD(nn.Module):
             training = self.training
         enc = self.encoder_input(x)
         B = enc.shape[0]
-        _, h_n = self.encoder_rnn(enc)                                   # [F, B, H]
+        h_n = self.encode_states(enc)                                   # [F, B, H]
         h = h_n.permute(1, 0, 2).reshape(B, self.hidden_factor * self.hidden_size)
         mu = self.hidden2mean(h)
         log_v = self.hidden2log_v(h)
@@ -188,26 +244,28 @@ class DyAD(nn.Module):
             z = mu
         h0 = self.latent2hidden(z).view(B, self.hidden_factor, self.hidden_size)
         h0 = h0.permute(1, 0, 2).contiguous()                           # [F, B, H]
-        out, _ = self.decoder_rnn(enc[..., :self.decoder_size], h0)     # [B, T, dirs*H]
+        out = self.decode(enc[..., :self.decoder_size], h0)             # [B, T, dirs*H]
         log_p = self.outputs2embedding(out)
         return log_p, mu, log_v, z, mean_pred
 
 
 def forward_flops(model: DyAD, T: int) -> int:
     """Multiply-add FLOPs (2 per MAC) of one segment's forward pass: per time step, direction
-    and layer 2*3H*(I+H) for each GRU, plus the Linear layers.  Training ~ 3x this."""
+    and layer 2*G*H*(I+H) for each RNN, G = gate blocks of the cell (gru 3, rnn 1, lstm 4),
+    plus the Linear layers.  Training ~ 3x this."""
     H, L, dirs, Z = model.hidden_size, model.num_layers, model.directions, model.latent_size
     FH = H * model.hidden_factor
+    G = CELLS[getattr(model, "rnn_type", "gru")][1]
 
-    def gru(inp):
+    def rnn(inp):
         tot = 0
         for layer in range(L):
             i = inp if layer == 0 else H * dirs
-            tot += 2 * 3 * H * (i + H) * dirs * T
+            tot += 2 * G * H * (i + H) * dirs * T
         return tot
     linear = (2 * FH * Z * 2 + 2 * Z * FH + 2 * H * dirs * model.output_size * T
               + 2 * (Z * (H // 2) + H // 2))
-    return gru(model.encoder_size) + gru(model.decoder_size) + linear
+    return rnn(model.encoder_size) + rnn(model.decoder_size) + linear
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,6 +542,7 @@ def read_long_csv(path: str, columns: Sequence[str]):
 
 # --------------------------------------------------------------------------------------------
 # Smoke test: python3 dyad_torch.py [--preset fivefold] [--dtype float64] [--threads 1]
+#             [--rnn-type gru|rnn|lstm]
 # --------------------------------------------------------------------------------------------
 
 def _main():
@@ -497,10 +556,13 @@ def _main():
     ap.add_argument("--length", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rnn-type", default=None, choices=sorted(CELLS),
+                    help="cell of both RNNs (default: the preset's, gru)")
     a = ap.parse_args()
     set_threads(a.threads)
     torch.manual_seed(a.seed)
-    model = DyAD.from_preset(a.preset).to(getattr(torch, a.dtype))
+    over = {} if a.rnn_type is None else dict(rnn_type=a.rnn_type)
+    model = DyAD.from_preset(a.preset, **over).to(getattr(torch, a.dtype))
     x = torch.randn(a.segments, a.length, model.encoder_size)
     mileage = torch.rand(a.segments)
     cfg = TrainConfig.from_preset(a.preset, epochs=a.epochs, seed=a.seed, verbose=True)

@@ -57,7 +57,7 @@ struct Var {
 namespace detail {
 
 inline void append_part(std::string& s, const char* p) { s += p; }
-inline void append_part(std::string& s, const std::string& p) { s += p; }
+inline void append_part(std::string& s, std::string_view p) { s += p; }
 template <std::integral I>
 void append_part(std::string& s, I i) {
   s += std::to_string(i);

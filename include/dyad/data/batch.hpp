@@ -7,7 +7,7 @@
 #include "dyad/data/csv.hpp"  // detail::number_text
 #include "dyad/data/dataset.hpp"
 #include "dyad/data/normalizer.hpp"
-#include "dyad/ops/gru.hpp"  // SequenceShape
+#include "dyad/ops/recurrent.hpp"  // SequenceShape
 
 #include <algorithm>
 #include <cmath>

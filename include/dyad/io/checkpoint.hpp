@@ -43,8 +43,11 @@ inline constexpr const char* kEnsembleKey = "dyad.ensemble";
 
 struct LoadOptions {
   // For checkpoints without dyad metadata: the feature roles and training settings.
-  // Sizes are always taken from the tensors. Defaults to the `ev` task.
+  // Sizes and the cell are always taken from the tensors. Defaults to the `ev` task.
   std::optional<ModelConfig> config;
+  // The configuration names its cell (a params file's rnn_type): a state_dict of another cell
+  // is refused, naming the tensor that shows it, instead of being read as the tensors' cell.
+  bool config_names_cell = false;
 };
 
 namespace detail {
@@ -173,10 +176,13 @@ inline std::size_t dim(const SafeTensors& st, const std::string& name, std::size
   return t.shape[axis];
 }
 
-// Sizes of a DynamicVAE state_dict, read off its tensor shapes. Each size is checked against
-// dyad's caps before use, and the layer count stops at the cap, so a hostile file can neither
-// wrap an int nor make dyad count (and later build) billions of layers.
-inline ModelConfig infer_architecture(const SafeTensors& st, ModelConfig c) {
+// Sizes and cell of a DynamicVAE state_dict, read off its tensor shapes (the cell from
+// encoder_rnn.weight_hh_l0: H, 3H or 4H rows for the RNN, GRU or LSTM; check_tensors then holds
+// every other tensor to that cell). Each size is checked against dyad's caps before use, and
+// the layer count stops at the cap, so a hostile file can neither wrap an int nor make dyad
+// count (and later build) billions of layers. `keep_cell`: c.cell was asked for, and a file of
+// another cell is an error.
+inline ModelConfig infer_architecture(const SafeTensors& st, ModelConfig c, bool keep_cell = false) {
   auto bounded = [&](const std::string& name, std::size_t axis, std::size_t lo, std::size_t hi, const char* what) {
     const std::size_t v = dim(st, name, axis);
     if (v < lo || v > hi)
@@ -185,6 +191,17 @@ inline ModelConfig infer_architecture(const SafeTensors& st, ModelConfig c) {
     return v;
   };
   const std::size_t H = bounded("encoder_rnn.weight_hh_l0", 1, 2, limits::hidden_size, "hidden_size");
+  const std::size_t rows = dim(st, "encoder_rnn.weight_hh_l0", 0);
+  Cell cell = Cell::gru;
+  if (!cell_from_rows(static_cast<std::int64_t>(rows), static_cast<std::int64_t>(H), cell))
+    st.fail("encoder_rnn.weight_hh_l0", "has " + std::to_string(rows) + " rows for hidden size " + std::to_string(H) +
+                                            ", which is no cell dyad implements (H rows: rnn, 3H: gru, 4H: lstm)");
+  if (keep_cell && cell != c.cell)
+    st.fail("encoder_rnn.weight_hh_l0", "has " + std::to_string(rows) + " rows = " + std::to_string(gates(cell)) +
+                                            " x hidden size " + std::to_string(H) + ", the weights of " +
+                                            std::string(to_string(cell)) + " cells, but the configuration's rnn_type is " +
+                                            std::string(to_string(c.cell)));
+  c.cell = cell;
   const std::size_t Z = bounded("hidden2mean.weight", 0, 1, limits::latent_size, "latent_size");
   const std::size_t E = bounded("encoder_rnn.weight_ih_l0", 1, 1, limits::columns, "encoder columns");
   const std::size_t D = bounded("decoder_rnn.weight_ih_l0", 1, 1, limits::columns, "conditioning columns");
@@ -214,7 +231,8 @@ inline void check_tensors(const SafeTensors& st, const ModelConfig& c) {
   for (const auto& p : expected) names.insert(p.name);
   auto describe = [&] {
     return "hidden_size " + std::to_string(c.hidden) + ", latent_size " + std::to_string(c.latent) + ", num_layers " +
-           std::to_string(c.layers) + (c.bidirectional ? ", bidirectional" : ", unidirectional") + ", " +
+           std::to_string(c.layers) + (c.bidirectional ? ", bidirectional " : ", unidirectional ") +
+           std::string(to_string(c.cell)) + ", " +
            std::to_string(c.roles.encoder.size()) + " encoder / " + std::to_string(c.roles.condition) + " conditioning columns";
   };
   // Unknown names first: afterwards there are at most expected.size() tensors, so the
@@ -442,7 +460,8 @@ M load_checkpoint(const SafeTensors& st, const LoadOptions& options = {}) {
     }
     return detail::build_model<M>(st, config, std::move(extras));
   }
-  ModelConfig config = detail::infer_architecture(st, options.config.value_or(ModelConfig{}));
+  ModelConfig config =
+      detail::infer_architecture(st, options.config.value_or(ModelConfig{}), options.config && options.config_names_cell);
   try {
     config.validate();
   } catch (const std::invalid_argument& e) {

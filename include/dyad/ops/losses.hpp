@@ -3,7 +3,7 @@
 #pragma once
 
 #include "dyad/core/tape.hpp"
-#include "dyad/ops/gru.hpp"
+#include "dyad/ops/recurrent.hpp"
 
 #include <array>
 #include <cmath>
