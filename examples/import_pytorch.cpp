@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
     const dyad::ModelConfig roles = dyad::preset(argc > 3 ? argv[3] : "fivefold");
     auto model = dyad::Model<float>::load(argv[1], {roles});
     const auto& c = model.config();
-    std::cout << "loaded " << argv[1] << ": H " << c.hidden << ", layers " << c.layers << ", "
+    std::cout << "loaded " << argv[1] << ": " << dyad::to_string(c.cell) << ", H " << c.hidden << ", layers " << c.layers << ", "
               << (c.bidirectional ? "bidirectional" : "unidirectional") << ", Z " << c.latent << "\n";
     dyad::CsvOptions options;
     options.signals = c.roles.encoder;

@@ -43,7 +43,9 @@ chromium=(chromium fonts-liberation)
 # Reference implementations for the comparison benchmarks: PyTorch, and oneDNN's GRU
 # (bench/onednn_gru.cpp). OpenBLAS: without it Debian's torch falls back to the reference BLAS
 # and runs several times slower.
-torch=(python3-torch libopenblas0-pthread libdnnl-dev)
+# Debian's oneDNN is built with the OpenCL GPU runtime: its CMake package requires the OpenCL
+# headers and loader, or configuring the benchmarks fails.
+torch=(python3-torch libopenblas0-pthread libdnnl-dev ocl-icd-opencl-dev opencl-headers)
 # libFuzzer (libclang-rt-14-dev) and the compiler that links it; llvm-14 for llvm-symbolizer,
 # which turns sanitizer stack traces into file:line.
 fuzz=(clang-14 libclang-rt-14-dev llvm-14)

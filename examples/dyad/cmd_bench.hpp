@@ -17,6 +17,7 @@ namespace dyad::cli {
 
 struct BenchArgs {
   std::string preset = "fivefold";
+  std::string rnn_type = "gru";
   int threads = hardware_threads();
   int steps = 128;
   double seconds = 3;
@@ -26,6 +27,7 @@ struct BenchArgs {
 
 inline void add_bench_options(CLI::App* cmd, BenchArgs& a) {
   cmd->add_option("--preset", a.preset, "Model and batch shape to time")->capture_default_str()->check(CLI::IsMember(preset_names()));
+  add_rnn_type_option(cmd, a.rnn_type, "Recurrent cell of the preset's network: gru, rnn or lstm (default: gru)");
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   cmd->add_option("--steps", a.steps, "Time steps per segment (T)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seconds", a.seconds, "Time spent on each measurement")->capture_default_str()->check(CLI::PositiveNumber);
@@ -63,6 +65,7 @@ inline double gemm_peak_gflops(int threads, double budget) {
 
 inline int run_bench(const BenchArgs& a) {
   ModelConfig c = preset(a.preset);
+  c.cell = parse_cell(a.rnn_type);
   c.threads = a.threads;
   const int T = a.steps, B = c.batch_size, score_batch = 256;
   Dataset data(c.roles.encoder);
@@ -103,8 +106,9 @@ inline int run_bench(const BenchArgs& a) {
   const double flops = forward_flops(c, T);
   const double train_sps = B / train_s, score_sps = score_batch / score_s;
   const double train_gflops = 3 * flops * train_sps / 1e9, score_gflops = flops * score_sps / 1e9;
-  std::printf("dyad bench: preset %s (H %d, layers %d, %s, Z %d), T %d, %d thread%s\n", a.preset.c_str(), c.hidden,
-              c.layers, c.bidirectional ? "bidirectional" : "unidirectional", c.latent, T, a.threads, a.threads > 1 ? "s" : "");
+  std::printf("dyad bench: preset %s (%s, H %d, layers %d, %s, Z %d), T %d, %d thread%s\n", a.preset.c_str(),
+              std::string(to_string(c.cell)).c_str(), c.hidden, c.layers, c.bidirectional ? "bidirectional" : "unidirectional",
+              c.latent, T, a.threads, a.threads > 1 ? "s" : "");
   std::printf("  CPU               %s (%s); scoring in %s, training in fp32\n", cpu_brand().c_str(),
               cpu_features().names().c_str(), to_string(workspace.precision()));
   std::printf("  forward cost      %.1f MFLOP per segment (training counted as 3x)\n", flops / 1e6);
@@ -118,6 +122,7 @@ inline int run_bench(const BenchArgs& a) {
               double(trainer.tape().arena().high_water_bytes()) / (1 << 20), double(ru.ru_maxrss) / 1024);
   if (a.json)
     std::printf("%s\n", nlohmann::json{{"preset", a.preset},
+                                       {"rnn_type", to_string(c.cell)},
                                        {"threads", a.threads},
                                        {"steps", T},
                                        {"precision", to_string(workspace.precision())},

@@ -14,7 +14,7 @@
 namespace dyad::cli {
 
 struct TrainArgs {
-  std::string data, out, preset, config, init, log_json, resume;
+  std::string data, out, preset, config, init, log_json, resume, rnn_type;
   std::optional<int> epochs, batch_size, threads, checkpoint_every;
   std::optional<double> lr;
   std::optional<std::uint64_t> seed;
@@ -31,6 +31,9 @@ inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
                          ->check(CLI::IsMember(preset_names()));
   cmd->add_option("--config", a.config, "JSON configuration (dyad's keys or upstream's params file, unchanged)")
       ->check(CLI::ExistingFile);
+  add_rnn_type_option(cmd, a.rnn_type,
+                      "Recurrent cell (the config key rnn_type): gru, rnn (tanh) or lstm; overrides --preset and --config. "
+                      "With --init: the cell the model must have");
   cmd->add_option("--epochs", a.epochs, "Epochs")->check(CLI::Range(1, limits::epochs));
   cmd->add_option("--batch-size", a.batch_size, "Segments per mini-batch")->check(CLI::Range(1, limits::batch_size));
   cmd->add_option("--lr", a.lr, "Learning rate")->check(CLI::PositiveNumber);
@@ -87,6 +90,7 @@ inline ModelConfig train_config(const TrainArgs& a) {
   ModelConfig c = a.preset.empty() ? preset("fivefold") : preset(a.preset);
   c.threads = hardware_threads();
   if (!a.config.empty()) c = read_config_file(a.config, c);
+  if (!a.rnn_type.empty()) c.cell = parse_cell(a.rnn_type);
   apply_training_flags(a, c);
   c.validate();
   return c;
@@ -100,7 +104,15 @@ inline Model<float> init_model(const TrainArgs& a) {
                                 "(--epochs, --batch-size, --lr, --seed, --threads, ...) instead of --config");
   LoadOptions load;
   if (!a.preset.empty()) load.config = preset(a.preset);
+  if (!a.rnn_type.empty()) {  // a PyTorch state_dict of another cell is refused, naming the tensor
+    load.config = load.config.value_or(ModelConfig{});
+    load.config->cell = parse_cell(a.rnn_type);
+    load.config_names_cell = true;
+  }
   Model<float> model = Model<float>::load(a.init, load);
+  if (!a.rnn_type.empty() && model.config().cell != load.config->cell)
+    throw std::invalid_argument("--rnn-type " + a.rnn_type + ", but " + a.init + " holds a model of " +
+                                std::string(to_string(model.config().cell)) + " cells");
   TrainingOptions c = model.config();
   if (!a.threads) c.threads = hardware_threads();  // a setting of this machine, not of the model
   const std::vector<std::string> given = apply_training_flags(a, c);
@@ -134,8 +146,9 @@ inline std::string shell_quote(const std::string& s) {
 
 // A resumed run takes its configuration from the state file; flags may not change it.
 inline ModelConfig resume_config(const TrainArgs& a, const ModelConfig& saved) {
-  if (!a.preset.empty() || !a.config.empty() || !a.init.empty())
-    throw std::invalid_argument("--resume takes the configuration and weights from the state file; drop --preset, --config and --init");
+  if (!a.preset.empty() || !a.config.empty() || !a.init.empty() || !a.rnn_type.empty())
+    throw std::invalid_argument(
+        "--resume takes the configuration and weights from the state file; drop --preset, --config, --rnn-type and --init");
   ModelConfig c = saved;
   auto same = [&](const char* flag, auto given, auto was) {
     if (given && *given != was)
@@ -186,7 +199,8 @@ inline int run_train(const TrainArgs& a) {
     std::cerr << "dyad train: " << a.data << " has no label column (unlabelled): every segment is trained on as normal\n";
   std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden
             << ", layers " << model.config().layers << (model.config().bidirectional ? " x2" : "") << ", Z "
-            << model.config().latent << ", " << model.member(0).parameters().count() << " parameters"
+            << model.config().latent << ", " << to_string(model.config().cell) << " cells, "
+            << model.member(0).parameters().count() << " parameters"
             << (model.size() > 1 ? " in each of " + std::to_string(model.size()) + " networks" : std::string()) << "\n";
   options.calibration_fraction = a.calibration_fraction;
   options.calibration_top = a.calibration_top;

@@ -65,6 +65,11 @@ inline Precision chosen_precision(const std::string& name, const char* who) {
   return p;
 }
 
+// --rnn-type: one of the cells (dyad/ops/cell.hpp), in upstream's spelling.
+inline void add_rnn_type_option(CLI::App* cmd, std::string& value, const std::string& help) {
+  cmd->add_option("--rnn-type", value, help)->check(CLI::IsMember({"gru", "rnn", "lstm"}, CLI::ignore_case));
+}
+
 // Reads a --config file over `base`; names once the upstream keys it ignores.
 inline ModelConfig read_config_file(const std::string& path, const ModelConfig& base) {
   std::vector<std::string> ignored;

@@ -97,6 +97,47 @@ sed 's/"epochs": 1/"epoch": 1/' params_upstream.json > typo.json
 if "$dyad" train --data fleet.csv --config typo.json --out typo.safetensors 2> typo.err; then fail "a misspelt key accepted"; fi
 grep -q "typo.json: key 'epoch': unknown key (did you mean 'epochs'?)" typo.err || fail "typo error: $(cat typo.err)"
 [ ! -e typo.safetensors ] || fail "a refused config left a model"
+# Each upstream rnn_type trains from its params file, is saved with its cell, and scores.
+for cell in rnn lstm; do
+  sed "s/\"rnn_type\": \"gru\"/\"rnn_type\": \"$cell\"/" params_upstream.json > "params_$cell.json"
+  "$dyad" train --data short.csv --config "params_$cell.json" --out "$cell.safetensors" -q 2> "$cell.err" \
+    || fail "rnn_type $cell: $(cat "$cell.err")"
+  grep -q "Z 4, $cell cells" "$cell.err" || fail "train names the cell: $(cat "$cell.err")"
+  python3 - "$cell.safetensors" "$cell" <<'PY' || fail "rnn_type $cell in the saved model"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+h = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
+gates = {"rnn": 1, "gru": 3, "lstm": 4}[sys.argv[2]]
+assert json.loads(h["__metadata__"]["dyad.config"])["rnn_type"] == sys.argv[2]
+assert h["encoder_rnn.weight_hh_l0"]["shape"] == [gates * 8, 8], h["encoder_rnn.weight_hh_l0"]
+PY
+  "$dyad" score --model "$cell.safetensors" --data short.csv --out "${cell}_scores.csv" 2> "${cell}_score.err" \
+    || fail "score with $cell cells: $(cat "${cell}_score.err")"
+  [ "$(wc -l < "${cell}_scores.csv")" -eq 72 ] || fail "scores of the $cell model"
+done
+# As a PyTorch state_dict (no dyad metadata) the cell is read off the weights; a --rnn-type that
+# contradicts them is refused with the tensor that shows it.
+python3 - lstm.safetensors lstm_plain.safetensors <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+del h["__metadata__"]
+text = json.dumps(h).encode()
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + b[8 + n:])
+PY
+"$dyad" train --data fleet.csv --init lstm_plain.safetensors --out plain_tuned.safetensors --epochs 1 -q 2> plain.err \
+  || fail "--init of an LSTM state_dict: $(cat plain.err)"
+grep -q "lstm cells" plain.err || fail "the state_dict's cell: $(cat plain.err)"
+if "$dyad" train --data fleet.csv --init lstm_plain.safetensors --rnn-type gru --out conflict.safetensors 2> conflict.err; then
+  fail "--rnn-type gru accepted an LSTM state_dict"
+fi
+grep -q "tensor 'encoder_rnn.weight_hh_l0': has 32 rows = 4 x hidden size 8, the weights of lstm cells, but the configuration's rnn_type is gru" conflict.err \
+  || fail "cell conflict: $(cat conflict.err)"
+[ ! -e conflict.safetensors ] || fail "a refused --init left a model"
+"$dyad" bench --preset fivefold --rnn-type lstm --steps 16 --seconds 0.05 --json | tail -1 > bench_lstm.json
+python3 -c "import json; j=json.load(open('bench_lstm.json')); assert j['rnn_type'] == 'lstm' and j['train_segments_per_s'] > 0" \
+  || fail "bench --rnn-type lstm --json"
 # --init fine-tunes the loaded model with its own settings; only the flags given change, and it
 # says so (a preset's learning rate or batch size is not applied to it).
 "$dyad" train --data fleet.csv --init upstream.safetensors --out tuned.safetensors --epochs 2 --lr 0.0005 -q 2> init.err \
