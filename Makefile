@@ -98,10 +98,11 @@ test-asan: deps
 
 # The tests that run on two threads, under TSan: every test case with "thread" in its name,
 # fit's two-thread determinism check, the data-parallel ranks (threads of one process), then the CLI trains and scores with --threads 2.
-# Left out: the finite-difference GRU gradient checks (thousands of tapes: over 20 minutes
-# under TSan); fit and the CLI run the same two-thread GRU forward and backward passes.
+# Left out: the finite-difference checks of the recurrent cells (thousands of tapes: over 20
+# minutes under TSan); fit and the CLI run the same two-thread forward and backward passes, the
+# CLI for the GRU, the RNN and the LSTM.
 TSAN_TESTS ?= *thread*,fit: one-class training*,data parallel*
-TSAN_EXCLUDE ?= GRU *
+TSAN_EXCLUDE ?= GRU / RNN / LSTM *
 test-tsan: deps-core
 	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Release -DDYAD_SANITIZE=thread -DDYAD_MPI=OFF $(CMAKE_ARGS)
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target dyad_tests dyad_cli
@@ -112,6 +113,11 @@ test-tsan: deps-core
 	$(SAN_ENV) $$dyad train --data $$w/fleet.csv --out $$w/model.safetensors --epochs 2 --batch-size 4 --threads 2 -q; \
 	$(SAN_ENV) $$dyad score --model $$w/model.safetensors --data $$w/fleet.csv --out $$w/scores.csv --threads 2 --batch-size 4; \
 	test "$$(wc -l < $$w/scores.csv)" -eq 25 || { echo "test-tsan: scores.csv should have 24 rows" >&2; exit 1; }; \
+	for cell in rnn lstm; do \
+	  echo "test-tsan: dyad train --rnn-type $$cell --threads 2, score --threads 2"; \
+	  $(SAN_ENV) $$dyad train --data $$w/fleet.csv --out $$w/$$cell.safetensors --rnn-type $$cell --epochs 1 --batch-size 4 --threads 2 -q; \
+	  $(SAN_ENV) $$dyad score --model $$w/$$cell.safetensors --data $$w/fleet.csv --out $$w/$$cell.csv --threads 2 --batch-size 4; \
+	done; \
 	echo "test-tsan: passed"
 
 # libFuzzer targets (tests/fuzz) built with clang, ASan and UBSan; each runs $(SECONDS) s on a

@@ -1,17 +1,23 @@
-// Microbenchmarks of dyad's hot paths (Google Benchmark): one GRU layer, Linear, the fused
-// gate kernels, AdamW, a whole training step and scoring, plus a single-threaded Eigen GEMM
-// as the machine's achievable FP32 reference. Timings only; nothing here asserts on time.
+// Microbenchmarks of dyad's hot paths (Google Benchmark): one recurrent layer of each cell
+// (GRU, RNN, LSTM), Linear, the fused gate kernels of each cell, AdamW, a whole training step and
+// scoring, plus a single-threaded Eigen GEMM as the machine's achievable FP32 reference. Timings
+// only; nothing here asserts on time.
+//
+// Names: BM_Gru*, BM_Rnn* and BM_Lstm* run the same code and argument grid for the GRU, the
+// vanilla RNN (tanh) and the LSTM (--benchmark_filter='Lstm', or 'Direction_Forward' for every
+// cell side by side). The T / B complexity runs are the GRU's only.
 //
 // Counters
 //   items_per_second  segments/s (SetItemsProcessed(iterations * B)); elements/s for the gate
 //                     kernels and parameters/s for AdamW.
 //   GFLOP             achieved GFLOP/s (a rate), from the FLOP count of the dense math:
-//     GRU, per time step, direction, layer and sample, forward:  2 * 3H * (I + H)
-//       (the input GEMM 2*3H*I plus the recurrent GEMM 2*3H*H; the gate math, O(H), is left out).
+//     Recurrent layer, per time step, direction, layer and sample, forward:  2 * G * (I + H)
+//       with G = gates(cell) * H: 3H for the GRU, H for the RNN, 4H for the LSTM (the input GEMM
+//       2*G*I plus the recurrent GEMM 2*G*H; the gate math, O(H), is left out).
 //     Linear [in -> out] per column, forward:                      2 * in * out
 //     Backward is about 2x forward (dX and dW are each a GEMM the size of the forward one), so
 //     forward + backward counts 3x forward.
-//     A model step counts both GRU stacks and outputs2embedding per step plus the per-sample
+//     A model step counts both recurrent stacks and outputs2embedding per step plus the per-sample
 //     linears (hidden2mean, hidden2log_v, latent2hidden, the mileage head); losses, the
 //     reparameterisation and AdamW are not counted.
 //   GEMM M x N x K: 2 * M * N * K.
@@ -24,13 +30,16 @@
 #include <dyad/core/tape.hpp>
 #include <dyad/core/thread_pool.hpp>
 #include <dyad/model.hpp>
-#include <dyad/nn/gru.hpp>
-#include <dyad/ops/gru.hpp>
+#include <dyad/nn/recurrent.hpp>
+#include <dyad/ops/cell.hpp>
+#include <dyad/ops/recurrent.hpp>
 #include <dyad/ops/linear.hpp>
 #include <dyad/optim/adamw.hpp>
 #include <dyad/simd/bf16_gemm.hpp>
 #include <dyad/simd/gru_gates.hpp>
+#include <dyad/simd/lstm_gates.hpp>
 #include <dyad/simd/packed_gemm.hpp>
+#include <dyad/simd/rnn_gates.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -46,6 +55,7 @@
 
 namespace {
 
+using dyad::Cell;
 using dyad::Index;
 using dyad::Matrix;
 using dyad::Mode;
@@ -74,9 +84,9 @@ struct Owned {
   Var<float> var() { return Var<float>(value.data(), grad.data(), value.rows(), value.cols()); }
 };
 
-// Forward FLOPs of one GRU direction of one layer over a whole batch (see the file comment).
-double gru_flops(Index input, Index hidden, Index steps, Index batch) {
-  return 2.0 * 3.0 * double(hidden) * double(input + hidden) * double(steps) * double(batch);
+// Forward FLOPs of one direction of one recurrent layer over a whole batch (see the file comment).
+double recurrent_flops(Cell cell, Index input, Index hidden, Index steps, Index batch) {
+  return 2.0 * double(dyad::gates(cell)) * double(hidden) * double(input + hidden) * double(steps) * double(batch);
 }
 
 void report(benchmark::State& st, double flops_per_iter, std::int64_t items_per_iter) {
@@ -98,17 +108,26 @@ std::unique_ptr<dyad::ThreadPool> make_pool(Tape<float>& tape, int threads) {
   return pool;
 }
 
-// Saved activations of one GRU direction, forward + backward, plus slack.
-std::size_t gru_arena_bytes(Index hidden, Index cols, Index directions = 1) {
-  return static_cast<std::size_t>(directions * 9 * hidden * cols) * sizeof(float) + (std::size_t{1} << 20);
+// What one direction of a layer keeps on the tape, forward + backward, plus slack (the warm-up
+// grows the arena anyway; this only spares it the first reallocations). Per column (time step x
+// sample): the gate activations, later their gradient (G rows), the GRU's recurrent-gate
+// gradient (G more), the GRU's saved gh_n or the LSTM's cell state (H) and the stack's output
+// with its adjoint (2H); per sample: one step's recurrent product (G) and the states and their
+// gradients (8H: h0, h_n, dh, the LSTM's c0 and dc); per layer call: W_hh packed twice (2 * G * H).
+// Measured high-water marks at H 64 / 128, B 1 / 64 / 128 stay below it for every cell (the
+// GRU's bidirectional stack at H 128, B 128 comes within 1%).
+std::size_t recurrent_arena_bytes(Cell cell, Index hidden, Index steps, Index batch, Index directions = 1) {
+  const Index G = dyad::gates(cell) * hidden, cols = steps * batch;
+  const Index floats = (2 * G + 3 * hidden) * cols + (G + 8 * hidden) * batch + 2 * G * hidden;
+  return static_cast<std::size_t>(directions * floats) * sizeof(float) + (std::size_t{1} << 20);
 }
 
-// ---- One GRU direction (gru_direction) -------------------------------------------------------
+// ---- One direction of a recurrent layer (recurrent_direction) ----------------------------------
 // Encoder-like: x and h0 need no gradient; the weights and biases do. Output adjoints are
 // seeded once, outside the tape (backward only reads them).
-void gru_direction_case(benchmark::State& st, bool train, Index H, Index B, Index T, int threads = 1) {
+void direction_case(benchmark::State& st, Cell cell, bool train, Index H, Index B, Index T, int threads = 1) {
   dyad::Rng rng(1);
-  const Index N = T * B, G = 3 * H;
+  const Index N = T * B, G = dyad::gates(cell) * H;
   const double bound = 1.0 / std::sqrt(double(H));
   const Mat x = random_matrix(rng, kInput, N), h0 = Mat::Zero(H, B);
   Owned w_ih(rng, kInput, G, bound), w_hh(rng, H, G, bound), b_ih(rng, G, 1, bound), b_hh(rng, G, 1, bound);
@@ -116,14 +135,15 @@ void gru_direction_case(benchmark::State& st, bool train, Index H, Index B, Inde
   out.grad = random_matrix(rng, H, N, 1e-2);  // the seeded output adjoints
   h_n.grad = random_matrix(rng, H, B, 1e-2);
   const SequenceShape seq{T, B, nullptr};
-  Tape<float> tape(train ? Mode::training : Mode::inference, gru_arena_bytes(H, N));
+  Tape<float> tape(train ? Mode::training : Mode::inference, recurrent_arena_bytes(cell, H, T, B));
   const auto pool = make_pool(tape, threads);
   auto step = [&] {
     tape.reset();
     if (train)
       for (Owned* p : {&w_ih, &w_hh, &b_ih, &b_hh}) p->grad.setZero();
-    dyad::gru_direction(tape, Tape<float>::constant(x.data(), kInput, N), Tape<float>::constant(h0.data(), H, B),
-                        w_ih.var(), w_hh.var(), b_ih.var(), b_hh.var(), out.var(), h_n.var(), seq, false);
+    dyad::recurrent_direction(tape, cell, Tape<float>::constant(x.data(), kInput, N),
+                              Tape<float>::constant(h0.data(), H, B), w_ih.var(), w_hh.var(), b_ih.var(), b_hh.var(),
+                              out.var(), h_n.var(), seq, false);
     if (train) tape.backward_seeded();
     benchmark::DoNotOptimize(out.value.data());
     benchmark::DoNotOptimize(w_hh.grad.data());
@@ -131,44 +151,48 @@ void gru_direction_case(benchmark::State& st, bool train, Index H, Index B, Inde
   };
   warm_up(step);
   for (auto _ : st) step();
-  report(st, (train ? 3.0 : 1.0) * gru_flops(kInput, H, T, B), B);
+  report(st, (train ? 3.0 : 1.0) * recurrent_flops(cell, kInput, H, T, B), B);
 }
 
-void BM_GruDirection_Forward(benchmark::State& st) {
-  gru_direction_case(st, false, st.range(0), st.range(1), kSteps, static_cast<int>(st.range(2)));
+// Args {H, B, threads}.
+void direction_args_case(benchmark::State& st, Cell cell, bool train) {
+  direction_case(st, cell, train, st.range(0), st.range(1), kSteps, static_cast<int>(st.range(2)));
 }
-void BM_GruDirection_FwdBwd(benchmark::State& st) {
-  gru_direction_case(st, true, st.range(0), st.range(1), kSteps, static_cast<int>(st.range(2)));
-}
+void BM_GruDirection_Forward(benchmark::State& st) { direction_args_case(st, Cell::gru, false); }
+void BM_GruDirection_FwdBwd(benchmark::State& st) { direction_args_case(st, Cell::gru, true); }
+void BM_RnnDirection_Forward(benchmark::State& st) { direction_args_case(st, Cell::rnn, false); }
+void BM_RnnDirection_FwdBwd(benchmark::State& st) { direction_args_case(st, Cell::rnn, true); }
+void BM_LstmDirection_Forward(benchmark::State& st) { direction_args_case(st, Cell::lstm, false); }
+void BM_LstmDirection_FwdBwd(benchmark::State& st) { direction_args_case(st, Cell::lstm, true); }
 
 // Linear growth in T and in B (H = 64): the tape holds one node however long the sequence.
 void BM_GruDirection_FwdBwd_OverT(benchmark::State& st) {
   const Index T = st.range(0);
-  gru_direction_case(st, true, 64, 64, T);
+  direction_case(st, Cell::gru, true, 64, 64, T);
   st.SetComplexityN(T);
 }
 void BM_GruDirection_FwdBwd_OverB(benchmark::State& st) {
   const Index B = st.range(0);
-  gru_direction_case(st, true, 64, B, kSteps);
+  direction_case(st, Cell::gru, true, 64, B, kSteps);
   st.SetComplexityN(B);
 }
 
-// ---- One bidirectional GruStack layer --------------------------------------------------------
-void gru_stack_case(benchmark::State& st, bool train) {
+// ---- One bidirectional RecurrentStack layer ----------------------------------------------------
+void stack_case(benchmark::State& st, Cell cell, bool train) {
   const Index H = st.range(0), B = st.range(1), T = kSteps, N = T * B;
   dyad::Rng rng(2);
   dyad::Parameters<float> params;
-  const dyad::GruStack<float> gru(params, "rnn", dyad::GruShape{kInput, H, 1, true});
-  gru.init(params, rng);
+  const dyad::RecurrentStack<float> stack(params, "rnn", dyad::RecurrentShape{kInput, H, 1, true, cell});
+  stack.init(params, rng);
   const Mat x = random_matrix(rng, kInput, N);
   const Mat seed_out = random_matrix(rng, 2 * H, N, 1e-2), seed_hn = random_matrix(rng, 2 * H, B, 1e-2);
   const SequenceShape seq{T, B, nullptr};
-  Tape<float> tape(train ? Mode::training : Mode::inference, gru_arena_bytes(H, N, 2));
+  Tape<float> tape(train ? Mode::training : Mode::inference, recurrent_arena_bytes(cell, H, T, B, 2));
   const auto pool = make_pool(tape, static_cast<int>(st.range(2)));
   auto step = [&] {
     tape.reset();
     if (train) params.zero_grad();
-    const auto r = gru.forward(tape, params, Tape<float>::constant(x.data(), kInput, N), Var<float>{}, seq);
+    const auto r = stack.forward(tape, params, Tape<float>::constant(x.data(), kInput, N), Var<float>{}, seq);
     if (train) {
       r.output.adjoint() = seed_out;
       r.h_n.adjoint() = seed_hn;
@@ -180,11 +204,15 @@ void gru_stack_case(benchmark::State& st, bool train) {
   };
   warm_up(step);
   for (auto _ : st) step();
-  report(st, (train ? 3.0 : 1.0) * 2.0 * gru_flops(kInput, H, T, B), B);
+  report(st, (train ? 3.0 : 1.0) * 2.0 * recurrent_flops(cell, kInput, H, T, B), B);
 }
 
-void BM_GruStackBidir_Forward(benchmark::State& st) { gru_stack_case(st, false); }
-void BM_GruStackBidir_FwdBwd(benchmark::State& st) { gru_stack_case(st, true); }
+void BM_GruStackBidir_Forward(benchmark::State& st) { stack_case(st, Cell::gru, false); }
+void BM_GruStackBidir_FwdBwd(benchmark::State& st) { stack_case(st, Cell::gru, true); }
+void BM_RnnStackBidir_Forward(benchmark::State& st) { stack_case(st, Cell::rnn, false); }
+void BM_RnnStackBidir_FwdBwd(benchmark::State& st) { stack_case(st, Cell::rnn, true); }
+void BM_LstmStackBidir_Forward(benchmark::State& st) { stack_case(st, Cell::lstm, false); }
+void BM_LstmStackBidir_FwdBwd(benchmark::State& st) { stack_case(st, Cell::lstm, true); }
 
 // ---- Linear over T*B columns -----------------------------------------------------------------
 // Args {in, out, B}: the model's outputs2embedding (2H -> E-D) and hidden2mean (F*H -> Z)
@@ -219,44 +247,83 @@ void linear_case(benchmark::State& st, bool train) {
 void BM_Linear_Forward(benchmark::State& st) { linear_case(st, false); }
 void BM_Linear_FwdBwd(benchmark::State& st) { linear_case(st, true); }
 
-// ---- The fused gate kernels alone over one time step's [3H x B] block -------------------------
-// Both kernels work in place (forward turns gi into the saved r, z, n; backward turns those
-// into dGi), so every iteration first restores gi from a pristine copy of realistic
-// pre-activations (a vectorised tanh may take value-dependent paths, so the values matter).
-// BM_GruGates_Restore times that copy alone: forward ~ Forward - Restore, backward ~
-// FwdBwd - Forward.
+// ---- The fused gate kernels alone over one time step's [G x B] block ---------------------------
+// G = gates(cell) * H. The GRU and LSTM kernels work in place (forward turns gi into the saved
+// activations, backward turns those into dGi; the LSTM's backward also updates the cell-state
+// gradient dc), so every iteration first restores gi (and the LSTM's dc) from pristine copies of
+// realistic pre-activations (a vectorised tanh may take value-dependent paths, so the values
+// matter). The RNN's kernels leave gi alone; its restore is timed all the same, so the three
+// cells subtract alike. BM_*Gates_Restore times that copy alone: forward ~ Forward - Restore,
+// backward ~ FwdBwd - Forward. Items: H * B (elements of the state).
 struct GateBlock {
-  Index H, B;
-  Mat gi0, gi, gh, h_prev, h, ghn, dh, dgh, dh_prev;
-  GateBlock(Index hidden, Index batch) : H(hidden), B(batch) {
+  Cell cell;
+  Index H, B, G;
+  // saved: the GRU's gh_n or the LSTM's new cell state; dgh: the GRU's dGh or the RNN's dA.
+  Mat gi0, gi, gh, h_prev, h, saved, dh, dgh, dh_prev, c_prev, dc0, dc;
+  GateBlock(Cell c, Index hidden, Index batch) : cell(c), H(hidden), B(batch), G(dyad::gates(c) * hidden) {
     dyad::Rng rng(4);
-    gi0 = random_matrix(rng, 3 * H, B, 1.0);
+    gi0 = random_matrix(rng, G, B, 1.0);
     gi = gi0;
-    gh = random_matrix(rng, 3 * H, B, 0.5);
+    gh = random_matrix(rng, G, B, 0.5);
     h_prev = random_matrix(rng, H, B, 0.5);
     h = Mat::Zero(H, B);
-    ghn = Mat::Zero(H, B);
+    saved = Mat::Zero(H, B);
     dh = random_matrix(rng, H, B, 1e-2);
-    dgh = Mat::Zero(3 * H, B);
+    dgh = Mat::Zero(G, B);
     dh_prev = Mat::Zero(H, B);
+    if (cell == Cell::lstm) {
+      c_prev = random_matrix(rng, H, B, 0.5);
+      dc0 = random_matrix(rng, H, B, 1e-2);
+      dc = dc0;
+    }
   }
-  void restore() { std::memcpy(gi.data(), gi0.data(), static_cast<std::size_t>(gi.size()) * sizeof(float)); }
+  void restore() {
+    std::memcpy(gi.data(), gi0.data(), static_cast<std::size_t>(gi.size()) * sizeof(float));
+    if (cell == Cell::lstm) std::memcpy(dc.data(), dc0.data(), static_cast<std::size_t>(dc.size()) * sizeof(float));
+  }
   void forward() {
     const auto h_ = static_cast<std::size_t>(H);
-    for (Index b = 0; b < B; ++b)
-      dyad::simd::gru_gates_forward(gi.col(b).data(), gh.col(b).data(), h_prev.col(b).data(), h.col(b).data(),
-                                    ghn.col(b).data(), h_);
+    switch (cell) {
+      case Cell::gru:
+        for (Index b = 0; b < B; ++b)
+          dyad::simd::gru_gates_forward(gi.col(b).data(), gh.col(b).data(), h_prev.col(b).data(), h.col(b).data(),
+                                        saved.col(b).data(), h_);
+        break;
+      case Cell::rnn:
+        for (Index b = 0; b < B; ++b)
+          dyad::simd::rnn_gates_forward(gi.col(b).data(), gh.col(b).data(), h.col(b).data(), h_);
+        break;
+      case Cell::lstm:
+        for (Index b = 0; b < B; ++b)
+          dyad::simd::lstm_gates_forward(gi.col(b).data(), gh.col(b).data(), c_prev.col(b).data(), saved.col(b).data(),
+                                         h.col(b).data(), h_);
+        break;
+    }
   }
   void backward() {
     const auto h_ = static_cast<std::size_t>(H);
-    for (Index b = 0; b < B; ++b)
-      dyad::simd::gru_gates_backward(gi.col(b).data(), ghn.col(b).data(), h_prev.col(b).data(), dh.col(b).data(),
-                                     dgh.col(b).data(), dh_prev.col(b).data(), h_);
+    switch (cell) {
+      case Cell::gru:
+        for (Index b = 0; b < B; ++b)
+          dyad::simd::gru_gates_backward(gi.col(b).data(), saved.col(b).data(), h_prev.col(b).data(), dh.col(b).data(),
+                                         dgh.col(b).data(), dh_prev.col(b).data(), h_);
+        break;
+      case Cell::rnn:
+        for (Index b = 0; b < B; ++b)
+          dyad::simd::rnn_gates_backward(h.col(b).data(), dh.col(b).data(), dgh.col(b).data(), dh_prev.col(b).data(),
+                                         h_);
+        break;
+      case Cell::lstm:
+        for (Index b = 0; b < B; ++b)
+          dyad::simd::lstm_gates_backward(gi.col(b).data(), saved.col(b).data(), c_prev.col(b).data(), dh.col(b).data(),
+                                          dc.col(b).data(), dh_prev.col(b).data(), h_);
+        break;
+    }
   }
 };
 
-void gates_case(benchmark::State& st, int what) {  // 0 restore only, 1 forward, 2 forward + backward
-  GateBlock g(st.range(0), st.range(1));
+void gates_case(benchmark::State& st, Cell cell, int what) {  // 0 restore only, 1 forward, 2 forward + backward
+  GateBlock g(cell, st.range(0), st.range(1));
   for (auto _ : st) {
     g.restore();
     if (what >= 1) g.forward();
@@ -264,13 +331,20 @@ void gates_case(benchmark::State& st, int what) {  // 0 restore only, 1 forward,
     benchmark::DoNotOptimize(g.gi.data());
     benchmark::DoNotOptimize(g.h.data());
     benchmark::DoNotOptimize(g.dgh.data());
+    benchmark::DoNotOptimize(g.dh_prev.data());
     benchmark::ClobberMemory();
   }
   st.SetItemsProcessed(st.iterations() * g.H * g.B);
 }
-void BM_GruGates_Restore(benchmark::State& st) { gates_case(st, 0); }
-void BM_GruGates_Forward(benchmark::State& st) { gates_case(st, 1); }
-void BM_GruGates_FwdBwd(benchmark::State& st) { gates_case(st, 2); }
+void BM_GruGates_Restore(benchmark::State& st) { gates_case(st, Cell::gru, 0); }
+void BM_GruGates_Forward(benchmark::State& st) { gates_case(st, Cell::gru, 1); }
+void BM_GruGates_FwdBwd(benchmark::State& st) { gates_case(st, Cell::gru, 2); }
+void BM_RnnGates_Restore(benchmark::State& st) { gates_case(st, Cell::rnn, 0); }
+void BM_RnnGates_Forward(benchmark::State& st) { gates_case(st, Cell::rnn, 1); }
+void BM_RnnGates_FwdBwd(benchmark::State& st) { gates_case(st, Cell::rnn, 2); }
+void BM_LstmGates_Restore(benchmark::State& st) { gates_case(st, Cell::lstm, 0); }
+void BM_LstmGates_Forward(benchmark::State& st) { gates_case(st, Cell::lstm, 1); }
+void BM_LstmGates_FwdBwd(benchmark::State& st) { gates_case(st, Cell::lstm, 2); }
 
 // ---- AdamW over the flat parameter vector of a preset --------------------------------------------
 const char* const kPresets[] = {"fivefold", "brand1"};
@@ -297,11 +371,11 @@ void BM_AdamW(benchmark::State& st) {
 // ---- The whole model ------------------------------------------------------------------------------
 double model_forward_flops(const dyad::ModelConfig& c, Index T, Index B) {
   const Index E = static_cast<Index>(c.roles.encoder.size()), D = static_cast<Index>(c.roles.condition);
-  const Index H = c.hidden, Z = c.latent, Dir = c.directions(), F = c.factor();
+  const Index H = c.hidden, Z = c.latent, Dir = c.directions(), F = c.factor(), G = dyad::gates(c.cell) * H;
   double per_column = 2.0 * double(Dir * H) * double(E - D);  // outputs2embedding
   for (Index l = 0; l < c.layers; ++l) {
     const Index in_enc = l == 0 ? E : Dir * H, in_dec = l == 0 ? D : Dir * H;
-    per_column += double(Dir) * 2.0 * 3.0 * double(H) * double(in_enc + H + in_dec + H);
+    per_column += double(Dir) * 2.0 * double(G) * double(in_enc + H + in_dec + H);
   }
   const double per_sample = 2.0 * (3.0 * double(F * H) * double(Z) + double(Z) * double(H / 2) + double(H / 2));
   return per_column * double(T * B) + per_sample * double(B);
@@ -412,14 +486,23 @@ void BM_RecurrentProduct(benchmark::State& st) {
 // ---- Registration -------------------------------------------------------------------------------
 // threads: 1, or 2 with a ThreadPool on the tape (directions, then batch shards, on two cores).
 // Wall-clock time throughout, so the threaded runs show their speed-up.
-#define DYAD_GRU_ARGS                                                                            \
+#define DYAD_LAYER_ARGS                                                                          \
   ArgNames({"H", "B", "threads"})->ArgsProduct({{64, 128}, {1, 64, 128}, {1, 2}})->MinTime(kMinTime) \
       ->UseRealTime()->Unit(benchmark::kMillisecond)
 
-BENCHMARK(BM_GruDirection_Forward)->DYAD_GRU_ARGS;
-BENCHMARK(BM_GruDirection_FwdBwd)->DYAD_GRU_ARGS;
-BENCHMARK(BM_GruStackBidir_Forward)->DYAD_GRU_ARGS;
-BENCHMARK(BM_GruStackBidir_FwdBwd)->DYAD_GRU_ARGS;
+// The same grid for every cell (GRU first, under its original names).
+BENCHMARK(BM_GruDirection_Forward)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_GruDirection_FwdBwd)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_GruStackBidir_Forward)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_GruStackBidir_FwdBwd)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_RnnDirection_Forward)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_RnnDirection_FwdBwd)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_RnnStackBidir_Forward)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_RnnStackBidir_FwdBwd)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_LstmDirection_Forward)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_LstmDirection_FwdBwd)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_LstmStackBidir_Forward)->DYAD_LAYER_ARGS;
+BENCHMARK(BM_LstmStackBidir_FwdBwd)->DYAD_LAYER_ARGS;
 
 BENCHMARK(BM_GruDirection_FwdBwd_OverT)
     ->ArgName("T")
@@ -451,6 +534,12 @@ BENCHMARK(BM_Linear_FwdBwd)->DYAD_LINEAR_ARGS;
 BENCHMARK(BM_GruGates_Restore)->DYAD_GATE_ARGS;
 BENCHMARK(BM_GruGates_Forward)->DYAD_GATE_ARGS;
 BENCHMARK(BM_GruGates_FwdBwd)->DYAD_GATE_ARGS;
+BENCHMARK(BM_RnnGates_Restore)->DYAD_GATE_ARGS;
+BENCHMARK(BM_RnnGates_Forward)->DYAD_GATE_ARGS;
+BENCHMARK(BM_RnnGates_FwdBwd)->DYAD_GATE_ARGS;
+BENCHMARK(BM_LstmGates_Restore)->DYAD_GATE_ARGS;
+BENCHMARK(BM_LstmGates_Forward)->DYAD_GATE_ARGS;
+BENCHMARK(BM_LstmGates_FwdBwd)->DYAD_GATE_ARGS;
 
 BENCHMARK(BM_AdamW)->ArgName("preset")->DenseRange(0, 1)->MinTime(kMinTime)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

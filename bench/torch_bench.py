@@ -1,8 +1,11 @@
 """Speed of the PyTorch reference DyAD model (tests/torch_ref/dyad_torch.py), float32, CPU.
 
-    /usr/bin/python3 bench/torch_bench.py [--preset fivefold,brand1,brand3,brand2] [--threads 1,2] [--json]
+    /usr/bin/python3 bench/torch_bench.py [--preset fivefold,brand1,brand3,brand2] [--threads 1,2]
+                                          [--rnn-type gru,rnn,lstm] [--json]
 
-For every preset and thread count a fresh worker process is started with
+--rnn-type (default gru) picks the recurrent cell of both RNNs (dyad_torch.DyAD's rnn_type:
+nn.GRU, nn.RNN with tanh, or nn.LSTM); a comma list times each cell of each preset in turn.
+For every preset, cell and thread count a fresh worker process is started with
 OPENBLAS_NUM_THREADS=1 and OMP_WAIT_POLICY=PASSIVE in its environment (set before torch is
 imported) and
 torch.set_num_threads(n); it measures, on random data with T = 128:
@@ -14,9 +17,10 @@ torch.set_num_threads(n); it measures, on random data with T = 128:
 
 Each figure is the median of --repeats timed repeats after --warmup untimed iterations; one
 repeat runs as many iterations as fit in about --repeat-seconds.  FLOPs follow the formula
-of dyad_torch.forward_flops (per time step, direction and layer 2*3H*(I+H) for each GRU, plus
-the Linear layers); a training step counts as 3x the forward.  The best over thread counts is
-reported per figure.  --json prints one JSON object per preset (one line each).
+of dyad_torch.forward_flops (per time step, direction and layer 2*G*(I+H) for each RNN, with
+G = 3H for the GRU, H for the RNN and 4H for the LSTM, plus the Linear layers); a training step
+counts as 3x the forward.  The best over thread counts is reported per figure.  --json prints
+one JSON object per preset and cell (one line each, with an "rnn_type" key).
 
 BLAS: torch (Debian's python3-torch) does its matrix products through libblas.so.3, which
 on a stock Debian is the netlib reference BLAS (~5 GFLOP/s); the BLAS in use is reported.  To
@@ -39,6 +43,8 @@ REF_DIR = os.path.normpath(os.path.join(HERE, "..", "tests", "torch_ref"))
 
 #: preset -> (batch used for training, T)
 BENCH_PRESETS = {"fivefold": 64, "brand1": 128, "brand3": 128, "brand2": 128}
+#: the cells dyad_torch.DyAD builds (rnn_type)
+RNN_TYPES = ("gru", "rnn", "lstm")
 T_LEN = 128
 SCORE_BATCH = 256
 
@@ -99,7 +105,7 @@ def _timed(fn, warmup, repeats, repeat_seconds):
     return statistics.median(times), iters, cpu_per_wall
 
 
-def worker(preset, threads, warmup, repeats, repeat_seconds, latency_calls):
+def worker(preset, threads, warmup, repeats, repeat_seconds, latency_calls, rnn_type="gru"):
     os.environ["OPENBLAS_NUM_THREADS"] = "1"   # before torch (and its BLAS) is loaded
     import resource
     import torch
@@ -110,7 +116,7 @@ def worker(preset, threads, warmup, repeats, repeat_seconds, latency_calls):
     dt.set_threads(threads)
     torch.manual_seed(0)
     batch = BENCH_PRESETS[preset]
-    model = dt.DyAD.from_preset(preset).float()
+    model = dt.DyAD.from_preset(preset, rnn_type=rnn_type).float()
     cfg = dt.TrainConfig.from_preset(preset)
     E = model.encoder_size
     x_train = torch.randn(batch, T_LEN, E)
@@ -155,6 +161,7 @@ def worker(preset, threads, warmup, repeats, repeat_seconds, latency_calls):
     score_sps = SCORE_BATCH / t_score
     return dict(
         threads=threads,
+        rnn_type=model.rnn_type,
         train_seg_per_s=train_sps,
         train_step_ms=1e3 * t_train,
         train_gflops=3 * fwd * train_sps / 1e9,
@@ -173,21 +180,22 @@ def worker(preset, threads, warmup, repeats, repeat_seconds, latency_calls):
     )
 
 
-def preset_info(preset):
+def preset_info(preset, rnn_type="gru"):
     sys.path.insert(0, REF_DIR)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import dyad_torch as dt
     p = dt.PRESETS[preset]
-    model = dt.DyAD.from_preset(preset)
+    model = dt.DyAD.from_preset(preset, rnn_type=rnn_type)
     fwd = dt.forward_flops(model, T_LEN)
-    return dict(preset=preset, task=p["task"], E=model.encoder_size, D=model.decoder_size,
-                H=p["hidden_size"], layers=p["num_layers"], bidirectional=p["bidirectional"],
-                Z=p["latent_size"], batch=BENCH_PRESETS[preset], T=T_LEN, score_batch=SCORE_BATCH,
+    return dict(preset=preset, rnn_type=model.rnn_type, task=p["task"], E=model.encoder_size,
+                D=model.decoder_size, H=p["hidden_size"], layers=p["num_layers"],
+                bidirectional=p["bidirectional"], Z=p["latent_size"], batch=BENCH_PRESETS[preset],
+                T=T_LEN, score_batch=SCORE_BATCH,
                 dtype="float32", parameters=sum(q.numel() for q in model.parameters()),
                 forward_mflop_per_segment=fwd / 1e6, train_mflop_per_segment=3 * fwd / 1e6)
 
 
-def run_worker_process(preset, threads, a):
+def run_worker_process(preset, threads, a, rnn_type="gru"):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     # Debian's torch uses libgomp: with its default active waiting, two threads on two shared
     # cores make every elementwise op ~40x slower (tanh of 384x128: 6 ms instead of 0.1 ms).
@@ -197,6 +205,7 @@ def run_worker_process(preset, threads, a):
         env["LD_LIBRARY_PATH"] = a.blas_dir + (
             ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--preset", preset,
+           "--rnn-type", rnn_type,
            "--threads", str(threads), "--warmup", str(a.warmup), "--repeats", str(a.repeats),
            "--repeat-seconds", str(a.repeat_seconds), "--latency-calls", str(a.latency_calls)]
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
@@ -223,7 +232,10 @@ def main():
     ap.add_argument("--preset", default="fivefold,brand1",
                     help="comma-separated, from: " + ", ".join(BENCH_PRESETS))
     ap.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
-    ap.add_argument("--json", action="store_true", help="one JSON object per preset")
+    ap.add_argument("--rnn-type", default="gru",
+                    help="comma-separated recurrent cells, from: " + ", ".join(RNN_TYPES)
+                         + " (default gru)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per preset and cell")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--repeat-seconds", type=float, default=1.0)
@@ -238,21 +250,28 @@ def main():
         if p not in BENCH_PRESETS:
             ap.error(f"unknown preset '{p}' (known: {', '.join(BENCH_PRESETS)})")
     threads = [int(t) for t in a.threads.split(",") if t]
+    cells = [c.strip().lower() for c in a.rnn_type.split(",") if c.strip()]
+    for c in cells:
+        if c not in RNN_TYPES:
+            ap.error(f"unknown rnn type '{c}' (known: {', '.join(RNN_TYPES)})")
+    if not cells:
+        ap.error("--rnn-type names no cell")
 
     if a.worker:
         print(json.dumps(worker(presets[0], threads[0], a.warmup, a.repeats, a.repeat_seconds,
-                                a.latency_calls)))
+                                a.latency_calls, cells[0])))
         return
 
-    for p in presets:
-        info = preset_info(p)
-        runs = [run_worker_process(p, t, a) for t in threads]
+    for p, cell in [(p, c) for p in presets for c in cells]:
+        info = preset_info(p, cell)
+        runs = [run_worker_process(p, t, a, cell) for t in threads]
         info["runs"] = runs
         info["best"] = best_of(runs)
         if a.json:
             print(json.dumps(info), flush=True)
             continue
-        print(f"== {p}: task {info['task']} E={info['E']} D={info['D']} H={info['H']} "
+        name = p if cell == "gru" else f"{p} ({cell})"  # the GRU's header as it always was
+        print(f"== {name}: task {info['task']} E={info['E']} D={info['D']} H={info['H']} "
               f"layers={info['layers']} bidir Z={info['Z']}, batch {info['batch']}, T={T_LEN}, "
               f"float32, torch {runs[0]['torch_version']}; {info['parameters']} parameters, "
               f"forward {info['forward_mflop_per_segment']:.1f} MFLOP/segment\n"

@@ -64,10 +64,13 @@ int posix_memalign(void** p, std::size_t a, std::size_t n) {
 
 using namespace dyad;
 
-TEST_CASE("a warmed-up Trainer::step and score_batch allocate nothing, on 1 and 2 threads") {
+TEST_CASE("a warmed-up Trainer::step and score_batch allocate nothing, for every cell on 1 and 2 threads") {
+  for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm})
   for (int threads : {1, 2}) {
+    CAPTURE(to_string(cell));
     CAPTURE(threads);
     ModelConfig c = preset("fivefold");  // real sizes: H 64, bidirectional, Z 32
+    c.cell = cell;
     c.threads = threads;
     c.batch_size = 64;  // 96 segments: a full batch and a ragged last one
     const Dataset d = dyad::test::toy_dataset(96, c.roles, 1, 100, 128);  // ragged, so padding paths run too

@@ -106,7 +106,7 @@ TEST_CASE("smooth L1 value: quadratic below 1, linear above, padding left out") 
         doctest::Approx((0.125 + 2.5 + 1.5 + 99.5) / 4));
 }
 
-TEST_CASE_TEMPLATE("GRU, RNN and LSTM direction: H=20, T=6, B=3, non-zero h0, forward and reverse, with and without padding",
+TEST_CASE_TEMPLATE("GRU / RNN / LSTM direction: H=20, T=6, B=3, non-zero h0, forward and reverse, with and without padding",
                    T, double, float) {
   Rng rng(5);
   const Index I = 3, H = 20, T_ = 6, B = 3;  // H = 20 runs the SIMD body and the scalar tail
@@ -137,7 +137,7 @@ TEST_CASE_TEMPLATE("GRU, RNN and LSTM direction: H=20, T=6, B=3, non-zero h0, fo
     }
 }
 
-TEST_CASE_TEMPLATE("GRU, RNN and LSTM direction through the packed W_hh kernel: H = 16 and 48, B = 11, padding, 1 and 2 "
+TEST_CASE_TEMPLATE("GRU / RNN / LSTM direction through the packed W_hh kernel: H = 16 and 48, B = 11, padding, 1 and 2 "
                    "threads", T, double, float) {
   // H a multiple of 16 runs simd::PackedMatrix for W_hh^T h and W_hh dA: full and partial row
   // panels, and a last column block of 3 of the 11 samples (5 and 6 on two threads).
@@ -172,7 +172,7 @@ TEST_CASE_TEMPLATE("GRU, RNN and LSTM direction through the packed W_hh kernel: 
     }
 }
 
-TEST_CASE_TEMPLATE("GRU, RNN and LSTM stacks: 2 layers, bidirectional, every parameter and h0, on 1 and 2 threads", T,
+TEST_CASE_TEMPLATE("GRU / RNN / LSTM stacks: 2 layers, bidirectional, every parameter and h0, on 1 and 2 threads", T,
                    double, float) {
   ThreadPool two(2);
   for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm})
