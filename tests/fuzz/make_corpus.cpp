@@ -90,6 +90,13 @@ int main(int argc, char** argv) {
   }
   state_dict(fresh, false).save(ck / "state_dict_f32.safetensors");
   state_dict(Model<float>(tiny("ev", false, 1)), true).save(ck / "state_dict_uni_f64.safetensors");
+  {  // the other cells: an LSTM checkpoint, and an RNN state_dict whose cell is read off its weights
+    ModelConfig lstm = tiny("ev", true, 1), rnn = tiny("ev", false, 2);
+    lstm.cell = Cell::lstm;
+    rnn.cell = Cell::rnn;
+    Model<float>(lstm).save(ck / "fresh_ev_bi_lstm.safetensors");
+    state_dict(Model<float>(rnn), false).save(ck / "state_dict_uni2_rnn_f32.safetensors");
+  }
 
   // Safetensors: every dtype, a scalar, empty tensors, metadata, no tensors at all.
   const fs::path sf = root / "safetensors";
