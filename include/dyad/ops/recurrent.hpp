@@ -69,17 +69,18 @@ template <class T>
 struct RecurrentDirection {
   RecurrentWeights<T> w;
   Var<T> h0, out, h_n;  // row blocks of the layer's tensors
-  T* act = nullptr;               // [G x N]: saved activations, dGi in backward ([G x B] unless hoisted)
+  T* act = nullptr;  // [G x N]: saved activations, dGi in backward ([G x B] unless hoisted)
   // GRU: [H x N] saved W_hn h + b_hn (training). LSTM: the cell states, [H x N] when training,
   // [H x B] updated in place when scoring. RNN: none.
   T* saved = nullptr;
-  T* gh = nullptr;                // [G x B]: the recurrent product of one step
-  T* dgh = nullptr;               // [G x N]: gradient of the recurrent pre-activations (training; act itself
-                        // for the RNN and LSTM, whose input and recurrent pre-activations add up)
-  T* dh = nullptr;                // [H x B]
-  T* dh_direct = nullptr;         // [H x B]
-  T* c0 = nullptr;      // LSTM, training: [H x B] zeros, the state before the first step
-  T* dc = nullptr;      // LSTM, training: [H x B] the cell state's gradient
+  T* gh = nullptr;  // [G x B]: the recurrent product of one step
+  // [G x N]: gradient of the recurrent pre-activations (training); act itself for the RNN and
+  // LSTM, whose input and recurrent pre-activations add up.
+  T* dgh = nullptr;
+  T* dh = nullptr;         // [H x B]
+  T* dh_direct = nullptr;  // [H x B]
+  T* c0 = nullptr;         // LSTM, training: [H x B] zeros, the state before the first step
+  T* dc = nullptr;         // LSTM, training: [H x B] the cell state's gradient
   // W_hh packed once per layer call for the per-step products (simd::PackedMatrix; null when
   // the shape does not suit it): W_hh^T h in forward, W_hh dA in backward (training).
   const T* hh_packed = nullptr;
@@ -292,8 +293,9 @@ struct RecurrentLayerNode {
 // it, x and seq. recurrent_layer names the weights "weights[d].w_ih", recurrent_direction (one
 // set) plain "w_ih".
 template <class T>
-void check_recurrent_layer(const char* op, Cell cell, bool one_set, const Var<T>& x, std::span<const RecurrentWeights<T>> weights,
-                     const Var<T>& h0, const Var<T>& out, const Var<T>& h_n, const SequenceShape& seq) {
+void check_recurrent_layer(const char* op, Cell cell, bool one_set, const Var<T>& x,
+                           std::span<const RecurrentWeights<T>> weights, const Var<T>& h0, const Var<T>& out,
+                           const Var<T>& h_n, const SequenceShape& seq) {
   if (weights.size() != 1 && weights.size() != 2) [[unlikely]]
     shape_error(op, weights.size(), " weight sets (expected 1 or 2 directions)");
   check_operand(op, "x", x);
