@@ -65,8 +65,8 @@ class RecurrentStack {
   };
 
   // x [I x T*B]; h0 [F*H x B] laid out like h_n, or an empty Var for zeros (an LSTM's cell
-  // states always start at zero; h_n holds the final hidden states, not the cell states). Mismatched shapes
-  // throw std::invalid_argument before anything is put on the tape.
+  // states always start at zero; h_n holds the final hidden states, not the cell states).
+  // Mismatched shapes throw std::invalid_argument before anything is put on the tape.
   Result forward(Tape<T>& tape, Parameters<T>& params, const Var<T>& x, Var<T> h0, SequenceShape seq) const {
     check_forward(params, x, h0, seq);
     const Index H = shape_.hidden, D = shape_.directions(), B = seq.batch;
