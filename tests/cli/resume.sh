@@ -4,6 +4,9 @@
 # printed command resumes it to a model byte-identical to an uninterrupted run's; resuming with
 # other data or settings is refused; a state written by --checkpoint-every survives SIGKILL.
 #   resume.sh PATH/TO/dyad WORKDIR
+# DYAD_RESUME_EPOCHS (default 40): the run's epochs. The signal comes after epoch 1, and the
+# rest must outlast the script's polling in an optimised build; under a sanitizer an epoch is
+# ~80x slower, so `make test-asan` sets 8.
 set -euo pipefail
 dyad=$1
 work=$2
@@ -11,7 +14,8 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$dyad" simulate --cars 24 --faulty 4 --segments 12 --steps 48 --seed 9 --out fleet.csv
-train=(--data fleet.csv --epochs 40 --batch-size 16 --seed 4 --threads 1)
+epochs=${DYAD_RESUME_EPOCHS:-40}
+train=(--data fleet.csv --epochs "$epochs" --batch-size 16 --seed 4 --threads 1)
 "$dyad" train "${train[@]}" --out full.safetensors -q 2> full.err
 
 # Starts a training run in the background and sends `signal` once it has finished an epoch
@@ -21,7 +25,7 @@ interrupt() {
   "$dyad" train "${train[@]}" --out "$out" 2> "$out.err" &
   local pid=$!
   for _ in $(seq 1 600); do
-    grep -q "^epoch 1/40" "$out.err" 2>/dev/null && break
+    grep -q "^epoch 1/$epochs" "$out.err" 2>/dev/null && break
     sleep 0.05
   done
   kill "-$signal" "$pid"
@@ -55,14 +59,14 @@ grep -q "training data differs" err.txt || fail "other data: $(cat err.txt)"
 if "$dyad" train --resume other.safetensors.state --data fleet.csv --out other.safetensors --epochs 5 2> err.txt; then
   fail "other epochs accepted"
 fi
-grep -q -- "--epochs 5 differs from the interrupted run's 40" err.txt || fail "other epochs: $(cat err.txt)"
+grep -q -- "--epochs 5 differs from the interrupted run's $epochs" err.txt || fail "other epochs: $(cat err.txt)"
 [ -s other.safetensors.state ] || fail "a refused resume keeps the state"
 
 # --checkpoint-every: the state on disk survives a SIGKILL and resumes to the same model.
 "$dyad" train "${train[@]}" --out k.safetensors --checkpoint-every 1 2> k.err &
 pid=$!
 for _ in $(seq 1 600); do
-  grep -q "^epoch 2/40" k.err 2>/dev/null && break
+  grep -q "^epoch 2/$epochs" k.err 2>/dev/null && break
   sleep 0.05
 done
 kill -KILL "$pid"
