@@ -33,9 +33,9 @@ struct GradTolerance<float> {
 
 // Scalars a loss depends on, with their analytic gradient (same length): a tape input, or
 // a model's whole parameter store (values() with the grads() a backward pass left).
-// `most` > 0 checks only that many of them, a fixed random sample: for weight matrices of
-// thousands of scalars, where every scalar would cost two passes and the sample already meets
-// every row and column panel (the small inputs, x and h0, stay checked in full).
+// `most` > 0 checks only that many of them, a fixed random sample: for inputs of thousands of
+// scalars, where every scalar costs two passes and a few hundred already meet every row and
+// column panel of the kernels; inputs no larger than `most` are checked in full.
 template <class T>
 struct GradProbe {
   T* values;
