@@ -65,7 +65,7 @@ test: deps build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure $(CTEST_ARGS)
 
 demo: deps-core build
-	$(BUILD_DIR)/examples/dyad demo --out $(DEMO_OUT)
+	$(BUILD_DIR)/dyad demo --out $(DEMO_OUT)
 
 bench: build
 	@set -e; found=0; \
@@ -112,7 +112,7 @@ test-tsan: deps-core
 	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=$(SAN_OPT)" -DDYAD_SANITIZE=thread -DDYAD_MPI=OFF $(CMAKE_ARGS)
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target dyad_tests dyad_cli
 	$(SAN_ENV) $(TSAN_DIR)/tests/dyad_tests --no-intro --test-case='$(TSAN_TESTS)' --test-case-exclude='$(TSAN_EXCLUDE)' --duration=true
-	@set -e; dyad=$(TSAN_DIR)/examples/dyad; w=$(TSAN_DIR)/cli-threads; rm -rf $$w; mkdir -p $$w; \
+	@set -e; dyad=$(TSAN_DIR)/dyad; w=$(TSAN_DIR)/cli-threads; rm -rf $$w; mkdir -p $$w; \
 	echo "test-tsan: dyad simulate, train --threads 2, score --threads 2"; \
 	$(SAN_ENV) $$dyad simulate --cars 6 --faulty 2 --segments 4 --steps 24 --seed 9 --out $$w/fleet.csv; \
 	$(SAN_ENV) $$dyad train --data $$w/fleet.csv --out $$w/model.safetensors --epochs 2 --batch-size 4 --threads 2 -q; \

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """dyad against the PyTorch reference on the same machine, in one run.
 
-    /usr/bin/python3 bench/compare_speed.py [--dyad build/examples/dyad] [--preset fivefold,brand1]
+    /usr/bin/python3 bench/compare_speed.py [--dyad build/dyad] [--preset fivefold,brand1]
                                             [--rnn-type gru,rnn,lstm] [--threads 1,2] [--seconds 3]
                                             [--no-bf16] [--json]
 

@@ -4,7 +4,7 @@ against one process with 1 and with 2 threads, on the same simulated fleet and p
 runs interleaved and repeated; prints each configuration's median training seg/s (from the
 last step of --log-json) and the ratios. docs/scaling.md quotes it.
 
-  /usr/bin/python3 bench/mpi_scaling.py --dyad build/examples/dyad [--preset fivefold]
+  /usr/bin/python3 bench/mpi_scaling.py --dyad build/dyad [--preset fivefold]
       [--epochs 4] [--repeats 3] [--cars 60] [--segments 40] [--json]
 """
 import argparse
