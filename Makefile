@@ -3,7 +3,7 @@
 #   make deps      install missing Debian packages (CHROMIUM=0 skips the browser, TORCH=1 adds PyTorch)
 #   make build     configure build/ (Release) and build everything with -j$(JOBS)
 #   make test      deps + build + ctest
-#   make demo      deps + build + run the dyad CLI demo into demo-out/
+#   make demo      deps + build the dyad command line only + run its demo into demo-out/
 #   make bench     build + run every benchmark binary in build/bench/
 #   make install   build + install into $(PREFIX) (default /usr/local)
 #   make test-asan build everything in build-asan/ with ASan + UBSan and run ctest there
@@ -64,7 +64,9 @@ build: configure
 test: deps build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure $(CTEST_ARGS)
 
-demo: deps-core build
+# The demo needs the command line only: no tests, no benchmarks.
+demo: deps-core configure
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target dyad_cli
 	$(BUILD_DIR)/dyad demo --out $(DEMO_OUT)
 
 bench: build

@@ -12,5 +12,5 @@ configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/dyadConfig.cmake.in
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/dyadConfigVersion.cmake
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/dyadConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/dyadConfigVersion.cmake
-              ${CMAKE_CURRENT_LIST_DIR}/dyadXsimdFixup.cmake
+              ${CMAKE_CURRENT_LIST_DIR}/dyadXsimdFixup.cmake ${CMAKE_CURRENT_LIST_DIR}/dyadInstances.cmake
   DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/dyad)

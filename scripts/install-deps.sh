@@ -37,7 +37,7 @@ done
 # for `mpirun -np N dyad train | score`, which the CLI tests run on loopback.
 core=(build-essential cmake g++ libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev
       nlohmann-json3-dev libcli11-dev libsqlite3-dev sqlite3 python3 python3-numpy
-      openmpi-bin libopenmpi-dev)
+      openmpi-bin libopenmpi-dev time)
 # Headless browser for the report tests; fonts so that rendered text is not blank boxes.
 chromium=(chromium fonts-liberation)
 # Reference implementations for the comparison benchmarks: PyTorch, and oneDNN's GRU

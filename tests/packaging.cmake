@@ -22,7 +22,7 @@ foreach(header IN LISTS DYAD_PUBLIC_HEADERS)
 endforeach()
 
 add_library(dyad_header_check OBJECT EXCLUDE_FROM_ALL ${_dyad_header_check_sources})
-target_link_libraries(dyad_header_check PRIVATE dyad_dev)
+target_link_libraries(dyad_header_check PRIVATE dyad_flags)
 if(DYAD_WITH_MPI)
   target_link_libraries(dyad_header_check PRIVATE MPI::MPI_CXX)
 endif()

@@ -134,13 +134,19 @@ detect::Calibration calibration_of(const M& model, const Dataset& data, std::spa
 }  // namespace detail
 
 template <class T, int Hidden = Eigen::Dynamic, int Latent = Eigen::Dynamic>
-class Model {
+class Model;
+
+// Model<T>, sizes from the configuration: all of the model's work. A Model<T, Hidden, Latent>
+// of compile-time sizes (below) is one of these, so a program compiles the work once per T,
+// whatever sizes it names (and not at all with dyad/instantiate.hpp).
+template <class T>
+class Model<T, Eigen::Dynamic, Eigen::Dynamic> {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "dyad::Model<T>: T is float or double");
 
  public:
   using Scalar = T;
-  static constexpr int hidden_size = Hidden;
-  static constexpr int latent_size = Latent;
+  static constexpr int hidden_size = Eigen::Dynamic;
+  static constexpr int latent_size = Eigen::Dynamic;
 
   // Builds the network and initialises it like PyTorch from config.seed.
   explicit Model(ModelConfig config = default_config()) : config_(checked(std::move(config))), network_(config_) {
@@ -149,12 +155,7 @@ class Model {
     normalizer_ = Normalizer::identity(config_.roles.encoder);
   }
 
-  static ModelConfig default_config() {
-    ModelConfig c;
-    if constexpr (Hidden != Eigen::Dynamic) c.hidden = Hidden;
-    if constexpr (Latent != Eigen::Dynamic) c.latent = Latent;
-    return c;
-  }
+  static ModelConfig default_config() { return ModelConfig{}; }
 
   const ModelConfig& config() const { return config_; }
   const Architecture& architecture() const { return config_; }
@@ -204,15 +205,11 @@ class Model {
   // label 0 are the healthy reference, those with label 1 serve the cost-based operating point.
   // Car scores are robust scores with h = h_per_mille.
   void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100,
-                 const Communicator& comm = single_process()) {
-    set_calibration(detail::calibration_of(*this, data, segments, h_per_mille, comm));
-  }
+                 const Communicator& comm = single_process());
 
   // ---- Checkpoints (dyad/io/checkpoint.hpp) -----------------------------------------------
-  void save(const std::filesystem::path& path) const { save_checkpoint(*this, path); }
-  static Model load(const std::filesystem::path& path, const LoadOptions& options = {}) {
-    return load_checkpoint<Model>(path, options);
-  }
+  void save(const std::filesystem::path& path) const;
+  static Model load(const std::filesystem::path& path, const LoadOptions& options = {});
 
   // ---- Training ---------------------------------------------------------------------------
 
@@ -247,39 +244,7 @@ class Model {
     }
   };
   ShareLoss loss(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> batch,
-                 Share share, double klw, Rng* noise_rng) {
-    if (share.count == 0 || share.first + share.count > batch.size())
-      throw std::invalid_argument("dyad::Model::loss: share [" + std::to_string(share.first) + ", " +
-                                  std::to_string(share.first + share.count) + ") of a batch of " + std::to_string(batch.size()));
-    const std::span<const std::size_t> idx = batch.subspan(share.first, share.count);
-    const Batch<T> b = gather_batch(tape, data, cols, idx, normalizer_);
-    const Index B = b.seq.batch;
-    Var<T> eps = tape.variable(config_.latent, B).detached();
-    const std::size_t z = static_cast<std::size_t>(config_.latent), begin = share.first * z, end = begin + share.count * z;
-    for (std::size_t i = 0; i < batch.size() * z; ++i) {
-      const T e = noise_rng ? T(noise_rng->normal()) : T(0);
-      if (i >= begin && i < end) eps.val[i - begin] = e;
-    }
-    bool use_label = config_.label_weight > 0;
-    for (std::size_t i : batch) use_label = use_label && !std::isnan(data.meta(i).mileage);
-    Var<T> mileage;
-    if (use_label) {
-      mileage = tape.variable(1, B).detached();
-      for (Index j = 0; j < B; ++j) mileage.val[j] = T(mileage_.transform(data.meta(idx[static_cast<std::size_t>(j)]).mileage));
-    }
-    ShareLoss out;
-    if (share.count < batch.size()) {
-      double steps = 0, all_steps = 0;
-      for (std::size_t i : idx) steps += static_cast<double>(data.length(i));
-      for (std::size_t i : batch) all_steps += static_cast<double>(data.length(i));
-      out.nll_part = steps / all_steps;
-      out.label_part = static_cast<double>(share.count) / static_cast<double>(batch.size());
-    }
-    const LossWeights w{config_.nll_weight * out.nll_part, config_.label_weight * out.label_part,
-                        klw / static_cast<double>(batch.size()), config_.noise_scale};
-    out.parts = network_.loss(tape, b.x, b.seq, eps, mileage, w);
-    return out;
-  }
+                 Share share, double klw, Rng* noise_rng);
 
   // ---- Scoring ----------------------------------------------------------------------------
 
@@ -322,62 +287,17 @@ class Model {
     std::iota(all.begin(), all.end(), std::size_t{0});
     return score(ws, data, all, batch);
   }
-  Scores score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
-    Scores s = reconstruction_errors(ws, data, segments, batch);
-    scorers_.add_to(s);
-    return s;
-  }
+  Scores score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const;
 
   // Scores the listed segments into rows row0.. of `out` (sized by the caller), reading the
   // columns resolve_columns(data) gave: score() without its allocations, for a service's hot
   // loop (and the benchmarks). After the first call at a given batch size with the same
   // workspace this allocates nothing; the latent scores are not filled in.
   void score_batch(Workspace& ws, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
-                   Scores& out, Index row0) const {
-    Tape<T>& tape = ws.tape();
-    tape.reset();
-    const Batch<T> b = gather_batch(tape, data, cols, idx, normalizer_);
-    const auto e = network_.encode(tape, b.x, b.seq);
-    const Var<T> recon = network_.decode(tape, b.x, e.mu, b.seq);
-    const Index D = network_.condition_rows(), K = b.x.rows - D, B = b.seq.batch;
-    const auto target = b.x.block_rows(D, K).value();
-    const auto r = recon.value();
-    for (Index j = 0; j < B; ++j) {
-      const Index len = b.seq.lengths ? b.seq.lengths[j] : b.seq.steps;
-      auto per = out.target_error.row(row0 + j);
-      per.setZero();
-      for (Index t = 0; t < len; ++t)
-        per += (r.col(t * B + j) - target.col(t * B + j)).template cast<double>().array().square().matrix().transpose();
-      per /= static_cast<double>(len);
-      out.rec_error[row0 + j] = per.mean();
-      out.mu.row(row0 + j) = e.mu.value().col(j).transpose().template cast<double>();
-      out.log_var.row(row0 + j) = e.log_var.value().col(j).transpose().template cast<double>();
-    }
-  }
+                   Scores& out, Index row0) const;
 
   // The reconstruction of one segment (evaluation mode), mapped back to original units.
-  Reconstruction reconstruct(const Dataset& data, std::size_t segment) const {
-    const auto cols = resolve_columns(data);
-    Workspace ws(1);
-    Tape<T>& tape = ws.tape();
-    const std::size_t one[] = {segment};
-    const Batch<T> b = gather_batch(tape, data, cols, one, normalizer_);
-    const Var<T> recon = network_.decode(tape, b.x, network_.encode(tape, b.x, b.seq).mu, b.seq);
-    const Index D = network_.condition_rows(), K = b.x.rows - D;
-    Reconstruction r;
-    r.targets = config_.roles.targets();
-    r.measured.resize(b.seq.steps, K);
-    r.reconstructed.resize(b.seq.steps, K);
-    const SegmentValues v = data.values(segment);
-    for (Index k = 0; k < K; ++k) {
-      const auto c = static_cast<std::size_t>(D + k);
-      for (Index t = 0; t < b.seq.steps; ++t) {
-        r.measured(t, k) = v(t, static_cast<Index>(cols[c]));
-        r.reconstructed(t, k) = double(recon.val[t * K + k]) * normalizer_.scale()[c] + normalizer_.mean()[c];
-      }
-    }
-    return r;
-  }
+  Reconstruction reconstruct(const Dataset& data, std::size_t segment) const;
 
   // Bytes a training run needs at about its peak: the parameters with their gradients and
   // AdamW moments, and the activations a mini-batch of `batch` segments of `steps` steps saves.
@@ -399,63 +319,21 @@ class Model {
 
  private:
   static ModelConfig checked(ModelConfig c) {
-    if constexpr (Hidden != Eigen::Dynamic)
-      if (c.hidden != Hidden)
-        throw std::invalid_argument("dyad::Model<T, " + std::to_string(Hidden) + ", ...>: configuration has hidden_size " +
-                                    std::to_string(c.hidden));
-    if constexpr (Latent != Eigen::Dynamic)
-      if (c.latent != Latent)
-        throw std::invalid_argument("dyad::Model<T, ..., " + std::to_string(Latent) + ">: configuration has latent_size " +
-                                    std::to_string(c.latent));
     c.validate();
     return c;
   }
 
   // rec_error, target_error, mu and log_var of the listed segments, `batch` at a time.
   Scores reconstruction_errors(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments,
-                               std::size_t batch) const {
-    const auto cols = resolve_columns(data);
-    const auto n = static_cast<Index>(segments.size());
-    Scores s;
-    s.targets = config_.roles.targets();
-    s.rec_error.resize(n);
-    s.target_error.resize(n, static_cast<Index>(s.targets.size()));
-    s.mu.resize(n, config_.latent);
-    s.log_var.resize(n, config_.latent);
-    batch = std::clamp<std::size_t>(batch, 1, std::max<std::size_t>(segments.size(), 1));
-    std::size_t steps = 0;
-    for (std::size_t i : segments) steps = std::max(steps, data.length(i));
-    check_memory(scoring_bytes(batch, steps), "scoring batches of " + std::to_string(batch) + " segments of up to " +
-                                                  std::to_string(steps) + " steps",
-                 "lower the batch size (--batch-size)");
-    for (std::size_t first = 0; first < segments.size(); first += batch)
-      score_batch(ws, data, cols, segments.subspan(first, std::min(batch, segments.size() - first)), s,
-                  static_cast<Index>(first));
-    return s;
-  }
+                               std::size_t batch) const;
 
   // Mileage feeds the label loss when every training segment has it; none means no label loss
   // (loss() leaves the term out for a batch without mileage).
-  bool fit_mileage(const Dataset& data, std::span<const std::size_t> train) {
-    std::size_t missing = 0;
-    for (std::size_t i : train) missing += std::isnan(data.meta(i).mileage) ? 1 : 0;
-    if (missing > 0 && missing < train.size()) {
-      for (std::size_t i : train)
-        if (std::isnan(data.meta(i).mileage))
-          throw std::invalid_argument("dyad::Model::fit: segment " + std::to_string(data.meta(i).segment) + " of car '" +
-                                      data.meta(i).car + "' has no mileage while others do");
-    }
-    if (missing == 0) mileage_ = MinMax::fit_mileage(data, train);
-    return missing == 0 && config_.label_weight > 0;
-  }
+  bool fit_mileage(const Dataset& data, std::span<const std::size_t> train);
 
   // The segment scorers are fitted on the training segments' scores.
   // With a communicator of several ranks each scores a share of them.
-  void fit_scorers(const Dataset& data, std::span<const std::size_t> train, const Communicator& comm = single_process()) {
-    scorers_ = {};  // score() then gives the reconstruction errors only
-    if (train.size() < 2) return;
-    scorers_ = detect::SegmentScorers::fit(score_across(comm, *this, data, train));
-  }
+  void fit_scorers(const Dataset& data, std::span<const std::size_t> train, const Communicator& comm = single_process());
 
   ModelConfig config_;
   Network<T> network_;
@@ -466,6 +344,189 @@ class Model {
 
   template <class M>
   friend class Trainer;
+};
+
+template <class T>
+void Model<T, Eigen::Dynamic, Eigen::Dynamic>::calibrate(const Dataset& data, std::span<const std::size_t> segments, int h_per_mille, const Communicator& comm) {
+  set_calibration(detail::calibration_of(*this, data, segments, h_per_mille, comm));
+}
+
+template <class T>
+void Model<T, Eigen::Dynamic, Eigen::Dynamic>::save(const std::filesystem::path& path) const {
+  save_checkpoint(*this, path);
+}
+
+template <class T>
+auto Model<T, Eigen::Dynamic, Eigen::Dynamic>::load(const std::filesystem::path& path, const LoadOptions& options) -> Model {
+  return load_checkpoint<Model>(path, options);
+}
+
+template <class T>
+auto Model<T, Eigen::Dynamic, Eigen::Dynamic>::loss(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> batch, Share share, double klw, Rng* noise_rng) -> ShareLoss {
+  if (share.count == 0 || share.first + share.count > batch.size())
+    throw std::invalid_argument("dyad::Model::loss: share [" + std::to_string(share.first) + ", " +
+                                std::to_string(share.first + share.count) + ") of a batch of " + std::to_string(batch.size()));
+  const std::span<const std::size_t> idx = batch.subspan(share.first, share.count);
+  const Batch<T> b = gather_batch(tape, data, cols, idx, normalizer_);
+  const Index B = b.seq.batch;
+  Var<T> eps = tape.variable(config_.latent, B).detached();
+  const std::size_t z = static_cast<std::size_t>(config_.latent), begin = share.first * z, end = begin + share.count * z;
+  for (std::size_t i = 0; i < batch.size() * z; ++i) {
+    const T e = noise_rng ? T(noise_rng->normal()) : T(0);
+    if (i >= begin && i < end) eps.val[i - begin] = e;
+  }
+  bool use_label = config_.label_weight > 0;
+  for (std::size_t i : batch) use_label = use_label && !std::isnan(data.meta(i).mileage);
+  Var<T> mileage;
+  if (use_label) {
+    mileage = tape.variable(1, B).detached();
+    for (Index j = 0; j < B; ++j) mileage.val[j] = T(mileage_.transform(data.meta(idx[static_cast<std::size_t>(j)]).mileage));
+  }
+  ShareLoss out;
+  if (share.count < batch.size()) {
+    double steps = 0, all_steps = 0;
+    for (std::size_t i : idx) steps += static_cast<double>(data.length(i));
+    for (std::size_t i : batch) all_steps += static_cast<double>(data.length(i));
+    out.nll_part = steps / all_steps;
+    out.label_part = static_cast<double>(share.count) / static_cast<double>(batch.size());
+  }
+  const LossWeights w{config_.nll_weight * out.nll_part, config_.label_weight * out.label_part,
+                      klw / static_cast<double>(batch.size()), config_.noise_scale};
+  out.parts = network_.loss(tape, b.x, b.seq, eps, mileage, w);
+  return out;
+}
+
+template <class T>
+Scores Model<T, Eigen::Dynamic, Eigen::Dynamic>::score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch) const {
+  Scores s = reconstruction_errors(ws, data, segments, batch);
+  scorers_.add_to(s);
+  return s;
+}
+
+template <class T>
+void Model<T, Eigen::Dynamic, Eigen::Dynamic>::score_batch(Workspace& ws, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx, Scores& out, Index row0) const {
+  Tape<T>& tape = ws.tape();
+  tape.reset();
+  const Batch<T> b = gather_batch(tape, data, cols, idx, normalizer_);
+  const auto e = network_.encode(tape, b.x, b.seq);
+  const Var<T> recon = network_.decode(tape, b.x, e.mu, b.seq);
+  const Index D = network_.condition_rows(), K = b.x.rows - D, B = b.seq.batch;
+  const auto target = b.x.block_rows(D, K).value();
+  const auto r = recon.value();
+  for (Index j = 0; j < B; ++j) {
+    const Index len = b.seq.lengths ? b.seq.lengths[j] : b.seq.steps;
+    auto per = out.target_error.row(row0 + j);
+    per.setZero();
+    for (Index t = 0; t < len; ++t)
+      per += (r.col(t * B + j) - target.col(t * B + j)).template cast<double>().array().square().matrix().transpose();
+    per /= static_cast<double>(len);
+    out.rec_error[row0 + j] = per.mean();
+    out.mu.row(row0 + j) = e.mu.value().col(j).transpose().template cast<double>();
+    out.log_var.row(row0 + j) = e.log_var.value().col(j).transpose().template cast<double>();
+  }
+}
+
+template <class T>
+Reconstruction Model<T, Eigen::Dynamic, Eigen::Dynamic>::reconstruct(const Dataset& data, std::size_t segment) const {
+  const auto cols = resolve_columns(data);
+  Workspace ws(1);
+  Tape<T>& tape = ws.tape();
+  const std::size_t one[] = {segment};
+  const Batch<T> b = gather_batch(tape, data, cols, one, normalizer_);
+  const Var<T> recon = network_.decode(tape, b.x, network_.encode(tape, b.x, b.seq).mu, b.seq);
+  const Index D = network_.condition_rows(), K = b.x.rows - D;
+  Reconstruction r;
+  r.targets = config_.roles.targets();
+  r.measured.resize(b.seq.steps, K);
+  r.reconstructed.resize(b.seq.steps, K);
+  const SegmentValues v = data.values(segment);
+  for (Index k = 0; k < K; ++k) {
+    const auto c = static_cast<std::size_t>(D + k);
+    for (Index t = 0; t < b.seq.steps; ++t) {
+      r.measured(t, k) = v(t, static_cast<Index>(cols[c]));
+      r.reconstructed(t, k) = double(recon.val[t * K + k]) * normalizer_.scale()[c] + normalizer_.mean()[c];
+    }
+  }
+  return r;
+}
+
+template <class T>
+Scores Model<T, Eigen::Dynamic, Eigen::Dynamic>::reconstruction_errors(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch) const {
+  const auto cols = resolve_columns(data);
+  const auto n = static_cast<Index>(segments.size());
+  Scores s;
+  s.targets = config_.roles.targets();
+  s.rec_error.resize(n);
+  s.target_error.resize(n, static_cast<Index>(s.targets.size()));
+  s.mu.resize(n, config_.latent);
+  s.log_var.resize(n, config_.latent);
+  batch = std::clamp<std::size_t>(batch, 1, std::max<std::size_t>(segments.size(), 1));
+  std::size_t steps = 0;
+  for (std::size_t i : segments) steps = std::max(steps, data.length(i));
+  check_memory(scoring_bytes(batch, steps), "scoring batches of " + std::to_string(batch) + " segments of up to " +
+                                                std::to_string(steps) + " steps",
+               "lower the batch size (--batch-size)");
+  for (std::size_t first = 0; first < segments.size(); first += batch)
+    score_batch(ws, data, cols, segments.subspan(first, std::min(batch, segments.size() - first)), s,
+                static_cast<Index>(first));
+  return s;
+}
+
+template <class T>
+bool Model<T, Eigen::Dynamic, Eigen::Dynamic>::fit_mileage(const Dataset& data, std::span<const std::size_t> train) {
+  std::size_t missing = 0;
+  for (std::size_t i : train) missing += std::isnan(data.meta(i).mileage) ? 1 : 0;
+  if (missing > 0 && missing < train.size()) {
+    for (std::size_t i : train)
+      if (std::isnan(data.meta(i).mileage))
+        throw std::invalid_argument("dyad::Model::fit: segment " + std::to_string(data.meta(i).segment) + " of car '" +
+                                    data.meta(i).car + "' has no mileage while others do");
+  }
+  if (missing == 0) mileage_ = MinMax::fit_mileage(data, train);
+  return missing == 0 && config_.label_weight > 0;
+}
+
+template <class T>
+void Model<T, Eigen::Dynamic, Eigen::Dynamic>::fit_scorers(const Dataset& data, std::span<const std::size_t> train, const Communicator& comm) {
+  scorers_ = {};  // score() then gives the reconstruction errors only
+  if (train.size() < 2) return;
+  scorers_ = detect::SegmentScorers::fit(score_across(comm, *this, data, train));
+}
+
+// A model of compile-time sizes: Model<T> with the sizes checked when it is built or loaded
+// (a configuration or checkpoint of other sizes is refused) and stated in the type.
+template <class T, int Hidden, int Latent>
+class Model : public Model<T> {
+ public:
+  static constexpr int hidden_size = Hidden;
+  static constexpr int latent_size = Latent;
+
+  explicit Model(ModelConfig config = default_config()) : Model<T>(checked(std::move(config))) {}
+  // A model of these sizes given as Model<T> (e.g. loaded); other sizes are refused.
+  explicit Model(Model<T> model) : Model<T>((checked(model.config()), std::move(model))) {}
+
+  static ModelConfig default_config() {
+    ModelConfig c;
+    if constexpr (Hidden != Eigen::Dynamic) c.hidden = Hidden;
+    if constexpr (Latent != Eigen::Dynamic) c.latent = Latent;
+    return c;
+  }
+  static Model load(const std::filesystem::path& path, const LoadOptions& options = {}) {
+    return Model(Model<T>::load(path, options));
+  }
+
+ private:
+  static ModelConfig checked(ModelConfig c) {
+    if constexpr (Hidden != Eigen::Dynamic)
+      if (c.hidden != Hidden)
+        throw std::invalid_argument("dyad::Model<T, " + std::to_string(Hidden) + ", ...>: configuration has hidden_size " +
+                                    std::to_string(c.hidden));
+    if constexpr (Latent != Eigen::Dynamic)
+      if (c.latent != Latent)
+        throw std::invalid_argument("dyad::Model<T, ..., " + std::to_string(Latent) + ">: configuration has latent_size " +
+                                    std::to_string(c.latent));
+    return c;
+  }
 };
 
 }  // namespace dyad

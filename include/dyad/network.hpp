@@ -63,17 +63,7 @@ class Network {
   }
 
   // PyTorch's default initialisation: every tensor ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  void initialize(Rng& rng) {
-    encoder_.init(params_, rng);
-    decoder_.init(params_, rng);
-    for (const LinearIds& l : {hidden2mean_, hidden2log_v_, latent2hidden_, outputs2embedding_, head0_, head2_}) {
-      const double bound = 1.0 / std::sqrt(static_cast<double>(l.fan_in));
-      for (Index p : {l.weight, l.bias}) {
-        Var<T> v = params_.var(p);
-        for (Index i = 0; i < v.size(); ++i) v.val[i] = T(rng.uniform(-bound, bound));
-      }
-    }
-  }
+  void initialize(Rng& rng);
 
   const Architecture& architecture() const { return arch_; }
   Parameters<T>& parameters() { return params_; }
@@ -84,42 +74,19 @@ class Network {
   // decoder). Per-sample flatten (dyad-method §4): h_n is [F*H x B] with one column per
   // sample, so hidden2mean sees concat_f h_n[f, b, :] and never mixes samples. An LSTM's h_n
   // is its final hidden states; its cell states do not enter the latent.
-  Encoded encode(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq) const {
-    const auto h = encoder_.forward(tape, weights(), x, Var<T>{}, seq).h_n;
-    return {apply_linear(tape, h, hidden2mean_), apply_linear(tape, h, hidden2log_v_)};
-  }
+  Encoded encode(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq) const;
 
   // The reconstructed targets [(E - D) x T*B]: the decoder runs on the conditioning rows of x
   // from the state latent2hidden(z) (an LSTM's cell states from zero).
-  Var<T> decode(Tape<T>& tape, const Var<T>& x, const Var<T>& z, const SequenceShape& seq) const {
-    const Var<T> h0 = apply_linear(tape, z, latent2hidden_);
-    const auto out = decoder_.forward(tape, weights(), x.block_rows(0, condition_rows()), h0, seq);
-    return apply_linear(tape, out.output, outputs2embedding_);
-  }
+  Var<T> decode(Tape<T>& tape, const Var<T>& x, const Var<T>& z, const SequenceShape& seq) const;
 
   // The scaled mileage predicted from mu [1 x B] (upstream's mean2latent).
-  Var<T> mileage_head(Tape<T>& tape, const Var<T>& mu) const {
-    return apply_linear(tape, relu(tape, apply_linear(tape, mu, head0_)), head2_);
-  }
+  Var<T> mileage_head(Tape<T>& tape, const Var<T>& mu) const;
 
   // The DyAD loss of one mini-batch: weighted smooth-L1 reconstruction, KL, and (when
   // `mileage` [1 x B] is given) the mileage label loss. eps [Z x B] is the latent noise.
   LossParts loss(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq, const Var<T>& eps, const Var<T>& mileage,
-                 const LossWeights& w) const {
-    const Encoded e = encode(tape, x, seq);
-    const Var<T> z = reparameterize(tape, e.mu, e.log_var, eps, T(w.noise_scale));
-    const Var<T> recon = decode(tape, x, z, seq);
-    LossParts p;
-    p.nll = smooth_l1(tape, recon, x.block_rows(condition_rows(), x.rows - condition_rows()), &seq);
-    p.kl = kl_divergence(tape, e.mu, e.log_var);
-    if (mileage.val) {
-      p.label = mse(tape, mileage_head(tape, e.mu), mileage);
-      p.loss = weighted_sum<T>(tape, {{T(w.nll), p.nll}, {T(w.label), p.label}, {T(w.kl), p.kl}});
-    } else {
-      p.loss = weighted_sum<T>(tape, {{T(w.nll), p.nll}, {T(w.kl), p.kl}});
-    }
-    return p;
-  }
+                 const LossWeights& w) const;
 
   // Tape values a batch of `batch` segments of `steps` steps keeps: a training step saves about
   // (14 H F + 32) per segment and step for the GRU, each with its adjoint; scoring about
@@ -154,5 +121,60 @@ class Network {
   RecurrentStack<T> encoder_, decoder_;
   LinearIds hidden2mean_{}, hidden2log_v_{}, latent2hidden_{}, outputs2embedding_{}, head0_{}, head2_{};
 };
+
+template <class T>
+void Network<T>::initialize(Rng& rng) {
+  encoder_.init(params_, rng);
+  decoder_.init(params_, rng);
+  for (const LinearIds& l : {hidden2mean_, hidden2log_v_, latent2hidden_, outputs2embedding_, head0_, head2_}) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(l.fan_in));
+    for (Index p : {l.weight, l.bias}) {
+      Var<T> v = params_.var(p);
+      for (Index i = 0; i < v.size(); ++i) v.val[i] = T(rng.uniform(-bound, bound));
+    }
+  }
+}
+
+template <class T>
+auto Network<T>::encode(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq) const -> Encoded {
+  const auto h = encoder_.forward(tape, weights(), x, Var<T>{}, seq).h_n;
+  return {apply_linear(tape, h, hidden2mean_), apply_linear(tape, h, hidden2log_v_)};
+}
+
+template <class T>
+Var<T> Network<T>::decode(Tape<T>& tape, const Var<T>& x, const Var<T>& z, const SequenceShape& seq) const {
+  const Var<T> h0 = apply_linear(tape, z, latent2hidden_);
+  const auto out = decoder_.forward(tape, weights(), x.block_rows(0, condition_rows()), h0, seq);
+  return apply_linear(tape, out.output, outputs2embedding_);
+}
+
+template <class T>
+Var<T> Network<T>::mileage_head(Tape<T>& tape, const Var<T>& mu) const {
+  return apply_linear(tape, relu(tape, apply_linear(tape, mu, head0_)), head2_);
+}
+
+template <class T>
+auto Network<T>::loss(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq, const Var<T>& eps, const Var<T>& mileage, const LossWeights& w) const -> LossParts {
+  const Encoded e = encode(tape, x, seq);
+  const Var<T> z = reparameterize(tape, e.mu, e.log_var, eps, T(w.noise_scale));
+  const Var<T> recon = decode(tape, x, z, seq);
+  LossParts p;
+  p.nll = smooth_l1(tape, recon, x.block_rows(condition_rows(), x.rows - condition_rows()), &seq);
+  p.kl = kl_divergence(tape, e.mu, e.log_var);
+  if (mileage.val) {
+    p.label = mse(tape, mileage_head(tape, e.mu), mileage);
+    p.loss = weighted_sum<T>(tape, {{T(w.nll), p.nll}, {T(w.label), p.label}, {T(w.kl), p.kl}});
+  } else {
+    p.loss = weighted_sum<T>(tape, {{T(w.nll), p.nll}, {T(w.kl), p.kl}});
+  }
+  return p;
+}
+
+
+// Compiled once elsewhere when DYAD_EXTERN_TEMPLATES is defined (dyad/instantiate.hpp).
+#ifdef DYAD_EXTERN_TEMPLATES
+extern template class Network<float>;
+extern template class Network<double>;
+#endif
 
 }  // namespace dyad

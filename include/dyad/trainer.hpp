@@ -101,50 +101,7 @@ class Trainer {
 
   // Prepares a fresh run on the normal (label 0) segments of `data`: fits the normaliser and
   // the mileage scale, checks the run fits in memory. `model` and `data` must outlive it.
-  Trainer(M& model, const Dataset& data, const FitOptions& options = {})
-      : model_(model), data_(data), config_(model.config()),
-        comm_(options.communicator ? *options.communicator : single_process()), stop_(options.stop) {
-    config_.validate();
-    cols_ = model_.resolve_columns(data);
-    FitSplit split = split_for_fit(data, config_, options);
-    train_ = std::move(split.train);
-    calibration_ = options.calibrate ? std::move(split.calibration) : std::vector<std::size_t>{};
-    report_.faulty_excluded = split.faulty_excluded;
-    report_.short_excluded = split.short_excluded;
-    calibration_top_ = options.calibration_top;
-    report_.segments = train_.size();
-    if (train_.empty())
-      throw std::invalid_argument(report_.short_excluded ? "dyad::Model::fit: no normal (label 0) segment of at least min_length " +
-                                                               std::to_string(config_.min_length) + " steps to train on"
-                                                         : std::string("dyad::Model::fit: no normal (label 0) segments to train on"));
-
-    // A batch never holds more segments than there are: the memory it needs is for those.
-    batch_size_ = std::min(static_cast<std::size_t>(config_.batch_size), train_.size());
-    batches_ = (train_.size() + batch_size_ - 1) / batch_size_;
-    const std::size_t steps = data.max_length(), rank_batch = share_of(batch_size_, 0, comm_.size()).count;
-    check_memory(model_.training_bytes(rank_batch, steps),
-                 "training with batch_size " + std::to_string(batch_size_) +
-                     (comm_.size() > 1 ? " (" + std::to_string(rank_batch) + " per rank)" : std::string()) +
-                     " on segments of up to " + std::to_string(steps) + " steps",
-                 "lower the batch size (--batch-size, config key batch_size)");
-
-    check_ranks_see_the_same_run();
-    if (!config_.normalize)
-      model_.normalizer_ = Normalizer::identity(config_.roles.encoder);
-    else if (options.refit_normalizer)
-      model_.normalizer_ = fit_normalizer();
-    report_.label_loss = model_.fit_mileage(data, train_);
-
-    opt_ = AdamW<T>({config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
-    order_rng_.reseed(config_.seed ^ 0x5EEDull);
-    noise_rng_.reseed(config_.seed ^ 0xE95ull);
-    order_ = train_;
-    if (config_.threads > 1) pool_ = std::make_unique<ThreadPool>(config_.threads);
-    // The arena's first block holds a step's activations (at least 1 MiB).
-    const double activations = Network<T>::activation_values(config_, rank_batch, steps, true) * sizeof(T);
-    tape_ = std::make_unique<Tape<T>>(Mode::training, std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(activations)));
-    tape_->set_pool(pool_.get());
-  }
+  Trainer(M& model, const Dataset& data, const FitOptions& options = {});
 
   bool done() const { return epoch_ >= config_.epochs; }
   int epoch() const { return epoch_; }  // the epoch the next step belongs to, from 0
@@ -154,63 +111,7 @@ class Trainer {
 
   // Trains on the next mini-batch; reports it (and, after an epoch's last batch, the epoch's
   // means with epoch_end set). Returns true when that batch ended an epoch.
-  bool step(const ProgressCallback& progress = {}) {
-    if (done()) throw std::logic_error("dyad::Trainer::step: training is complete");
-    if (batch_ == 0) {  // a new epoch: its learning rate and segment order
-      if (config_.shuffle) order_rng_.shuffle(order_);
-      epoch_sums_ = {};
-    }
-    opt_.set_lr(cosine_lr(config_.lr, config_.cosine_factor * config_.lr, epoch_, config_.epochs));
-    ++step_;
-    const std::size_t first = batch_ * batch_size_;
-    const std::span<const std::size_t> idx(order_.data() + first, std::min(batch_size_, order_.size() - first));
-    const double klw = kl_weight(config_.anneal, config_.anneal0, config_.k, config_.x0, static_cast<long>(step_));
-    Parameters<T>& params = model_.parameters();
-    tape_->reset();
-    params.zero_grad();
-    // loss, nll, kl, label, then whether a rank was asked to stop (summed over ranks).
-    double values[5] = {0, 0, 0, 0, 0};
-    const Share share = share_of(idx.size(), comm_.rank(), comm_.size());
-    if (share.count > 0) {
-      const auto part = model_.loss(*tape_, data_, cols_, idx, share, klw, &noise_rng_);
-      tape_->backward(part.parts.loss);
-      const auto v = part.values();
-      std::copy(v.begin(), v.end(), values);
-    } else {  // more ranks than segments in this batch: nothing to compute, the same noise drawn
-      for (std::size_t i = 0; i < idx.size() * static_cast<std::size_t>(config_.latent); ++i) noise_rng_.normal();
-    }
-    values[4] = stop_ && *stop_ ? 1 : 0;
-    if (comm_.size() > 1) {
-      comm_.sum(std::span<T>(params.grads().data(), static_cast<std::size_t>(params.grads().size())));
-      comm_.sum(std::span<double>(values));
-    }
-    stop_requested_ = values[4] > 0;
-    if (!std::isfinite(values[0]) || !params.grads().allFinite())
-      throw std::runtime_error("dyad::Model::fit: the loss or its gradient is not finite at epoch " + std::to_string(epoch_ + 1) +
-                               ", step " + std::to_string(step_) + " (loss " + std::to_string(values[0]) + ", lr " +
-                               std::to_string(opt_.lr()) + "); lower the learning rate or check the data");
-    opt_.step(params.values(), params.grads());
-    for (int i = 0; i < 4; ++i) epoch_sums_[static_cast<std::size_t>(i)] += values[i];
-    report_.final_loss = values[0];
-
-    const bool epoch_end = ++batch_ == batches_;
-    if (progress) {
-      Progress p = progress_at(batch_, values, klw);
-      progress(p);
-      if (epoch_end) {
-        const double n = static_cast<double>(batches_);
-        p.loss = epoch_sums_[0] / n, p.nll = epoch_sums_[1] / n, p.kl = epoch_sums_[2] / n, p.label = epoch_sums_[3] / n;
-        p.epoch_end = true;
-        progress(p);
-      }
-    }
-    if (epoch_end) {
-      batch_ = 0;
-      ++epoch_;
-      check_ranks_agree();
-    }
-    return epoch_end;
-  }
+  bool step(const ProgressCallback& progress = {});
 
   // Whether the last step found FitOptions::stop set, on this rank or (data-parallel) any
   // rank: every rank then stops after the same step.
@@ -218,19 +119,7 @@ class Trainer {
   const Communicator& communicator() const { return comm_; }
 
   // After the last step: fits the latent, pattern and combined scores on the training segments.
-  FitReport finish() {
-    if (!done()) throw std::logic_error("dyad::Trainer::finish: training is not complete");
-    report_.steps = steps();
-    report_.seconds = seconds();
-    model_.fit_scorers(data_, train_, comm_);
-    report_.latent_scores = model_.scorers().combined();
-    if (!calibration_.empty()) {
-      model_.calibrate(data_, calibration_, calibration_top_, comm_);
-      report_.calibration_cars = model_.calibration().size();
-      report_.calibration_segments = calibration_.size();
-    }
-    return report_;
-  }
+  FitReport finish();
   // The report of a run stopped early (no latent scores fitted).
   FitReport report() const {
     FitReport r = report_;
@@ -239,68 +128,12 @@ class Trainer {
     return r;
   }
 
-  TrainingState<T> state() const {
-    TrainingState<T> s;
-    s.config = config_;
-    s.normalizer = model_.normalizer_;
-    s.mileage = model_.mileage_;
-    s.weights = model_.parameters().values();
-    s.adam_m = opt_.first_moment();
-    s.adam_v = opt_.second_moment();
-    if (s.adam_m.size() == 0) s.adam_m = s.adam_v = Vector<T>::Zero(s.weights.size());  // before the first step
-    s.adam_steps = opt_.steps();
-    s.step = static_cast<std::int64_t>(step_);
-    s.epoch = epoch_;
-    s.batch = static_cast<std::int64_t>(batch_);
-    s.order.assign(order_.begin(), order_.end());
-    s.order_rng = order_rng_.state();
-    s.noise_rng = noise_rng_.state();
-    s.epoch_sums = epoch_sums_;
-    s.seconds = seconds();
-    s.data_fingerprint = fingerprint();
-    s.train_segments = static_cast<std::int64_t>(train_.size());
-    return s;
-  }
+  TrainingState<T> state() const;
   void save_state(const std::filesystem::path& path) const { save_training_state(path, state()); }
 
   // Continues the run `s` was taken from. The data must be the same and the configuration
   // compatible (only the thread count may differ; the same count gives the identical model).
-  void restore(const TrainingState<T>& s, const std::string& source = "training state") {
-    const std::string diff = config_difference(s.config, config_);
-    if (!diff.empty()) throw std::invalid_argument(source + ": the configuration differs from the interrupted run's: " + diff);
-    if (s.train_segments != static_cast<std::int64_t>(train_.size()) || s.data_fingerprint != fingerprint())
-      throw std::invalid_argument(source + ": the training data differs from the interrupted run's (" +
-                                  std::to_string(s.train_segments) + " normal segments then, " +
-                                  std::to_string(train_.size()) + " now" +
-                                  (s.train_segments == static_cast<std::int64_t>(train_.size()) ? ", same count but other values" : "") +
-                                  "); resume with the same --data and --calibration-fraction");
-    if (s.weights.size() != model_.parameters().values().size())
-      throw std::invalid_argument(source + ": tensor 'weights' has " + std::to_string(s.weights.size()) +
-                                  " values, the model " + std::to_string(model_.parameters().values().size()));
-    if (s.epoch > config_.epochs || s.batch >= static_cast<std::int64_t>(batches_))
-      throw std::invalid_argument(source + ": epoch " + std::to_string(s.epoch) + ", batch " + std::to_string(s.batch) +
-                                  " is past the run's " + std::to_string(config_.epochs) + " epochs of " +
-                                  std::to_string(batches_) + " batches");
-    std::vector<std::size_t> order(s.order.begin(), s.order.end()), sorted = order;
-    std::ranges::sort(sorted);
-    if (sorted != train_) throw std::invalid_argument(source + ": tensor 'order' is not a permutation of the training segments");
-    if (s.normalizer.columns() != config_.roles.encoder)
-      throw std::invalid_argument(source + ": the normaliser's columns differ from the encoder columns");
-    model_.normalizer_ = s.normalizer;
-    model_.mileage_ = s.mileage;
-    model_.parameters().values() = s.weights;
-    if (s.adam_steps > 0) opt_.restore(s.adam_m, s.adam_v, s.adam_steps);
-    step_ = static_cast<std::uint64_t>(s.step);
-    epoch_ = s.epoch;
-    batch_ = static_cast<std::size_t>(s.batch);
-    order_ = std::move(order);
-    order_rng_.set_state(s.order_rng);
-    noise_rng_.set_state(s.noise_rng);
-    epoch_sums_ = s.epoch_sums;
-    seconds_before_ = s.seconds;
-    start_ = std::chrono::steady_clock::now();
-    report_.resumed = true;
-  }
+  void restore(const TrainingState<T>& s, const std::string& source = "training state");
 
   // A CRC-32C of what training reads: each normal segment's metadata and encoder columns.
   std::uint64_t fingerprint() const {
@@ -438,8 +271,188 @@ class Trainer {
   mutable std::optional<std::uint64_t> fingerprint_;
 };
 
-template <class T, int Hidden, int Latent>
-FitReport Model<T, Hidden, Latent>::fit(const Dataset& data, const ProgressCallback& progress, FitOptions options) {
+template <class M>
+Trainer<M>::Trainer(M& model, const Dataset& data, const FitOptions& options) : model_(model), data_(data), config_(model.config()), comm_(options.communicator ? *options.communicator : single_process()), stop_(options.stop) {
+  config_.validate();
+  cols_ = model_.resolve_columns(data);
+  FitSplit split = split_for_fit(data, config_, options);
+  train_ = std::move(split.train);
+  calibration_ = options.calibrate ? std::move(split.calibration) : std::vector<std::size_t>{};
+  report_.faulty_excluded = split.faulty_excluded;
+  report_.short_excluded = split.short_excluded;
+  calibration_top_ = options.calibration_top;
+  report_.segments = train_.size();
+  if (train_.empty())
+    throw std::invalid_argument(report_.short_excluded ? "dyad::Model::fit: no normal (label 0) segment of at least min_length " +
+                                                             std::to_string(config_.min_length) + " steps to train on"
+                                                       : std::string("dyad::Model::fit: no normal (label 0) segments to train on"));
+
+  // A batch never holds more segments than there are: the memory it needs is for those.
+  batch_size_ = std::min(static_cast<std::size_t>(config_.batch_size), train_.size());
+  batches_ = (train_.size() + batch_size_ - 1) / batch_size_;
+  const std::size_t steps = data.max_length(), rank_batch = share_of(batch_size_, 0, comm_.size()).count;
+  check_memory(model_.training_bytes(rank_batch, steps),
+               "training with batch_size " + std::to_string(batch_size_) +
+                   (comm_.size() > 1 ? " (" + std::to_string(rank_batch) + " per rank)" : std::string()) +
+                   " on segments of up to " + std::to_string(steps) + " steps",
+               "lower the batch size (--batch-size, config key batch_size)");
+
+  check_ranks_see_the_same_run();
+  if (!config_.normalize)
+    model_.normalizer_ = Normalizer::identity(config_.roles.encoder);
+  else if (options.refit_normalizer)
+    model_.normalizer_ = fit_normalizer();
+  report_.label_loss = model_.fit_mileage(data, train_);
+
+  opt_ = AdamW<T>({config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
+  order_rng_.reseed(config_.seed ^ 0x5EEDull);
+  noise_rng_.reseed(config_.seed ^ 0xE95ull);
+  order_ = train_;
+  if (config_.threads > 1) pool_ = std::make_unique<ThreadPool>(config_.threads);
+  // The arena's first block holds a step's activations (at least 1 MiB).
+  const double activations = Network<T>::activation_values(config_, rank_batch, steps, true) * sizeof(T);
+  tape_ = std::make_unique<Tape<T>>(Mode::training, std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(activations)));
+  tape_->set_pool(pool_.get());
+}
+
+template <class M>
+bool Trainer<M>::step(const ProgressCallback& progress) {
+  if (done()) throw std::logic_error("dyad::Trainer::step: training is complete");
+  if (batch_ == 0) {  // a new epoch: its learning rate and segment order
+    if (config_.shuffle) order_rng_.shuffle(order_);
+    epoch_sums_ = {};
+  }
+  opt_.set_lr(cosine_lr(config_.lr, config_.cosine_factor * config_.lr, epoch_, config_.epochs));
+  ++step_;
+  const std::size_t first = batch_ * batch_size_;
+  const std::span<const std::size_t> idx(order_.data() + first, std::min(batch_size_, order_.size() - first));
+  const double klw = kl_weight(config_.anneal, config_.anneal0, config_.k, config_.x0, static_cast<long>(step_));
+  Parameters<T>& params = model_.parameters();
+  tape_->reset();
+  params.zero_grad();
+  // loss, nll, kl, label, then whether a rank was asked to stop (summed over ranks).
+  double values[5] = {0, 0, 0, 0, 0};
+  const Share share = share_of(idx.size(), comm_.rank(), comm_.size());
+  if (share.count > 0) {
+    const auto part = model_.loss(*tape_, data_, cols_, idx, share, klw, &noise_rng_);
+    tape_->backward(part.parts.loss);
+    const auto v = part.values();
+    std::copy(v.begin(), v.end(), values);
+  } else {  // more ranks than segments in this batch: nothing to compute, the same noise drawn
+    for (std::size_t i = 0; i < idx.size() * static_cast<std::size_t>(config_.latent); ++i) noise_rng_.normal();
+  }
+  values[4] = stop_ && *stop_ ? 1 : 0;
+  if (comm_.size() > 1) {
+    comm_.sum(std::span<T>(params.grads().data(), static_cast<std::size_t>(params.grads().size())));
+    comm_.sum(std::span<double>(values));
+  }
+  stop_requested_ = values[4] > 0;
+  if (!std::isfinite(values[0]) || !params.grads().allFinite())
+    throw std::runtime_error("dyad::Model::fit: the loss or its gradient is not finite at epoch " + std::to_string(epoch_ + 1) +
+                             ", step " + std::to_string(step_) + " (loss " + std::to_string(values[0]) + ", lr " +
+                             std::to_string(opt_.lr()) + "); lower the learning rate or check the data");
+  opt_.step(params.values(), params.grads());
+  for (int i = 0; i < 4; ++i) epoch_sums_[static_cast<std::size_t>(i)] += values[i];
+  report_.final_loss = values[0];
+
+  const bool epoch_end = ++batch_ == batches_;
+  if (progress) {
+    Progress p = progress_at(batch_, values, klw);
+    progress(p);
+    if (epoch_end) {
+      const double n = static_cast<double>(batches_);
+      p.loss = epoch_sums_[0] / n, p.nll = epoch_sums_[1] / n, p.kl = epoch_sums_[2] / n, p.label = epoch_sums_[3] / n;
+      p.epoch_end = true;
+      progress(p);
+    }
+  }
+  if (epoch_end) {
+    batch_ = 0;
+    ++epoch_;
+    check_ranks_agree();
+  }
+  return epoch_end;
+}
+
+template <class M>
+FitReport Trainer<M>::finish() {
+  if (!done()) throw std::logic_error("dyad::Trainer::finish: training is not complete");
+  report_.steps = steps();
+  report_.seconds = seconds();
+  model_.fit_scorers(data_, train_, comm_);
+  report_.latent_scores = model_.scorers().combined();
+  if (!calibration_.empty()) {
+    model_.calibrate(data_, calibration_, calibration_top_, comm_);
+    report_.calibration_cars = model_.calibration().size();
+    report_.calibration_segments = calibration_.size();
+  }
+  return report_;
+}
+
+template <class M>
+auto Trainer<M>::state() const -> TrainingState<T> {
+  TrainingState<T> s;
+  s.config = config_;
+  s.normalizer = model_.normalizer_;
+  s.mileage = model_.mileage_;
+  s.weights = model_.parameters().values();
+  s.adam_m = opt_.first_moment();
+  s.adam_v = opt_.second_moment();
+  if (s.adam_m.size() == 0) s.adam_m = s.adam_v = Vector<T>::Zero(s.weights.size());  // before the first step
+  s.adam_steps = opt_.steps();
+  s.step = static_cast<std::int64_t>(step_);
+  s.epoch = epoch_;
+  s.batch = static_cast<std::int64_t>(batch_);
+  s.order.assign(order_.begin(), order_.end());
+  s.order_rng = order_rng_.state();
+  s.noise_rng = noise_rng_.state();
+  s.epoch_sums = epoch_sums_;
+  s.seconds = seconds();
+  s.data_fingerprint = fingerprint();
+  s.train_segments = static_cast<std::int64_t>(train_.size());
+  return s;
+}
+
+template <class M>
+void Trainer<M>::restore(const TrainingState<T>& s, const std::string& source) {
+  const std::string diff = config_difference(s.config, config_);
+  if (!diff.empty()) throw std::invalid_argument(source + ": the configuration differs from the interrupted run's: " + diff);
+  if (s.train_segments != static_cast<std::int64_t>(train_.size()) || s.data_fingerprint != fingerprint())
+    throw std::invalid_argument(source + ": the training data differs from the interrupted run's (" +
+                                std::to_string(s.train_segments) + " normal segments then, " +
+                                std::to_string(train_.size()) + " now" +
+                                (s.train_segments == static_cast<std::int64_t>(train_.size()) ? ", same count but other values" : "") +
+                                "); resume with the same --data and --calibration-fraction");
+  if (s.weights.size() != model_.parameters().values().size())
+    throw std::invalid_argument(source + ": tensor 'weights' has " + std::to_string(s.weights.size()) +
+                                " values, the model " + std::to_string(model_.parameters().values().size()));
+  if (s.epoch > config_.epochs || s.batch >= static_cast<std::int64_t>(batches_))
+    throw std::invalid_argument(source + ": epoch " + std::to_string(s.epoch) + ", batch " + std::to_string(s.batch) +
+                                " is past the run's " + std::to_string(config_.epochs) + " epochs of " +
+                                std::to_string(batches_) + " batches");
+  std::vector<std::size_t> order(s.order.begin(), s.order.end()), sorted = order;
+  std::ranges::sort(sorted);
+  if (sorted != train_) throw std::invalid_argument(source + ": tensor 'order' is not a permutation of the training segments");
+  if (s.normalizer.columns() != config_.roles.encoder)
+    throw std::invalid_argument(source + ": the normaliser's columns differ from the encoder columns");
+  model_.normalizer_ = s.normalizer;
+  model_.mileage_ = s.mileage;
+  model_.parameters().values() = s.weights;
+  if (s.adam_steps > 0) opt_.restore(s.adam_m, s.adam_v, s.adam_steps);
+  step_ = static_cast<std::uint64_t>(s.step);
+  epoch_ = s.epoch;
+  batch_ = static_cast<std::size_t>(s.batch);
+  order_ = std::move(order);
+  order_rng_.set_state(s.order_rng);
+  noise_rng_.set_state(s.noise_rng);
+  epoch_sums_ = s.epoch_sums;
+  seconds_before_ = s.seconds;
+  start_ = std::chrono::steady_clock::now();
+  report_.resumed = true;
+}
+
+template <class T>
+FitReport Model<T, Eigen::Dynamic, Eigen::Dynamic>::fit(const Dataset& data, const ProgressCallback& progress, FitOptions options) {
   Trainer<Model> trainer(*this, data, options);
   if (!options.resume.empty()) trainer.restore(load_training_state<T>(options.resume), options.resume.string());
   // Data-parallel ranks hold the same state; rank 0 writes it.
@@ -462,5 +475,14 @@ FitReport Model<T, Hidden, Latent>::fit(const Dataset& data, const ProgressCallb
   r.states_written = written;
   return r;
 }
+
+
+// Compiled once elsewhere when DYAD_EXTERN_TEMPLATES is defined (dyad/instantiate.hpp).
+#ifdef DYAD_EXTERN_TEMPLATES
+extern template class Model<float>;
+extern template class Model<double>;
+extern template class Trainer<Model<float>>;
+extern template class Trainer<Model<double>>;
+#endif
 
 }  // namespace dyad

@@ -67,30 +67,7 @@ class RecurrentStack {
   // x [I x T*B]; h0 [F*H x B] laid out like h_n, or an empty Var for zeros (an LSTM's cell
   // states always start at zero; h_n holds the final hidden states, not the cell states).
   // Mismatched shapes throw std::invalid_argument before anything is put on the tape.
-  Result forward(Tape<T>& tape, Parameters<T>& params, const Var<T>& x, Var<T> h0, SequenceShape seq) const {
-    check_forward(params, x, h0, seq);
-    const Index H = shape_.hidden, D = shape_.directions(), B = seq.batch;
-    if (h0.val == nullptr) {
-      h0 = tape.variable(shape_.factor() * H, B);
-      h0.value().setZero();
-      h0 = h0.detached();
-    }
-    Var<T> h_n = tape.variable(shape_.factor() * H, B);
-    Var<T> input = x;
-    for (Index l = 0; l < shape_.layers; ++l) {
-      Var<T> out = tape.variable(D * H, seq.columns());
-      std::array<RecurrentWeights<T>, 2> w;
-      for (Index d = 0; d < D; ++d) {
-        const auto& id = ids_[static_cast<std::size_t>(l * D + d)];
-        w[static_cast<std::size_t>(d)] = {params.var(id.w_ih), params.var(id.w_hh), params.var(id.b_ih),
-                                          params.var(id.b_hh), d == 1};
-      }
-      recurrent_layer<T>(tape, shape_.cell, input, std::span<const RecurrentWeights<T>>(w.data(), static_cast<std::size_t>(D)),
-                         h0.block_rows(l * D * H, D * H), out, h_n.block_rows(l * D * H, D * H), seq);
-      input = out;
-    }
-    return {input, h_n};
-  }
+  Result forward(Tape<T>& tape, Parameters<T>& params, const Var<T>& x, Var<T> h0, SequenceShape seq) const;
 
  private:
   struct LayerIds {
@@ -124,6 +101,39 @@ class RecurrentStack {
 };
 
 template <class T>
+auto RecurrentStack<T>::forward(Tape<T>& tape, Parameters<T>& params, const Var<T>& x, Var<T> h0, SequenceShape seq) const -> Result {
+  check_forward(params, x, h0, seq);
+  const Index H = shape_.hidden, D = shape_.directions(), B = seq.batch;
+  if (h0.val == nullptr) {
+    h0 = tape.variable(shape_.factor() * H, B);
+    h0.value().setZero();
+    h0 = h0.detached();
+  }
+  Var<T> h_n = tape.variable(shape_.factor() * H, B);
+  Var<T> input = x;
+  for (Index l = 0; l < shape_.layers; ++l) {
+    Var<T> out = tape.variable(D * H, seq.columns());
+    std::array<RecurrentWeights<T>, 2> w;
+    for (Index d = 0; d < D; ++d) {
+      const auto& id = ids_[static_cast<std::size_t>(l * D + d)];
+      w[static_cast<std::size_t>(d)] = {params.var(id.w_ih), params.var(id.w_hh), params.var(id.b_ih),
+                                        params.var(id.b_hh), d == 1};
+    }
+    recurrent_layer<T>(tape, shape_.cell, input, std::span<const RecurrentWeights<T>>(w.data(), static_cast<std::size_t>(D)),
+                       h0.block_rows(l * D * H, D * H), out, h_n.block_rows(l * D * H, D * H), seq);
+    input = out;
+  }
+  return {input, h_n};
+}
+
+template <class T>
 using GruStack = RecurrentStack<T>;
+
+
+// Compiled once elsewhere when DYAD_EXTERN_TEMPLATES is defined (dyad/instantiate.hpp).
+#ifdef DYAD_EXTERN_TEMPLATES
+extern template class RecurrentStack<float>;
+extern template class RecurrentStack<double>;
+#endif
 
 }  // namespace dyad
