@@ -5,6 +5,7 @@
 #include "dyad/core/arena.hpp"
 #include "dyad/core/cpu.hpp"
 #include "dyad/core/excerpt.hpp"
+#include "dyad/core/json.hpp"
 #include "dyad/core/memory.hpp"
 #include "dyad/core/parameters.hpp"
 #include "dyad/core/precision.hpp"

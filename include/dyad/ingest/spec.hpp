@@ -19,9 +19,9 @@
 #pragma once
 
 #include "dyad/core/excerpt.hpp"
+#include "dyad/core/json.hpp"
 #include "dyad/data/csv.hpp"  // detail::number_text
 #include "dyad/ingest/timestamp.hpp"
-#include "dyad/model_config.hpp"  // strict JSON readers, edit_distance
 
 #include <nlohmann/json.hpp>
 

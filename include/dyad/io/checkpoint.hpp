@@ -6,6 +6,7 @@
 #pragma once
 
 #include "dyad/config.hpp"
+#include "dyad/core/json.hpp"
 #include "dyad/data/normalizer.hpp"
 #include "dyad/detect/calibration.hpp"
 #include "dyad/detect/latent.hpp"
@@ -265,13 +266,6 @@ struct CheckpointExtras {
   std::optional<CheckpointScorers> scorers;
   detect::Calibration calibration;  // empty when the checkpoint has none
 };
-
-// The numbers of j[key], which must be `size` of them.
-inline std::vector<double> json_vector(const nlohmann::json& j, const std::string& where, const char* key, std::size_t size) {
-  std::vector<double> v = json_numbers(json_member(j, where, key), where, key);
-  if (v.size() != size) json_key_error(where, key, "has " + std::to_string(v.size()) + " values, expected " + std::to_string(size));
-  return v;
-}
 
 // The fitted segment scorers as JSON (the value of dyad.latent), and back.
 template <class M>
