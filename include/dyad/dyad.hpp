@@ -11,6 +11,7 @@
 #include "dyad/core/precision.hpp"
 #include "dyad/core/random.hpp"
 #include "dyad/core/tape.hpp"
+#include "dyad/core/text.hpp"
 #include "dyad/data/batch.hpp"
 #include "dyad/data/csv.hpp"
 #include "dyad/data/dataset.hpp"
