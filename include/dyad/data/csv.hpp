@@ -4,10 +4,10 @@
 // file of several GB costs no per-row allocation. Every error names `file:line:column`.
 #pragma once
 
+#include "dyad/core/atomic_file.hpp"
 #include "dyad/core/excerpt.hpp"
 #include "dyad/core/text.hpp"
 #include "dyad/data/dataset.hpp"
-#include "dyad/io/atomic_file.hpp"
 
 #include <algorithm>
 #include <cerrno>

@@ -2,11 +2,11 @@
 // read: car,segment,label,rec_error,<target>_error...,latent_score,pattern_score,combined_score.
 #pragma once
 
+#include "dyad/core/atomic_file.hpp"
 #include "dyad/core/excerpt.hpp"
 #include "dyad/core/text.hpp"
 #include "dyad/data/dataset.hpp"
 #include "dyad/detect/scores.hpp"
-#include "dyad/io/atomic_file.hpp"
 
 #include <charconv>
 #include <cmath>
