@@ -35,6 +35,7 @@
 #include "dyad/ingest/spec.hpp"
 #include "dyad/ingest/timestamp.hpp"
 #include "dyad/io/checkpoint.hpp"
+#include "dyad/io/ensemble_checkpoint.hpp"
 #include "dyad/io/safetensors.hpp"
 #include "dyad/io/scores_csv.hpp"
 #include "dyad/io/segment_store.hpp"

@@ -39,7 +39,7 @@ inline constexpr const char* kCheckpointFormat = "dyad-checkpoint-2";
 inline constexpr const char* kCheckpointFormatV1 = "dyad-checkpoint-1";
 // "crc32c:<8 lowercase hex digits>", see tensor_checksum.
 inline constexpr const char* kChecksumKey = "dyad.checksum";
-// Present in an ensemble's checkpoint (dyad/ensemble.hpp): its members and score scales.
+// Present in an ensemble's checkpoint (dyad/io/ensemble_checkpoint.hpp): its members and score scales.
 inline constexpr const char* kEnsembleKey = "dyad.ensemble";
 
 struct LoadOptions {
