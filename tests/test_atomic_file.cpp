@@ -1,6 +1,6 @@
 // write_file_atomically's handling of links and non-regular targets, check_output_path's
 // messages, and the registry of temporaries that signal handlers clean up.
-#include "dyad/io/atomic_file.hpp"
+#include "dyad/core/atomic_file.hpp"
 
 #include <doctest/doctest.h>
 

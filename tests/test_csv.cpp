@@ -247,24 +247,24 @@ TEST_CASE("csv: a line longer than the read block") {
 
 TEST_CASE("csv: field splitting and number parsing details") {
   std::vector<std::string_view> f;
-  dyad::detail::FieldScratch scratch;
-  CHECK(!dyad::detail::split_fields("a,,\"b\"\"c\",", f, scratch));
+  dyad::text::FieldScratch scratch;
+  CHECK(!dyad::text::split_fields("a,,\"b\"\"c\",", f, scratch));
   CHECK(f == std::vector<std::string_view>{"a", "", "b\"c", ""});
-  CHECK(!dyad::detail::split_fields("", f, scratch));
+  CHECK(!dyad::text::split_fields("", f, scratch));
   CHECK(f.size() == 1);
-  CHECK(dyad::detail::split_fields("x,\"open", f, scratch) == std::optional<std::size_t>(1));
+  CHECK(dyad::text::split_fields("x,\"open", f, scratch) == std::optional<std::size_t>(1));
 
   float v = 0;
-  using S = dyad::detail::NumberStatus;
-  CHECK(dyad::detail::parse_number("+2.5", v) == S::ok);
+  using S = dyad::text::NumberStatus;
+  CHECK(dyad::text::parse_number("+2.5", v) == S::ok);
   CHECK(v == 2.5f);
-  CHECK(dyad::detail::parse_number("+-2", v) == S::not_a_number);
-  CHECK(dyad::detail::parse_number("+", v) == S::not_a_number);
-  CHECK(dyad::detail::parse_number("0x10", v) == S::not_a_number);
-  CHECK(dyad::detail::parse_number("1e400", v) == S::out_of_range);
+  CHECK(dyad::text::parse_number("+-2", v) == S::not_a_number);
+  CHECK(dyad::text::parse_number("+", v) == S::not_a_number);
+  CHECK(dyad::text::parse_number("0x10", v) == S::not_a_number);
+  CHECK(dyad::text::parse_number("1e400", v) == S::out_of_range);
   std::int64_t i = 0;
-  CHECK(dyad::detail::parse_number("-9223372036854775808", i) == S::ok);
-  CHECK(dyad::detail::parse_number("9223372036854775808", i) == S::out_of_range);
+  CHECK(dyad::text::parse_number("-9223372036854775808", i) == S::ok);
+  CHECK(dyad::text::parse_number("9223372036854775808", i) == S::out_of_range);
 }
 
 TEST_CASE_TEMPLATE("csv: the fast decimal path rounds exactly like from_chars", T, float, double) {
@@ -284,7 +284,7 @@ TEST_CASE_TEMPLATE("csv: the fast decimal path rounds exactly like from_chars", 
       s += std::to_string(static_cast<int>(rng.uniform() * 50) - 25);
     }
     T fast_value{}, reference{};
-    if (!dyad::detail::parse_simple_decimal(s.data(), s.data() + s.size(), fast_value)) continue;
+    if (!dyad::text::parse_simple_decimal(s.data(), s.data() + s.size(), fast_value)) continue;
     ++fast;
     const auto r = std::from_chars(s.data(), s.data() + s.size(), reference);
     if (r.ec != std::errc() || r.ptr != s.data() + s.size() || std::memcmp(&fast_value, &reference, sizeof(T)) != 0) {
@@ -328,8 +328,8 @@ TEST_CASE("csv: several escaped-quote fields on one line keep their own text") {
     }
   }
   std::vector<std::string_view> f;
-  dyad::detail::FieldScratch scratch;
-  CHECK(!dyad::detail::split_fields(line, f, scratch));
+  dyad::text::FieldScratch scratch;
+  CHECK(!dyad::text::split_fields(line, f, scratch));
   CHECK(std::vector<std::string>(f.begin(), f.end()) == expected);
 }
 

@@ -1,9 +1,9 @@
 // The detection protocol's library side: score names and columns (detect/scores.hpp), the car
 // ranking, worst segment and AUROC text (detect/ranking.hpp), and cross-validation
-// (detect/cross_validation.hpp), which the CLI only prints.
+// (cross_validation.hpp), which the CLI only prints.
 #include "toy_data.hpp"
 
-#include <dyad/detect/cross_validation.hpp>
+#include <dyad/cross_validation.hpp>
 #include <dyad/detect/ranking.hpp>
 #include <dyad/detect/scores.hpp>
 

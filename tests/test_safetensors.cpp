@@ -1,4 +1,4 @@
-#include "dyad/io/atomic_file.hpp"
+#include "dyad/core/atomic_file.hpp"
 #include "dyad/io/safetensors.hpp"
 
 #include <doctest/doctest.h>

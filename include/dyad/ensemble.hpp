@@ -6,6 +6,7 @@
 // Model: it scores, saves and loads exactly as the model does, so every dyad command takes both.
 #pragma once
 
+#include "dyad/io/ensemble_checkpoint.hpp"
 #include "dyad/model.hpp"
 
 #include <nlohmann/json.hpp>
@@ -13,8 +14,6 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
-#include <limits>
-#include <optional>
 #include <filesystem>
 #include <numeric>
 #include <span>
@@ -223,97 +222,27 @@ class Ensemble {
   }
 
   // ---- Checkpoints --------------------------------------------------------------------------
-  // One member: a plain checkpoint (dyad/io/checkpoint.hpp). More: one safetensors file with
-  // member k's weights named "member<k>.<state_dict name>", the shared configuration (member
-  // 0's), normaliser, mileage scale and calibration as in a plain checkpoint, and under
-  // kEnsembleKey the members' seeds, segment scorers and score scales. Checksummed likewise.
+  // One member: a plain checkpoint (dyad/io/checkpoint.hpp). More: an ensemble's checkpoint
+  // (dyad/io/ensemble_checkpoint.hpp), checksummed likewise.
   void save(const std::filesystem::path& path) const {
     if (members_.size() == 1) return save_checkpoint(members_[0], path, &calibration_);
-    SafeTensors st;
-    st.source = path.string();
-    nlohmann::json members = nlohmann::json::array();
-    for (std::size_t k = 0; k < members_.size(); ++k) {
-      const Member& m = members_[k];
-      detail::add_weights(st, m, member_prefix(k));
-      members.push_back({{"seed", m.config().seed},
-                         {"scorers", m.has_latent_scorer() ? detail::scorers_json(m) : nlohmann::json()},
-                         {"score_mean", scales_[k].mean},
-                         {"score_sd", scales_[k].sd}});
-    }
-    detail::add_metadata(st, members_[0], calibration_);
-    st.metadata[kEnsembleKey] = nlohmann::json{{"members", std::move(members)}}.dump();
-    detail::seal_and_save(st);
+    save_ensemble_checkpoint(path, members_, scales_, calibration_);
   }
 
   // Reads an ensemble's checkpoint, or any checkpoint load_checkpoint reads as an ensemble of
   // one. Everything is checked before a member is built, each error naming the file, member
   // and key or tensor.
   static Ensemble load(const std::filesystem::path& path, const LoadOptions& options = {}) {
-    SafeTensors st = detail::read_checkpoint_file(path);
-    if (!st.metadata.count(kEnsembleKey)) return Ensemble(load_checkpoint<Member>(st, options));
-    try {  // an error in the file is the file's (runtime_error), not a bad call (invalid_argument)
-      return read(st, detail::read_config(st));
+    EnsembleCheckpoint<Member, ScoreScale> file = load_ensemble_checkpoint<Member, ScoreScale>(path, options);
+    if (file.scales.empty()) return Ensemble(std::move(file.members[0]));
+    try {  // members that disagree are the file's error (runtime_error), not a bad call
+      return Ensemble(std::move(file.members), std::move(file.scales), std::move(file.calibration));
     } catch (const std::invalid_argument& e) {
-      throw std::runtime_error(e.what());
+      throw std::runtime_error(path.string() + ": " + e.what());
     }
   }
 
  private:
-  // The members, scales and calibration of an ensemble's checkpoint `st` (its tensors are moved
-  // out), whose configuration is `config`.
-  static Ensemble read(SafeTensors& st, const ModelConfig& config) {
-    const std::string& src = st.source;
-    const std::string where = src + " (" + kEnsembleKey + ")";
-    const nlohmann::json meta = detail::parse_meta(st, kEnsembleKey);
-    const nlohmann::json& list = detail::json_member(meta, where, "members");
-    if (!list.is_array() || list.size() < 2 || list.size() > static_cast<std::size_t>(limits::ensemble))
-      detail::json_key_error(where, "members", "must be an array of 2 to " + std::to_string(limits::ensemble) +
-                                                    " members, got " + detail::json_excerpt(list));
-    // Each member's tensors, their prefix dropped, in a file of their own; none may be left over.
-    std::vector<SafeTensors> files(list.size());
-    for (std::size_t k = 0; k < files.size(); ++k) files[k].source = src + ", member " + std::to_string(k) + " (tensors " + member_prefix(k) + "*)";
-    for (Tensor& t : st.tensors) {
-      std::size_t k = 0;
-      while (k < files.size() && !t.name.starts_with(member_prefix(k))) ++k;
-      if (k == files.size())
-        st.fail(t.name, "is not a member's tensor: an ensemble of " + std::to_string(files.size()) + " names them member0. to member" +
-                            std::to_string(files.size() - 1) + ".");
-      t.name.erase(0, member_prefix(k).size());
-      files[k].tensors.push_back(std::move(t));
-    }
-    // The normaliser, mileage scale and calibration are the ensemble's, shared by the members.
-    detail::CheckpointExtras shared = detail::read_extras(st, config);
-    std::vector<Member> members;
-    std::vector<ScoreScale> scales;
-    for (std::size_t k = 0; k < files.size(); ++k) {
-      const std::string at = where + " member " + std::to_string(k);
-      const nlohmann::json& m = list[k];
-      if (!m.is_object()) detail::json_key_error(where, "members", "member " + std::to_string(k) + " is not an object");
-      ModelConfig c = config;
-      c.seed = detail::json_integer<std::uint64_t>(detail::json_member(m, at, "seed"), at, "seed", 0,
-                                                    std::numeric_limits<std::uint64_t>::max());
-      detail::check_tensors(files[k], c);
-      detail::CheckpointExtras extras{shared.normalizer, shared.mileage, std::nullopt, {}};
-      const nlohmann::json& scorers = detail::json_member(m, at, "scorers");
-      if (!scorers.is_null()) extras.scorers = detail::read_scorers(scorers, at + " scorers", c);
-      const std::size_t produced = scorers.is_null() ? 1 : detect::score_names.size();
-      ScoreScale scale{detail::json_vector(m, at, "score_mean", produced), detail::json_vector(m, at, "score_sd", produced)};
-      for (const double sd : scale.sd)
-        if (!(sd > 0) || !std::isfinite(sd)) detail::json_key_error(at, "score_sd", "must be finite and > 0, got " + detail::json_excerpt(sd));
-      for (const double mean : scale.mean)
-        if (!std::isfinite(mean)) detail::json_key_error(at, "score_mean", "must be finite, got " + detail::json_excerpt(mean));
-      members.push_back(detail::build_model<Member>(files[k], c, std::move(extras)));
-      scales.push_back(std::move(scale));
-    }
-    try {
-      return Ensemble(std::move(members), std::move(scales), std::move(shared.calibration));
-    } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(src + ": " + e.what());
-    }
-  }
-
-  static std::string member_prefix(std::size_t k) { return "member" + std::to_string(k) + "."; }
-
   // Member k shares member 0's architecture, columns, normaliser and fitted scores.
   void check_member(std::size_t k) const {
     const Member& m = members_[k];

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "dyad/core/tape.hpp"
-#include "dyad/data/csv.hpp"  // detail::number_text
+#include "dyad/core/text.hpp"
 #include "dyad/data/dataset.hpp"
 #include "dyad/data/normalizer.hpp"
 #include "dyad/ops/recurrent.hpp"  // SequenceShape
@@ -42,9 +42,9 @@ inline constexpr double kMaxStandardised = 1e6;
   const SegmentMeta& m = data.meta(segment);
   const double value = data.values(segment)(t, static_cast<Index>(col));
   throw std::invalid_argument("dyad: car '" + m.car + "' segment " + std::to_string(m.segment) + " column '" +
-                              norm.columns()[e] + "' step " + std::to_string(t) + ": value " + number_text(value) +
-                              " is far outside the model's training range (mean " + number_text(norm.mean()[e]) +
-                              ", scale " + number_text(norm.scale()[e]) + ": " + number_text(z) +
+                              norm.columns()[e] + "' step " + std::to_string(t) + ": value " + text::number_text(value) +
+                              " is far outside the model's training range (mean " + text::number_text(norm.mean()[e]) +
+                              ", scale " + text::number_text(norm.scale()[e]) + ": " + text::number_text(z) +
                               " scales away); check the data's units");
 }
 }  // namespace detail

@@ -4,17 +4,16 @@
 // file of several GB costs no per-row allocation. Every error names `file:line:column`.
 #pragma once
 
+#include "dyad/core/atomic_file.hpp"
 #include "dyad/core/excerpt.hpp"
+#include "dyad/core/text.hpp"
 #include "dyad/data/dataset.hpp"
-#include "dyad/io/atomic_file.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <istream>
@@ -25,13 +24,8 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <type_traits>
 #include <unordered_map>
 #include <vector>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace dyad {
 
@@ -41,263 +35,18 @@ struct CsvOptions {
   std::vector<std::string> signals;
   // Longest line accepted, in bytes. A longer line is an error naming it, so that a hostile or
   // broken file (gigabytes without a newline) cannot grow the read buffer without bound.
-  std::size_t max_line_bytes = std::size_t{16} << 20;
+  std::size_t max_line_bytes = text::default_max_line_bytes;
   // Added to the line numbers after the header in errors: a batch cut from a longer stream
   // (dyad monitor --follow) names the stream's own lines.
   std::size_t data_line_offset = 0;
 };
 
+// TEMP: tools/dyad reaches these as dyad::detail:: until it moves to dyad::text (core/text.hpp).
 namespace detail {
-
-// Hands out lines (without '\n' and a trailing '\r') from big reads of an istream. A line longer
-// than `max_line` bytes is an error `name:line:1: ...`.
-class LineReader {
- public:
-  LineReader(std::istream& in, std::string_view name, std::size_t max_line = CsvOptions{}.max_line_bytes)
-      : in_(in), name_(name), max_line_(max_line), buf_(std::min<std::size_t>(std::size_t{1} << 12, max_line + 1)) {}
-
-  bool next(std::string_view& line) {
-    for (;;) {
-      if (const void* nl = std::memchr(buf_.data() + scan_, '\n', end_ - scan_)) {
-        const auto stop = static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data());
-        if (stop - begin_ > max_line_) too_long();
-        line = take(stop);
-        begin_ = scan_ = stop + 1;
-        ++lines_;
-        return true;
-      }
-      scan_ = end_;
-      if (end_ - begin_ > max_line_) too_long();  // before reading (and buffering) any more of it
-      if (eof_) {
-        if (begin_ == end_) return false;
-        line = take(end_);  // last line without a trailing newline
-        begin_ = end_;
-        ++lines_;
-        return true;
-      }
-      refill();
-    }
-  }
-
- private:
-  [[noreturn]] void too_long() const {
-    throw std::runtime_error(std::string(name_) + ":" + std::to_string(lines_ + 1) + ":1: line longer than " +
-                             std::to_string(max_line_) + " bytes (CsvOptions::max_line_bytes)");
-  }
-  std::string_view take(std::size_t stop) const {
-    std::string_view s(buf_.data() + begin_, stop - begin_);
-    if (!s.empty() && s.back() == '\r') s.remove_suffix(1);
-    return s;
-  }
-  void refill() {
-    const std::size_t keep = end_ - begin_;
-    std::memmove(buf_.data(), buf_.data() + begin_, keep);
-    scan_ -= begin_;
-    begin_ = 0;
-    end_ = keep;
-    // Grow for a line longer than the buffer (but, as checked in next(), not than max_line_),
-    // and on every refill up to 1 MiB reads: small inputs stay cheap, large files read in
-    // large chunks. Never past what max_line_ needs.
-    if (end_ == buf_.size() || (refills_++ > 0 && buf_.size() < (std::size_t{1} << 20) && buf_.size() <= max_line_))
-      buf_.resize(max_line_ < buf_.size() * 2 ? max_line_ + 1 : buf_.size() * 2);
-    in_.read(buf_.data() + end_, static_cast<std::streamsize>(buf_.size() - end_));
-    end_ += static_cast<std::size_t>(in_.gcount());
-    if (in_.bad()) throw std::runtime_error(std::string(name_) + ":" + std::to_string(lines_ + 1) + ": read error");
-    if (!in_) eof_ = true;
-  }
-
-  std::istream& in_;
-  std::string_view name_;
-  std::size_t max_line_;
-  std::vector<char> buf_;
-  std::size_t begin_ = 0, scan_ = 0, end_ = 0, lines_ = 0, refills_ = 0;
-  bool eof_ = false;
-};
-
-inline std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-enum class NumberStatus { ok, not_a_number, out_of_range };
-
-// Clinger's fast path for plain decimals such as "-350.125" or "4.1e3": when the digits fit the
-// significand and 10^|exp| is exact, one IEEE multiplication or division rounds correctly.
-// Anything else (long mantissas, inf, nan, bad input) is left to from_chars.
-template <class T>
-bool parse_simple_decimal(const char* p, const char* e, T& value) {
-  constexpr std::uint64_t max_mantissa = std::is_same_v<T, float> ? (std::uint64_t{1} << 24) : (std::uint64_t{1} << 53);
-  constexpr int max_exp = std::is_same_v<T, float> ? 10 : 22;
-  constexpr double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-  const bool negative = p != e && *p == '-';
-  p += negative;
-  std::uint64_t m = 0;
-  int digits = 0, exp = 0;
-  for (; p != e && static_cast<unsigned>(*p - '0') < 10; ++p, ++digits) m = m * 10 + static_cast<unsigned>(*p - '0');
-  if (p != e && *p == '.')
-    for (++p; p != e && static_cast<unsigned>(*p - '0') < 10; ++p, ++digits, --exp) m = m * 10 + static_cast<unsigned>(*p - '0');
-  if (digits == 0 || digits > 19 || m > max_mantissa) return false;
-  if (p != e && (*p == 'e' || *p == 'E')) {
-    ++p;
-    const bool exp_negative = p != e && *p == '-';
-    p += (p != e && (*p == '-' || *p == '+'));
-    int x = 0, xdigits = 0;
-    for (; p != e && static_cast<unsigned>(*p - '0') < 10 && xdigits < 4; ++p, ++xdigits) x = x * 10 + (*p - '0');
-    if (xdigits == 0) return false;
-    exp += exp_negative ? -x : x;
-  }
-  if (p != e || exp < -max_exp || exp > max_exp) return false;
-  T v = static_cast<T>(m);
-  const T scale = static_cast<T>(pow10[exp < 0 ? -exp : exp]);  // exact for |exp| <= max_exp
-  v = exp < 0 ? v / scale : v * scale;
-  value = negative ? -v : v;
-  return true;
-}
-
-// Whole-field parse; accepts a leading '+', which from_chars does not.
-template <class T>
-NumberStatus parse_number(std::string_view s, T& value) {
-  const char* b = s.data();
-  const char* e = b + s.size();
-  if (b != e && *b == '+' && e - b > 1 && b[1] != '-' && b[1] != '+') ++b;
-  if (b == e) return NumberStatus::not_a_number;
-  if constexpr (std::is_floating_point_v<T>)
-    if (parse_simple_decimal(b, e, value)) return NumberStatus::ok;
-  const auto [p, ec] = std::from_chars(b, e, value);
-  if (ec == std::errc::result_out_of_range && p == e) {
-    if constexpr (std::is_same_v<T, float>) {  // underflow is fine for a float signal; overflow is not
-      double d;
-      if (std::from_chars(b, e, d).ec == std::errc() && std::abs(d) < 1.0) {
-        value = static_cast<float>(d);
-        return NumberStatus::ok;
-      }
-    }
-    return NumberStatus::out_of_range;
-  }
-  return ec == std::errc() && p == e ? NumberStatus::ok : NumberStatus::not_a_number;
-}
-
-// Storage for the unescaped content of a line's `""`-escaped quoted fields. The bytes are
-// appended back to back and the fields' views are made only once the whole line is split:
-// appending may move `text` (a reallocation, or the short-string buffer), so a view taken
-// earlier could dangle.
-struct FieldScratch {
-  struct Piece {
-    std::size_t field, offset, size;
-  };
-  std::string text;
-  std::vector<Piece> pieces;
-};
-
-// Splits a line into fields separated by `delim` (RFC 4180 quoting within one line). Returns
-// the 0-based index of a malformed quoted field, or nullopt. Unquoted fields are trimmed; the
-// views point into `line` or `scratch` and stay valid until the next call with the same scratch.
-inline std::optional<std::size_t> split_quoted_fields(std::string_view line, std::vector<std::string_view>& fields,
-                                                      FieldScratch& scratch, char delim = ',') {
-  fields.clear();
-  scratch.text.clear();
-  scratch.pieces.clear();
-  const auto bad = [&]() -> std::optional<std::size_t> {
-    std::size_t pos = 0;
-    for (;;) {
-      const std::size_t index = fields.size();
-      if (pos < line.size() && line[pos] == '"') {
-        std::size_t q = pos + 1;
-        bool escaped = false;
-        for (;; ++q) {
-          q = line.find('"', q);
-          if (q == std::string_view::npos) return index;
-          if (q + 1 < line.size() && line[q + 1] == '"') escaped = true, ++q;
-          else break;
-        }
-        const std::string_view content = line.substr(pos + 1, q - pos - 1);
-        if (escaped) {
-          const std::size_t offset = scratch.text.size();
-          for (std::size_t i = 0; i < content.size(); ++i) {
-            scratch.text += content[i];
-            if (content[i] == '"') ++i;
-          }
-          scratch.pieces.push_back({index, offset, scratch.text.size() - offset});
-          fields.emplace_back();  // its view is made below, when `text` no longer grows
-        } else {
-          fields.push_back(content);
-        }
-        const std::size_t after = line.find_first_not_of(delim == '\t' ? " " : " \t", q + 1);
-        if (after == std::string_view::npos) return std::nullopt;
-        if (line[after] != delim) return index;
-        pos = after + 1;
-      } else {
-        const std::size_t stop = std::min(line.find(delim, pos), line.size());
-        fields.push_back(trim(line.substr(pos, stop - pos)));
-        if (stop == line.size()) return std::nullopt;
-        pos = stop + 1;
-      }
-    }
-  }();
-  const std::string_view text = scratch.text;
-  for (const auto& p : scratch.pieces) fields[p.field] = text.substr(p.offset, p.size);
-  return bad;
-}
-
-// The common case, a line without quotes, found 16 bytes at a time.
-inline std::optional<std::size_t> split_fields(std::string_view line, std::vector<std::string_view>& fields,
-                                               FieldScratch& scratch, char delim = ',') {
-#if defined(__SSE2__)
-  fields.clear();
-  const char* p = line.data();
-  const std::size_t n = line.size();
-  std::size_t start = 0, i = 0;
-  const __m128i comma = _mm_set1_epi8(delim), quote = _mm_set1_epi8('"');
-  for (; i + 16 <= n; i += 16) {
-    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    if (_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, quote))) return split_quoted_fields(line, fields, scratch, delim);
-    for (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(chunk, comma))); mask; mask &= mask - 1) {
-      const std::size_t stop = i + static_cast<std::size_t>(std::countr_zero(mask));
-      fields.push_back(trim({p + start, stop - start}));
-      start = stop + 1;
-    }
-  }
-  for (; i < n; ++i) {
-    if (p[i] == '"') return split_quoted_fields(line, fields, scratch, delim);
-    if (p[i] == delim) {
-      fields.push_back(trim({p + start, i - start}));
-      start = i + 1;
-    }
-  }
-  fields.push_back(trim({p + start, n - start}));
-  return std::nullopt;
-#else
-  return split_quoted_fields(line, fields, scratch, delim);
-#endif
-}
-
-// Formats `file:line:column: column 'name': message`; a column past the header has no name.
-struct CsvErrors {
-  static constexpr std::size_t whole_line = std::numeric_limits<std::size_t>::max();  // shown as column 1
-  std::string_view file;
-  const std::vector<std::string>& header;
-  [[noreturn]] void operator()(std::size_t line, std::size_t column, const std::string& message) const {
-    std::string where = std::string(file) + ":" + std::to_string(line) + ":" + std::to_string(column == whole_line ? 1 : column + 1) + ": ";
-    if (column < header.size()) where += "column '" + excerpt(header[column]) + "': ";
-    throw std::runtime_error(where + message);
-  }
-};
-
-inline std::string number_text(double v) {
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
-inline std::string csv_quote(std::string_view s) {
-  const bool plain = !s.empty() && s.find_first_of(",\"") == std::string_view::npos && trim(s) == s;
-  if (plain) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
+using text::FieldScratch;
+using text::number_text;
+using text::split_fields;
+using text::trim;
 }  // namespace detail
 
 // Reads a long CSV from a stream segment by segment: `sink.start(columns, labelled)` once the
@@ -307,24 +56,24 @@ inline std::string csv_quote(std::string_view s) {
 template <class Sink>
 void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions& options, Sink& sink) {
   constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
-  detail::LineReader reader(in, name, options.max_line_bytes);
+  text::LineReader reader(in, name, options.max_line_bytes);
   std::vector<std::string_view> fields;
-  detail::FieldScratch scratch;
+  text::FieldScratch scratch;
   std::vector<std::string> header;
   std::size_t line_no = 0;
   std::string_view line;
 
-  const detail::CsvErrors fail{name, header};
-  constexpr std::size_t whole_line = detail::CsvErrors::whole_line;
+  const text::CsvErrors fail{name, header};
+  constexpr std::size_t whole_line = text::CsvErrors::whole_line;
   auto next_nonblank = [&]() {
     while (reader.next(line)) {
       ++line_no;
-      if (!detail::trim(line).empty()) return true;
+      if (!text::trim(line).empty()) return true;
     }
     return false;
   };
   auto split = [&]() {
-    if (const auto bad = detail::split_fields(line, fields, scratch)) fail(line_no, *bad, "unterminated or malformed quoted field");
+    if (const auto bad = text::split_fields(line, fields, scratch)) fail(line_no, *bad, "unterminated or malformed quoted field");
   };
 
   // Header.
@@ -390,9 +139,9 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
     double v;
     const std::string_view s = fields[c];
     if (allow_missing && s.empty()) return std::numeric_limits<double>::quiet_NaN();
-    const auto st = detail::parse_number(s, v);
-    if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::excerpt(s) + "' is out of range");
-    if (st != detail::NumberStatus::ok) fail(line_no, c, (s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number"));
+    const auto st = text::parse_number(s, v);
+    if (st == text::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::excerpt(s) + "' is out of range");
+    if (st != text::NumberStatus::ok) fail(line_no, c, (s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number"));
     if (std::isinf(v) || (!allow_missing && std::isnan(v))) fail(line_no, c, "non-finite value '" + detail::excerpt(s) + "'");
     return v;
   };
@@ -412,7 +161,7 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
     if (!started) {  // first data row decides which columns are numeric signals
       float probe;
       for (std::size_t c = 0; c < header.size(); ++c)
-        if (!is_meta(c) && !header[c].empty() && detail::parse_number(fields[c], probe) != detail::NumberStatus::not_a_number)
+        if (!is_meta(c) && !header[c].empty() && text::parse_number(fields[c], probe) != text::NumberStatus::not_a_number)
           signal_cols.push_back(c);
       make_dataset();
     }
@@ -420,9 +169,9 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
     const std::string_view car = fields[car_col];
     if (car.empty()) fail(line_no, car_col, "missing value");
     std::int64_t segment;
-    if (const auto st = detail::parse_number(fields[seg_col], segment); st != detail::NumberStatus::ok)
+    if (const auto st = text::parse_number(fields[seg_col], segment); st != text::NumberStatus::ok)
       fail(line_no, seg_col, "'" + detail::excerpt(fields[seg_col]) +
-                                 (st == detail::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
+                                 (st == text::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
     int label = 0;
     if (label_col != none) {
       const double l = parse_double(label_col, false);
@@ -447,16 +196,16 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
         fail(line_no, label_col, "label " + std::to_string(label) + " differs from the segment's label " + std::to_string(meta.label) +
                                      " (line " + std::to_string(segment_start) + ")");
       if (t_col != none && !(t > last_t))
-        fail(line_no, t_col, "t = " + detail::excerpt(fields[t_col]) + " does not increase within the segment (previous t = " + detail::number_text(last_t) + ")");
+        fail(line_no, t_col, "t = " + detail::excerpt(fields[t_col]) + " does not increase within the segment (previous t = " + text::number_text(last_t) + ")");
     }
     last_t = t;
 
     for (std::size_t c : signal_cols) {
       float v;
       const std::string_view s = fields[c];
-      const auto st = detail::parse_number(s, v);
-      if (st == detail::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::excerpt(s) + "' is out of range for float");
-      if (st != detail::NumberStatus::ok) fail(line_no, c, s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number");
+      const auto st = text::parse_number(s, v);
+      if (st == text::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::excerpt(s) + "' is out of range for float");
+      if (st != text::NumberStatus::ok) fail(line_no, c, s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number");
       if (!std::isfinite(v)) fail(line_no, c, "non-finite value '" + detail::excerpt(s) + "' (DyAD cannot train on NaN or infinity)");
       values.push_back(v);
     }
@@ -506,7 +255,7 @@ inline void write_csv(std::ostream& os, const Dataset& data) {
     if (std::find(std::begin(meta_names), std::end(meta_names), col) != std::end(meta_names) || col.empty() ||
         col.find_first_of("\r\n") != std::string::npos)
       throw std::invalid_argument("dyad::write_csv: cannot write a signal column named '" + col + "'");
-    out += detail::csv_quote(col) + (c + 1 < data.num_columns() ? "," : "\n");
+    out += text::csv_quote(col) + (c + 1 < data.num_columns() ? "," : "\n");
   }
   char num[64];
   auto put = [&](auto v) {
@@ -520,7 +269,7 @@ inline void write_csv(std::ostream& os, const Dataset& data) {
     if ((m.label != 0 && m.label != 1) || std::isinf(m.mileage) || std::isinf(m.timestamp))
       throw std::invalid_argument("dyad::write_csv: car '" + m.car + "' segment " + std::to_string(m.segment) +
                                   ": label must be 0 or 1 and mileage/timestamp finite or NaN");
-    const std::string car = detail::csv_quote(m.car);
+    const std::string car = text::csv_quote(m.car);
     const auto v = data.values(i);
     for (Eigen::Index t = 0; t < v.rows(); ++t) {
       out += car;

@@ -8,9 +8,9 @@
 // most a fraction a of healthy cars in expectation. The finest attainable rate is 1/(n+1).
 #pragma once
 
+#include "dyad/core/json.hpp"
 #include "dyad/detect/car_score.hpp"
 #include "dyad/detect/scores.hpp"
-#include "dyad/model_config.hpp"  // strict JSON readers
 
 #include <nlohmann/json.hpp>
 

@@ -11,7 +11,8 @@
 // unreadable file) are errors naming file, line and column.
 #pragma once
 
-#include "dyad/data/csv.hpp"
+#include "dyad/core/excerpt.hpp"
+#include "dyad/core/text.hpp"
 #include "dyad/ingest/sessions.hpp"
 #include "dyad/ingest/spec.hpp"
 
@@ -34,7 +35,7 @@ namespace dyad::ingest {
 struct Options {
   bool strict = false;         // implausible values are errors, not dropped rows
   std::size_t examples = 3;    // file:line examples kept per reason
-  std::size_t max_line_bytes = CsvOptions{}.max_line_bytes;
+  std::size_t max_line_bytes = dyad::text::default_max_line_bytes;  // as CsvOptions's
 };
 
 // Physically plausible range of a known signal (after scaling and the current's sign).
@@ -123,7 +124,7 @@ class Ingestor {
     const auto m = spec_.scale.find("mileage");
     mileage_scale_ = m == spec_.scale.end() ? 1.0 : m->second;
     out_ << "car,segment,t" << (report_.labelled ? ",label" : "") << ",mileage,timestamp";
-    for (const auto& [name, column] : spec_.signals) out_ << ',' << dyad::detail::csv_quote(name);
+    for (const auto& [name, column] : spec_.signals) out_ << ',' << dyad::text::csv_quote(name);
     out_ << '\n';
   }
 
@@ -136,29 +137,29 @@ class Ingestor {
   // Reads one export; `name` stands for it in messages.
   void read(std::istream& in, const std::string& name) {
     report_.files.push_back(name);
-    dyad::detail::LineReader lines(in, name, options_.max_line_bytes);
+    dyad::text::LineReader lines(in, name, options_.max_line_bytes);
     std::string_view line;
     std::size_t line_no = 0;
     std::vector<std::string_view> fields;
-    dyad::detail::FieldScratch scratch;
+    dyad::text::FieldScratch scratch;
     // Header: the first non-blank line.
     for (;;) {
       if (!lines.next(line)) throw std::runtime_error(name + ": empty file (no header line)");
       ++line_no;
       if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-      if (!dyad::detail::trim(line).empty()) break;
+      if (!dyad::text::trim(line).empty()) break;
     }
     const char delim = spec_.delimiter ? spec_.delimiter : detect_delimiter(line);
-    if (auto bad = dyad::detail::split_fields(line, fields, scratch, delim))
+    if (auto bad = dyad::text::split_fields(line, fields, scratch, delim))
       throw std::runtime_error(name + ":" + std::to_string(line_no) + ":" + std::to_string(*bad + 1) + ": malformed quoted header field");
     const std::vector<std::string> header(fields.begin(), fields.end());
     const Columns cols = map_columns(header, name, line_no, delim);
-    const dyad::detail::CsvErrors fail{name, header};
+    const dyad::text::CsvErrors fail{name, header};
     while (lines.next(line)) {
       ++line_no;
-      if (dyad::detail::trim(line).empty()) continue;
+      if (dyad::text::trim(line).empty()) continue;
       ++report_.total.rows;
-      const auto bad = dyad::detail::split_fields(line, fields, scratch, delim);
+      const auto bad = dyad::text::split_fields(line, fields, scratch, delim);
       if (bad || fields.size() <= cols.last) {
         drop("unparsable", name, line_no, bad ? "malformed quoted field " + std::to_string(*bad + 1)
                                                : std::to_string(fields.size()) + " fields, the header has " + std::to_string(header.size()));
@@ -187,7 +188,7 @@ class Ingestor {
       report_.warnings.push_back("every SOC value is at most 1: it looks like a 0-1 fraction; add \"scale\": {\"soc\": 100} to the spec");
     if (report_.total.windows == 0)
       report_.warnings.push_back("no window written: no charging session of at least length * interval_s (" +
-                                 dyad::detail::number_text(spec_.length * spec_.interval_s) + " s) without a hole");
+                                 dyad::text::number_text(spec_.length * spec_.interval_s) + " s) without a hole");
     if (!out_) throw std::runtime_error("dyad ingest: writing the output failed");
     return report_;
   }
@@ -263,19 +264,19 @@ class Ingestor {
   static std::optional<double> number(std::string_view f) {
     if (missing(f)) return std::numeric_limits<double>::quiet_NaN();
     double v = 0;
-    if (dyad::detail::parse_number(f, v) == dyad::detail::NumberStatus::ok && std::isfinite(v)) return v;
+    if (dyad::text::parse_number(f, v) == dyad::text::NumberStatus::ok && std::isfinite(v)) return v;
     const auto comma = f.find(',');
     if (comma != std::string_view::npos && f.find(',', comma + 1) == std::string_view::npos && f.size() < 64) {
       char buf[64];
       std::copy(f.begin(), f.end(), buf);
       buf[comma] = '.';
-      if (dyad::detail::parse_number(std::string_view(buf, f.size()), v) == dyad::detail::NumberStatus::ok && std::isfinite(v)) return v;
+      if (dyad::text::parse_number(std::string_view(buf, f.size()), v) == dyad::text::NumberStatus::ok && std::isfinite(v)) return v;
     }
     return std::nullopt;
   }
 
   void parse_row(const std::vector<std::string_view>& fields, const Columns& cols, const std::string& name, std::size_t line_no,
-                 const dyad::detail::CsvErrors& fail) {
+                 const dyad::text::CsvErrors& fail) {
     const std::string_view car = fields[cols.car];
     if (car.empty()) return drop("unparsable", name, line_no, "empty car id");
     Sample s;
@@ -288,10 +289,10 @@ class Ingestor {
       if (!v) return drop("unparsable", name, line_no, spec_.signals[k].first + " '" + dyad::detail::excerpt(fields[cols.signals[k]], 40) + "'");
       double x = *v * scale_[k];
       if (std::abs(x) > std::numeric_limits<float>::max())  // the long CSV holds floats
-        return drop("unparsable", name, line_no, spec_.signals[k].first + " " + dyad::detail::number_text(x) + " is beyond float range");
+        return drop("unparsable", name, line_no, spec_.signals[k].first + " " + dyad::text::number_text(x) + " is beyond float range");
       if (static_cast<int>(k) == current_ && spec_.current_negative) x = -x;
       if (!std::isnan(x) && ranges_[k] && !(x >= ranges_[k]->lo && x <= ranges_[k]->hi)) {
-        const std::string msg = dyad::detail::number_text(x) + " is not " + ranges_[k]->what;
+        const std::string msg = dyad::text::number_text(x) + " is not " + ranges_[k]->what;
         if (options_.strict) fail(line_no, cols.signals[k], msg + " (--strict)");
         note(report_.implausible[spec_.signals[k].first], name, line_no, msg);
         implausible = true;
@@ -359,7 +360,7 @@ class Ingestor {
       throw std::runtime_error("dyad ingest: car '" + dyad::detail::excerpt(car, 60) + "' has a session without a label in column '" +
                                spec_.label + "'");
     }
-    const std::string car_field = dyad::detail::csv_quote(car);
+    const std::string car_field = dyad::text::csv_quote(car);
     const std::size_t S = spec_.signals.size();
     char buf[64];
     auto put = [&](double v) {
@@ -401,10 +402,10 @@ inline std::map<std::string, int> read_labels(const std::filesystem::path& path)
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path.string() + ": cannot open the labels file");
   const std::string name = path.string();
-  dyad::detail::LineReader lines(in, name);
+  dyad::text::LineReader lines(in, name);
   std::string_view line;
   std::vector<std::string_view> fields;
-  dyad::detail::FieldScratch scratch;
+  dyad::text::FieldScratch scratch;
   std::map<std::string, int> labels;
   std::size_t line_no = 0;
   char delim = ',';
@@ -412,14 +413,14 @@ inline std::map<std::string, int> read_labels(const std::filesystem::path& path)
   while (lines.next(line)) {
     ++line_no;
     if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-    if (dyad::detail::trim(line).empty()) continue;
+    if (dyad::text::trim(line).empty()) continue;
     if (!header) {  // its delimiter is the file's
       for (const char d : {';', '\t'})
         if (line.find(d) != std::string_view::npos && line.find(',') == std::string_view::npos) delim = d;
       header = true;
       continue;
     }
-    if (auto bad = dyad::detail::split_fields(line, fields, scratch, delim))
+    if (auto bad = dyad::text::split_fields(line, fields, scratch, delim))
       throw std::runtime_error(name + ":" + std::to_string(line_no) + ":" + std::to_string(*bad + 1) + ": malformed quoted field");
     if (fields.size() < 2 || fields[0].empty())
       throw std::runtime_error(name + ":" + std::to_string(line_no) + ":1: expected car,label");

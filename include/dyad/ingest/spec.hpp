@@ -19,9 +19,9 @@
 #pragma once
 
 #include "dyad/core/excerpt.hpp"
-#include "dyad/data/csv.hpp"  // detail::number_text
+#include "dyad/core/json.hpp"
+#include "dyad/core/text.hpp"
 #include "dyad/ingest/timestamp.hpp"
-#include "dyad/model_config.hpp"  // strict JSON readers, edit_distance
 
 #include <nlohmann/json.hpp>
 
@@ -124,7 +124,7 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
   auto positive = [&](const char* key, double& field, double hi) {
     if (!j.contains(key)) return;
     field = json_number(j.at(key), where, key);
-    if (!(field > 0) || field > hi) json_key_error(where, key, "must be in (0, " + number_text(hi) + "], got " + json_excerpt(j.at(key)));
+    if (!(field > 0) || field > hi) json_key_error(where, key, "must be in (0, " + dyad::text::number_text(hi) + "], got " + json_excerpt(j.at(key)));
   };
   positive("interval_s", s.interval_s, 86400);
   positive("max_gap_s", s.max_gap_s, 86400 * 7);
@@ -133,11 +133,11 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
   if (j.contains("length")) s.length = json_integer<int>(j.at("length"), where, "length", 2, 1 << 20);
   if (j.contains("stride")) s.stride = json_integer<int>(j.at("stride"), where, "stride", 1, 1 << 20);
   if (s.max_gap_s < s.interval_s)
-    json_key_error(where, "max_gap_s", "(" + number_text(s.max_gap_s) + ") is below interval_s (" + number_text(s.interval_s) +
+    json_key_error(where, "max_gap_s", "(" + dyad::text::number_text(s.max_gap_s) + ") is below interval_s (" + dyad::text::number_text(s.interval_s) +
                                            "): no two samples could be joined");
   if (s.max_gap_s / s.interval_s > 1e4)
-    json_key_error(where, "max_gap_s", "spans more than 10000 intervals (" + number_text(s.max_gap_s) + " s at interval_s " +
-                                           number_text(s.interval_s) + ")");
+    json_key_error(where, "max_gap_s", "spans more than 10000 intervals (" + dyad::text::number_text(s.max_gap_s) + " s at interval_s " +
+                                           dyad::text::number_text(s.interval_s) + ")");
   if (j.contains("delimiter")) {
     const std::string d = json_string(j.at("delimiter"), where, "delimiter");
     if (d == "auto") s.delimiter = 0;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "dyad/config.hpp"
+#include "dyad/core/json.hpp"
 #include "dyad/data/normalizer.hpp"
 #include "dyad/detect/calibration.hpp"
 #include "dyad/detect/latent.hpp"
@@ -38,7 +39,7 @@ inline constexpr const char* kCheckpointFormat = "dyad-checkpoint-2";
 inline constexpr const char* kCheckpointFormatV1 = "dyad-checkpoint-1";
 // "crc32c:<8 lowercase hex digits>", see tensor_checksum.
 inline constexpr const char* kChecksumKey = "dyad.checksum";
-// Present in an ensemble's checkpoint (dyad/ensemble.hpp): its members and score scales.
+// Present in an ensemble's checkpoint (dyad/io/ensemble_checkpoint.hpp): its members and score scales.
 inline constexpr const char* kEnsembleKey = "dyad.ensemble";
 
 struct LoadOptions {
@@ -265,13 +266,6 @@ struct CheckpointExtras {
   std::optional<CheckpointScorers> scorers;
   detect::Calibration calibration;  // empty when the checkpoint has none
 };
-
-// The numbers of j[key], which must be `size` of them.
-inline std::vector<double> json_vector(const nlohmann::json& j, const std::string& where, const char* key, std::size_t size) {
-  std::vector<double> v = json_numbers(json_member(j, where, key), where, key);
-  if (v.size() != size) json_key_error(where, key, "has " + std::to_string(v.size()) + " values, expected " + std::to_string(size));
-  return v;
-}
 
 // The fitted segment scorers as JSON (the value of dyad.latent), and back.
 template <class M>

@@ -5,9 +5,9 @@
 // everything a corrupt or foreign file can get wrong and names the file and the tensor.
 #pragma once
 
+#include "dyad/core/atomic_file.hpp"
 #include "dyad/core/excerpt.hpp"
-#include "dyad/io/atomic_file.hpp"
-#include "dyad/io/mapped_file.hpp"
+#include "dyad/core/mapped_file.hpp"
 
 #include <nlohmann/json.hpp>
 

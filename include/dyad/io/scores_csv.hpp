@@ -2,10 +2,11 @@
 // read: car,segment,label,rec_error,<target>_error...,latent_score,pattern_score,combined_score.
 #pragma once
 
-#include "dyad/data/csv.hpp"
+#include "dyad/core/atomic_file.hpp"
+#include "dyad/core/excerpt.hpp"
+#include "dyad/core/text.hpp"
+#include "dyad/data/dataset.hpp"
 #include "dyad/detect/scores.hpp"
-#include "dyad/io/atomic_file.hpp"
-#include "dyad/model.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -39,7 +40,7 @@ inline void write_scores_csv(const std::filesystem::path& path, const Dataset& d
     };
     for (std::size_t i = 0; i < data.size(); ++i) {
       const auto& m = data.meta(i);
-      out += detail::csv_quote(m.car) + "," + std::to_string(m.segment);
+      out += text::csv_quote(m.car) + "," + std::to_string(m.segment);
       if (data.labelled()) out += "," + std::to_string(m.label);
       const auto r = static_cast<Eigen::Index>(i);
       put(s.rec_error[r]);
@@ -63,20 +64,20 @@ inline void write_scores_csv(const std::filesystem::path& path, const Dataset& d
 // label (0 / 1) is optional (without it the table is unlabelled); every other column is a
 // score, finite in each row, and a (car, segment) appears once.
 inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
-  detail::LineReader reader(in, name);
+  text::LineReader reader(in, name);
   std::vector<std::string_view> fields;
-  detail::FieldScratch scratch;
+  text::FieldScratch scratch;
   std::vector<std::string> header;
-  const detail::CsvErrors fail{name, header};
-  constexpr std::size_t whole_line = detail::CsvErrors::whole_line, none = static_cast<std::size_t>(-1);
+  const text::CsvErrors fail{name, header};
+  constexpr std::size_t whole_line = text::CsvErrors::whole_line, none = static_cast<std::size_t>(-1);
   std::size_t line_no = 0;
   std::string_view line;
   auto next_row = [&] {
     while (reader.next(line)) {
       ++line_no;
       if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-      if (detail::trim(line).empty()) continue;
-      if (const auto bad = detail::split_fields(line, fields, scratch)) fail(line_no, *bad, "unterminated or malformed quoted field");
+      if (text::trim(line).empty()) continue;
+      if (const auto bad = text::split_fields(line, fields, scratch)) fail(line_no, *bad, "unterminated or malformed quoted field");
       return true;
     }
     return false;
@@ -113,9 +114,9 @@ inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
     const std::string_view car = fields[car_col];
     if (car.empty()) fail(line_no, car_col, "missing value");
     std::int64_t segment = 0;
-    if (const auto st = detail::parse_number(fields[seg_col], segment); st != detail::NumberStatus::ok)
+    if (const auto st = text::parse_number(fields[seg_col], segment); st != text::NumberStatus::ok)
       fail(line_no, seg_col, "'" + detail::excerpt(fields[seg_col]) +
-                                 (st == detail::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
+                                 (st == text::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
     int label = 0;
     if (label_col != none) {
       if (fields[label_col] != "0" && fields[label_col] != "1")
@@ -128,8 +129,8 @@ inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
     for (std::size_t k = 0; k < score_cols.size(); ++k) {
       const std::string_view f = fields[score_cols[k]];
       double v = 0;
-      const auto st = detail::parse_number(f, v);
-      if (st != detail::NumberStatus::ok || !std::isfinite(v))
+      const auto st = text::parse_number(f, v);
+      if (st != text::NumberStatus::ok || !std::isfinite(v))
         fail(line_no, score_cols[k], f.empty() ? std::string("missing value") : "'" + detail::excerpt(f) + "' is not a finite number");
       columns[k]->push_back(v);
     }

@@ -12,10 +12,10 @@
 // files appended at the end, and the header, whose room is reserved up front, is written last.
 #pragma once
 
+#include "dyad/core/atomic_file.hpp"
+#include "dyad/core/mapped_file.hpp"
 #include "dyad/data/csv.hpp"
 #include "dyad/data/dataset.hpp"
-#include "dyad/io/atomic_file.hpp"
-#include "dyad/io/mapped_file.hpp"
 #include "dyad/io/safetensors.hpp"
 
 #include <nlohmann/json.hpp>

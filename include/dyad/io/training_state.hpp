@@ -6,6 +6,7 @@
 #pragma once
 
 #include "dyad/config.hpp"
+#include "dyad/core/json.hpp"
 #include "dyad/core/random.hpp"
 #include "dyad/core/var.hpp"
 #include "dyad/data/normalizer.hpp"

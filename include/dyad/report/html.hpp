@@ -4,9 +4,9 @@
 // Output is deterministic (no timestamps), so equal inputs give byte-identical files.
 #pragma once
 
+#include "dyad/core/atomic_file.hpp"
 #include "dyad/detect/evaluation.hpp"
 #include "dyad/detect/ranking.hpp"
-#include "dyad/io/atomic_file.hpp"
 
 #include <algorithm>
 #include <charconv>

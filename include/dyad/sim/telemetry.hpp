@@ -12,6 +12,7 @@
 #pragma once
 
 #include "dyad/core/random.hpp"
+#include "dyad/core/text.hpp"
 #include "dyad/sim/faults.hpp"
 #include "dyad/sim/fleet.hpp"
 #include "dyad/sim/pack.hpp"
@@ -81,24 +82,18 @@ inline std::string_view state_name(VehicleState s) {
 
 namespace detail {
 
-inline std::string number_text(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
-
 inline void validate(const TelemetryConfig& c) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("dyad::sim::TelemetryConfig: " + what); };
   validate(c.fleet);
   if (c.fleet.cars == 0) fail("fleet.cars must be positive");
-  if (!(c.days > 0 && c.days <= 3660)) fail("days (" + number_text(c.days) + ") must be in (0, 3660]");
+  if (!(c.days > 0 && c.days <= 3660)) fail("days (" + text::rounded_text(c.days) + ") must be in (0, 3660]");
   if (!(c.interval_s >= 0.1 && c.interval_s <= 600))
-    fail("interval_s (" + number_text(c.interval_s) + ") must be in [0.1, 600]");
+    fail("interval_s (" + text::rounded_text(c.interval_s) + ") must be in [0.1, 600]");
   if (!(c.jitter_s >= 0 && c.jitter_s < c.interval_s / 2))
-    fail("jitter_s (" + number_text(c.jitter_s) + ") must be at least 0 and below interval_s / 2 (" +
-         number_text(c.interval_s / 2) + "), so that each car's samples stay in order");
-  if (!(c.drop_rate >= 0 && c.drop_rate < 1)) fail("drop_rate (" + number_text(c.drop_rate) + ") must be in [0, 1)");
-  if (!(c.empty_rate >= 0 && c.empty_rate <= 1)) fail("empty_rate (" + number_text(c.empty_rate) + ") must be in [0, 1]");
+    fail("jitter_s (" + text::rounded_text(c.jitter_s) + ") must be at least 0 and below interval_s / 2 (" +
+         text::rounded_text(c.interval_s / 2) + "), so that each car's samples stay in order");
+  if (!(c.drop_rate >= 0 && c.drop_rate < 1)) fail("drop_rate (" + text::rounded_text(c.drop_rate) + ") must be in [0, 1)");
+  if (!(c.empty_rate >= 0 && c.empty_rate <= 1)) fail("empty_rate (" + text::rounded_text(c.empty_rate) + ") must be in [0, 1]");
   if (c.timestamps != TimestampFormat::iso8601 && c.timestamps != TimestampFormat::epoch_s &&
       c.timestamps != TimestampFormat::epoch_ms)
     fail("timestamps is not a TimestampFormat");

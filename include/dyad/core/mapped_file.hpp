@@ -4,7 +4,7 @@
 // a file truncated in place by another program while mapped would fault (SIGBUS) on access.
 #pragma once
 
-#include "dyad/io/atomic_file.hpp"
+#include "dyad/core/atomic_file.hpp"
 
 #include <cerrno>
 #include <cstddef>
