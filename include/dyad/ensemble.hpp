@@ -116,9 +116,7 @@ class Ensemble {
   }
   // As Model::calibrate, on the ensemble's scores.
   void calibrate(const Dataset& data, std::span<const std::size_t> segments = {}, int h_per_mille = 100,
-                 const Communicator& comm = single_process()) {
-    set_calibration(detail::calibration_of(*this, data, segments, h_per_mille, comm));
-  }
+                 const Communicator& comm = single_process());
 
   // ---- Training -----------------------------------------------------------------------------
   // Trains every member as Model::fit does, one after the other, on the same training cars
@@ -126,57 +124,7 @@ class Ensemble {
   // score scale on its training segments and calibrates the ensemble. The report's steps and
   // seconds are the members' sums. Resuming and periodic training states are for single
   // models; a stop request ends the run without a model.
-  FitReport fit(const Dataset& data, const ProgressCallback& progress = {}, FitOptions options = {}) {
-    if (members_.size() == 1) {
-      FitReport r = members_[0].fit(data, progress, options);
-      set_calibration(members_[0].calibration());
-      members_[0].set_calibration({});
-      return r;
-    }
-    if (!options.resume.empty() || options.checkpoint_every > 0)
-      throw std::invalid_argument("dyad::Ensemble::fit: resuming and periodic training states are for single models, not " +
-                                  std::to_string(members_.size()) + "-member ensembles");
-    options.state_path.clear();
-    const Communicator& comm = options.communicator ? *options.communicator : single_process();
-    options.calibration_seed = options.calibration_seed.value_or(config().seed);
-    options.calibrate = false;
-    const FitSplit split = split_for_fit(data, config(), options);
-    FitReport total;
-    total.members = size();
-    std::vector<ScoreScale> scales;
-    for (int k = 0; k < size(); ++k) {
-      ProgressCallback member_progress;
-      if (progress)
-        member_progress = [&](const Progress& p) {
-          Progress q = p;
-          q.member = k;
-          q.members = size();
-          progress(q);
-        };
-      const FitReport r = members_[static_cast<std::size_t>(k)].fit(data, member_progress, options);
-      total.steps += r.steps;
-      total.seconds += r.seconds;
-      if (r.interrupted) {
-        total.interrupted = true;
-        return total;
-      }
-      total.segments = r.segments;
-      total.faulty_excluded = r.faulty_excluded;
-      total.short_excluded = r.short_excluded;
-      total.label_loss = r.label_loss;
-      total.latent_scores = r.latent_scores;
-      total.final_loss += r.final_loss / size();
-      scales.push_back(ScoreScale::fit(score_across(comm, members_[static_cast<std::size_t>(k)], data, split.train)));
-    }
-    scales_ = std::move(scales);
-    calibration_ = {};
-    if (!split.calibration.empty()) {
-      calibrate(data, split.calibration, options.calibration_top, comm);
-      total.calibration_cars = calibration_.size();
-      total.calibration_segments = split.calibration.size();
-    }
-    return total;
-  }
+  FitReport fit(const Dataset& data, const ProgressCallback& progress = {}, FitOptions options = {});
 
   // ---- Scoring ------------------------------------------------------------------------------
   // Every segment score is the mean over the members of their z-scores (ScoreScale); one
@@ -195,75 +143,24 @@ class Ensemble {
     std::iota(all.begin(), all.end(), std::size_t{0});
     return score(ws, data, all, batch);
   }
-  Scores score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const {
-    Scores out = members_[0].score(ws, data, segments, batch);
-    if (members_.size() == 1) return out;
-    standardise(out, scales_[0]);
-    for (std::size_t k = 1; k < members_.size(); ++k) {
-      Scores s = members_[k].score(ws, data, segments, batch);
-      standardise(s, scales_[k]);
-      const auto from = ScoreScale::columns(std::as_const(s));
-      const auto to = ScoreScale::columns(out);
-      for (std::size_t c = 0; c < scales_[k].size(); ++c) *to[c] += *from[c];
-      out.target_error += s.target_error;
-    }
-    const double K = static_cast<double>(members_.size());
-    for (std::size_t c = 0; c < scales_[0].size(); ++c) *ScoreScale::columns(out)[c] /= K;
-    out.target_error /= K;
-    return out;
-  }
+  Scores score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch = 256) const;
 
   // The members' mean reconstruction of one segment, in original units.
-  Reconstruction reconstruct(const Dataset& data, std::size_t segment) const {
-    Reconstruction r = members_[0].reconstruct(data, segment);
-    for (std::size_t k = 1; k < members_.size(); ++k) r.reconstructed += members_[k].reconstruct(data, segment).reconstructed;
-    r.reconstructed /= static_cast<double>(members_.size());
-    return r;
-  }
+  Reconstruction reconstruct(const Dataset& data, std::size_t segment) const;
 
   // ---- Checkpoints --------------------------------------------------------------------------
   // One member: a plain checkpoint (dyad/io/checkpoint.hpp). More: an ensemble's checkpoint
   // (dyad/io/ensemble_checkpoint.hpp), checksummed likewise.
-  void save(const std::filesystem::path& path) const {
-    if (members_.size() == 1) return save_checkpoint(members_[0], path, &calibration_);
-    save_ensemble_checkpoint(path, members_, scales_, calibration_);
-  }
+  void save(const std::filesystem::path& path) const;
 
   // Reads an ensemble's checkpoint, or any checkpoint load_checkpoint reads as an ensemble of
   // one. Everything is checked before a member is built, each error naming the file, member
   // and key or tensor.
-  static Ensemble load(const std::filesystem::path& path, const LoadOptions& options = {}) {
-    EnsembleCheckpoint<Member, ScoreScale> file = load_ensemble_checkpoint<Member, ScoreScale>(path, options);
-    if (file.scales.empty()) return Ensemble(std::move(file.members[0]));
-    try {  // members that disagree are the file's error (runtime_error), not a bad call
-      return Ensemble(std::move(file.members), std::move(file.scales), std::move(file.calibration));
-    } catch (const std::invalid_argument& e) {
-      throw std::runtime_error(path.string() + ": " + e.what());
-    }
-  }
+  static Ensemble load(const std::filesystem::path& path, const LoadOptions& options = {});
 
  private:
   // Member k shares member 0's architecture, columns, normaliser and fitted scores.
-  void check_member(std::size_t k) const {
-    const Member& m = members_[k];
-    const Member& first = members_[0];
-    auto fail = [&](const std::string& what) {
-      throw std::invalid_argument("dyad::Ensemble: member " + std::to_string(k) + " " + what);
-    };
-    nlohmann::json a = m.config().to_json(), b = first.config().to_json();
-    a.erase("seed");
-    b.erase("seed");
-    if (a != b) fail("differs from member 0 in its configuration (besides the seed)");
-    if (m.normalizer().columns() != first.normalizer().columns() || m.normalizer().mean() != first.normalizer().mean() ||
-        m.normalizer().scale() != first.normalizer().scale())
-      fail("has another normaliser than member 0 (members train on the same data)");
-    if (m.mileage_scale().min() != first.mileage_scale().min() || m.mileage_scale().max() != first.mileage_scale().max())
-      fail("has another mileage scale than member 0 (members train on the same data)");
-    if (m.has_latent_scorer() != first.has_latent_scorer()) fail("differs from member 0 in having fitted latent scores");
-    const std::size_t produced = m.has_latent_scorer() ? detect::score_names.size() : 1;
-    if (members_.size() > 1 && scales_[k].size() != produced)
-      fail("has a score scale of " + std::to_string(scales_[k].size()) + " scores, but produces " + std::to_string(produced));
-  }
+  void check_member(std::size_t k) const;
 
   static void standardise(Scores& s, const ScoreScale& scale) {
     const auto cols = ScoreScale::columns(s);
@@ -274,5 +171,135 @@ class Ensemble {
   std::vector<ScoreScale> scales_;  // one per member when there are several
   detect::Calibration calibration_;
 };
+
+template <class T, int Hidden, int Latent>
+void Ensemble<T, Hidden, Latent>::calibrate(const Dataset& data, std::span<const std::size_t> segments, int h_per_mille, const Communicator& comm) {
+  set_calibration(detail::calibration_of(*this, data, segments, h_per_mille, comm));
+}
+
+template <class T, int Hidden, int Latent>
+FitReport Ensemble<T, Hidden, Latent>::fit(const Dataset& data, const ProgressCallback& progress, FitOptions options) {
+  if (members_.size() == 1) {
+    FitReport r = members_[0].fit(data, progress, options);
+    set_calibration(members_[0].calibration());
+    members_[0].set_calibration({});
+    return r;
+  }
+  if (!options.resume.empty() || options.checkpoint_every > 0)
+    throw std::invalid_argument("dyad::Ensemble::fit: resuming and periodic training states are for single models, not " +
+                                std::to_string(members_.size()) + "-member ensembles");
+  options.state_path.clear();
+  const Communicator& comm = options.communicator ? *options.communicator : single_process();
+  options.calibration_seed = options.calibration_seed.value_or(config().seed);
+  options.calibrate = false;
+  const FitSplit split = split_for_fit(data, config(), options);
+  FitReport total;
+  total.members = size();
+  std::vector<ScoreScale> scales;
+  for (int k = 0; k < size(); ++k) {
+    ProgressCallback member_progress;
+    if (progress)
+      member_progress = [&](const Progress& p) {
+        Progress q = p;
+        q.member = k;
+        q.members = size();
+        progress(q);
+      };
+    const FitReport r = members_[static_cast<std::size_t>(k)].fit(data, member_progress, options);
+    total.steps += r.steps;
+    total.seconds += r.seconds;
+    if (r.interrupted) {
+      total.interrupted = true;
+      return total;
+    }
+    total.segments = r.segments;
+    total.faulty_excluded = r.faulty_excluded;
+    total.short_excluded = r.short_excluded;
+    total.label_loss = r.label_loss;
+    total.latent_scores = r.latent_scores;
+    total.final_loss += r.final_loss / size();
+    scales.push_back(ScoreScale::fit(score_across(comm, members_[static_cast<std::size_t>(k)], data, split.train)));
+  }
+  scales_ = std::move(scales);
+  calibration_ = {};
+  if (!split.calibration.empty()) {
+    calibrate(data, split.calibration, options.calibration_top, comm);
+    total.calibration_cars = calibration_.size();
+    total.calibration_segments = split.calibration.size();
+  }
+  return total;
+}
+
+template <class T, int Hidden, int Latent>
+Scores Ensemble<T, Hidden, Latent>::score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch) const {
+  Scores out = members_[0].score(ws, data, segments, batch);
+  if (members_.size() == 1) return out;
+  standardise(out, scales_[0]);
+  for (std::size_t k = 1; k < members_.size(); ++k) {
+    Scores s = members_[k].score(ws, data, segments, batch);
+    standardise(s, scales_[k]);
+    const auto from = ScoreScale::columns(std::as_const(s));
+    const auto to = ScoreScale::columns(out);
+    for (std::size_t c = 0; c < scales_[k].size(); ++c) *to[c] += *from[c];
+    out.target_error += s.target_error;
+  }
+  const double K = static_cast<double>(members_.size());
+  for (std::size_t c = 0; c < scales_[0].size(); ++c) *ScoreScale::columns(out)[c] /= K;
+  out.target_error /= K;
+  return out;
+}
+
+template <class T, int Hidden, int Latent>
+Reconstruction Ensemble<T, Hidden, Latent>::reconstruct(const Dataset& data, std::size_t segment) const {
+  Reconstruction r = members_[0].reconstruct(data, segment);
+  for (std::size_t k = 1; k < members_.size(); ++k) r.reconstructed += members_[k].reconstruct(data, segment).reconstructed;
+  r.reconstructed /= static_cast<double>(members_.size());
+  return r;
+}
+
+template <class T, int Hidden, int Latent>
+void Ensemble<T, Hidden, Latent>::save(const std::filesystem::path& path) const {
+  if (members_.size() == 1) return save_checkpoint(members_[0], path, &calibration_);
+  save_ensemble_checkpoint(path, members_, scales_, calibration_);
+}
+
+template <class T, int Hidden, int Latent>
+auto Ensemble<T, Hidden, Latent>::load(const std::filesystem::path& path, const LoadOptions& options) -> Ensemble {
+  EnsembleCheckpoint<Member, ScoreScale> file = load_ensemble_checkpoint<Member, ScoreScale>(path, options);
+  if (file.scales.empty()) return Ensemble(std::move(file.members[0]));
+  try {  // members that disagree are the file's error (runtime_error), not a bad call
+    return Ensemble(std::move(file.members), std::move(file.scales), std::move(file.calibration));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(path.string() + ": " + e.what());
+  }
+}
+
+template <class T, int Hidden, int Latent>
+void Ensemble<T, Hidden, Latent>::check_member(std::size_t k) const {
+  const Member& m = members_[k];
+  const Member& first = members_[0];
+  auto fail = [&](const std::string& what) {
+    throw std::invalid_argument("dyad::Ensemble: member " + std::to_string(k) + " " + what);
+  };
+  nlohmann::json a = m.config().to_json(), b = first.config().to_json();
+  a.erase("seed");
+  b.erase("seed");
+  if (a != b) fail("differs from member 0 in its configuration (besides the seed)");
+  if (m.normalizer().columns() != first.normalizer().columns() || m.normalizer().mean() != first.normalizer().mean() ||
+      m.normalizer().scale() != first.normalizer().scale())
+    fail("has another normaliser than member 0 (members train on the same data)");
+  if (m.mileage_scale().min() != first.mileage_scale().min() || m.mileage_scale().max() != first.mileage_scale().max())
+    fail("has another mileage scale than member 0 (members train on the same data)");
+  if (m.has_latent_scorer() != first.has_latent_scorer()) fail("differs from member 0 in having fitted latent scores");
+  const std::size_t produced = m.has_latent_scorer() ? detect::score_names.size() : 1;
+  if (members_.size() > 1 && scales_[k].size() != produced)
+    fail("has a score scale of " + std::to_string(scales_[k].size()) + " scores, but produces " + std::to_string(produced));
+}
+
+// Compiled once elsewhere when DYAD_EXTERN_TEMPLATES is defined (dyad/instantiate.hpp).
+#ifdef DYAD_EXTERN_TEMPLATES
+extern template class Ensemble<float>;
+extern template class Ensemble<double>;
+#endif
 
 }  // namespace dyad

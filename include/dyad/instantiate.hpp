@@ -22,4 +22,5 @@
   template class dyad::RecurrentStack<T>;            \
   template class dyad::Network<T>;                   \
   template class dyad::Model<T>;                     \
-  template class dyad::Trainer<dyad::Model<T>>;
+  template class dyad::Trainer<dyad::Model<T>>;      \
+  template class dyad::Ensemble<T>;

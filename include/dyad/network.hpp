@@ -170,7 +170,6 @@ auto Network<T>::loss(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq, 
   return p;
 }
 
-
 // Compiled once elsewhere when DYAD_EXTERN_TEMPLATES is defined (dyad/instantiate.hpp).
 #ifdef DYAD_EXTERN_TEMPLATES
 extern template class Network<float>;

@@ -476,7 +476,6 @@ FitReport Model<T, Eigen::Dynamic, Eigen::Dynamic>::fit(const Dataset& data, con
   return r;
 }
 
-
 // Compiled once elsewhere when DYAD_EXTERN_TEMPLATES is defined (dyad/instantiate.hpp).
 #ifdef DYAD_EXTERN_TEMPLATES
 extern template class Model<float>;

@@ -129,7 +129,6 @@ auto RecurrentStack<T>::forward(Tape<T>& tape, Parameters<T>& params, const Var<
 template <class T>
 using GruStack = RecurrentStack<T>;
 
-
 // Compiled once elsewhere when DYAD_EXTERN_TEMPLATES is defined (dyad/instantiate.hpp).
 #ifdef DYAD_EXTERN_TEMPLATES
 extern template class RecurrentStack<float>;
