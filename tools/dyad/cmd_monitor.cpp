@@ -1,25 +1,22 @@
 // dyad monitor: score what is new in a long CSV against a calibrated model, store it in the
 // fleet database and update each car's status; status changes go to stdout as JSON lines.
 // dyad status: the fleet's current verdicts, or one car's history, from the database.
-#pragma once
 
-#include "cmd_score.hpp"
+#include "commands.hpp"
 #include "common.hpp"
+#include "scoring.hpp"
 
+#include <dyad/data/segment_stream.hpp>
 #include <dyad/ingest/ingest.hpp>
 #include <dyad/monitor/monitor.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <poll.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <deque>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -109,115 +106,6 @@ inline detect::AlarmPolicy alarm_policy(const MonitorArgs& a, const detect::Cali
   p.validate();
   return p;
 }
-
-// Reads a long CSV from a file descriptor as it arrives and hands out batches of complete
-// segments (a segment is complete once the next one's first row, or the end, arrives), each
-// as CSV text with the header: after `every` segments, or once `seconds` have passed since
-// the last batch and at least one segment is complete.
-class SegmentStream {
- public:
-  SegmentStream(int fd, std::size_t every, double seconds) : fd_(fd), every_(every), seconds_(seconds) {}
-
-  // The next batch (empty at the end of the input); `first_line` is its first data line's number.
-  std::string next(std::size_t& first_line) {
-    for (;;) {
-      if (pending_ > 0 && (eof_ || seconds_since_batch() >= seconds_)) close_batch();
-      if (!ready_.empty()) {
-        auto [text, line] = std::move(ready_.front());
-        ready_.pop_front();
-        first_line = line;
-        last_batch_ = std::chrono::steady_clock::now();
-        return header_ + "\n" + text;
-      }
-      if (eof_) {
-        if (current_.empty()) return {};
-        complete_current();
-        continue;
-      }
-      const double left = seconds_ - seconds_since_batch();
-      pollfd p{fd_, POLLIN, 0};
-      const int r = ::poll(&p, 1, pending_ > 0 ? std::max(0, static_cast<int>(left * 1000)) : -1);
-      if (r < 0 && errno != EINTR) throw std::runtime_error(std::string("stdin: poll failed: ") + std::strerror(errno));
-      if (r > 0) read_some();
-    }
-  }
-
- private:
-  double seconds_since_batch() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_batch_).count();
-  }
-  void close_batch() {
-    ready_.emplace_back(std::move(batch_), batch_first_line_);
-    batch_.clear();
-    pending_ = 0;
-    batch_first_line_ = 0;
-  }
-  void complete_current() {
-    if (batch_first_line_ == 0) batch_first_line_ = current_first_line_;
-    batch_ += current_;
-    current_.clear();
-    if (++pending_ >= every_) close_batch();
-  }
-  void read_some() {
-    char buf[1 << 16];
-    const ssize_t n = ::read(fd_, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) return;
-      throw std::runtime_error(std::string("stdin: read failed: ") + std::strerror(errno));
-    }
-    if (n == 0) {
-      eof_ = true;
-      if (!partial_.empty()) line(std::exchange(partial_, std::string()));
-      return;
-    }
-    partial_.append(buf, static_cast<std::size_t>(n));
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1)
-      line(partial_.substr(start, nl - start));
-    partial_.erase(0, start);
-    if (partial_.size() > CsvOptions{}.max_line_bytes)
-      throw std::runtime_error("stdin:" + std::to_string(lines_ + 1) + ":1: line longer than " +
-                               std::to_string(CsvOptions{}.max_line_bytes) + " bytes");
-  }
-  void line(std::string text) {
-    ++lines_;
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (lines_ == 1) {
-      header_ = text;
-      std::vector<std::string_view> f;
-      detail::FieldScratch scratch;
-      detail::split_fields(header_, f, scratch);
-      for (std::size_t i = 0; i < f.size(); ++i) {
-        if (f[i] == "car") car_ = i;
-        if (f[i] == "segment") segment_ = i;
-      }
-      if (car_ == npos || segment_ == npos) throw std::runtime_error("stdin:1:1: the header has no 'car' and 'segment' columns");
-      return;
-    }
-    if (detail::trim(text).empty()) return;
-    detail::split_fields(text, fields_, scratch_);
-    const std::size_t need = std::max(car_, segment_);
-    if (fields_.size() <= need) throw std::runtime_error("stdin:" + std::to_string(lines_) + ":1: too few fields");
-    std::string key = std::string(fields_[car_]) + '\x1f' + std::string(fields_[segment_]);
-    if (key != key_ && !current_.empty()) complete_current();
-    if (current_.empty()) current_first_line_ = lines_;
-    key_ = std::move(key);
-    current_ += text;
-    current_ += '\n';
-  }
-
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-  int fd_;
-  std::size_t every_;
-  double seconds_;
-  bool eof_ = false;
-  std::string partial_, header_, key_, current_, batch_;
-  std::deque<std::pair<std::string, std::size_t>> ready_;  // closed batches and their first lines
-  std::size_t lines_ = 0, pending_ = 0, car_ = npos, segment_ = npos, current_first_line_ = 0, batch_first_line_ = 0;
-  std::vector<std::string_view> fields_;
-  detail::FieldScratch scratch_;
-  std::chrono::steady_clock::time_point last_batch_ = std::chrono::steady_clock::now();
-};
 
 inline void print_changes(const monitor::UpdateReport& r) {
   for (const auto& c : r.changes) std::printf("%s\n", monitor::to_json(c).dump().c_str());
@@ -433,5 +321,21 @@ inline int run_status(const StatusArgs& a) {
   }
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+MonitorArgs monitor_args;
+CompareArgs compare_args;
+StatusArgs status_args;
+}  // namespace
+
+namespace command {
+void monitor_options(CLI::App* cmd) { add_monitor_options(cmd, monitor_args); }
+int monitor_run() { return run_monitor(monitor_args); }
+void compare_options(CLI::App* cmd) { add_compare_options(cmd, compare_args); }
+int compare_run() { return run_compare(compare_args); }
+void status_options(CLI::App* cmd) { add_status_options(cmd, status_args); }
+int status_run() { return run_status(status_args); }
+}  // namespace command
 
 }  // namespace dyad::cli
