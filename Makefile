@@ -9,6 +9,7 @@
 #   make test-asan build everything in build-asan/ with ASan + UBSan and run ctest there
 #   make test-tsan build the tests and CLI in build-tsan/ with TSan and run the threaded ones
 #   make fuzz      build the libFuzzer targets (clang) in build-fuzz/, run each SECONDS=N s (60)
+#   make format    apply .clang-format to the C++ sources; make check-format: say which differ (CI)
 #   make clean     remove build/, demo-out/ and the three checking build directories
 #
 # Variables: BUILD_DIR, BUILD_TYPE, JOBS, PREFIX, CMAKE_ARGS (extra configure flags),
@@ -42,7 +43,7 @@ MAKEFLAGS += --no-print-directory
 # Prerequisites are steps in order (deps, then build), never parallel jobs of make itself.
 .NOTPARALLEL:
 .DEFAULT_GOAL := build
-.PHONY: deps deps-core deps-fuzz configure build test demo bench install clean test-asan test-tsan fuzz
+.PHONY: deps deps-core deps-fuzz configure build test demo bench install clean test-asan test-tsan fuzz format check-format
 
 deps:
 	bash scripts/install-deps.sh $(DEPS_FLAGS)
@@ -78,6 +79,12 @@ bench: build
 
 install: build
 	cmake --install $(BUILD_DIR) --prefix "$(PREFIX)"
+
+format:
+	bash scripts/check-format.sh --fix
+
+check-format:
+	bash scripts/check-format.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(DEMO_OUT) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)

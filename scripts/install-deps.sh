@@ -34,10 +34,11 @@ for arg in "$@"; do
 done
 
 # Build and test toolchain plus the libraries the headers, tests, benches and CLI use; Open MPI
-# for `mpirun -np N dyad train | score`, which the CLI tests run on loopback.
+# for `mpirun -np N dyad train | score`, which the CLI tests run on loopback; GNU time for
+# bench/compile_time.sh; clang-format for CI's style check (scripts/check-format.sh).
 core=(build-essential cmake g++ libeigen3-dev libxsimd-dev doctest-dev libbenchmark-dev
       nlohmann-json3-dev libcli11-dev libsqlite3-dev sqlite3 python3 python3-numpy
-      openmpi-bin libopenmpi-dev time)
+      openmpi-bin libopenmpi-dev time clang-format)
 # Headless browser for the report tests; fonts so that rendered text is not blank boxes.
 chromium=(chromium fonts-liberation)
 # Reference implementations for the comparison benchmarks: PyTorch, and oneDNN's GRU

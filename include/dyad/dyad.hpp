@@ -12,6 +12,7 @@
 #include "dyad/core/parameters.hpp"
 #include "dyad/core/precision.hpp"
 #include "dyad/core/random.hpp"
+#include "dyad/core/sequence.hpp"
 #include "dyad/core/tape.hpp"
 #include "dyad/core/text.hpp"
 #include "dyad/cross_validation.hpp"

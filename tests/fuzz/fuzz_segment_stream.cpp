@@ -121,16 +121,16 @@ std::vector<Line> data_lines(std::string_view text) {
   std::vector<Line> out;
   if (lines.empty()) return out;
   std::vector<std::string_view> f;
-  dyad::detail::FieldScratch scratch;
-  dyad::detail::split_fields(lines[0], f, scratch);
+  dyad::text::FieldScratch scratch;
+  dyad::text::split_fields(lines[0], f, scratch);
   std::size_t car = 0, segment = 0;
   for (std::size_t i = 0; i < f.size(); ++i) {
     if (f[i] == "car") car = i;
     if (f[i] == "segment") segment = i;
   }
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    if (dyad::detail::trim(lines[i]).empty()) continue;
-    dyad::detail::split_fields(lines[i], f, scratch);
+    if (dyad::text::trim(lines[i]).empty()) continue;
+    dyad::text::split_fields(lines[i], f, scratch);
     if (f.size() <= std::max(car, segment)) break;  // "too few fields": the batcher stops here too
     out.push_back({lines[i], std::string(f[car]) + '\x1f' + std::string(f[segment]), i + 1});
   }

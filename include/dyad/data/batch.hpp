@@ -3,11 +3,11 @@
 // that marks the steps past a shorter segment's end as padding.
 #pragma once
 
+#include "dyad/core/sequence.hpp"
 #include "dyad/core/tape.hpp"
 #include "dyad/core/text.hpp"
 #include "dyad/data/dataset.hpp"
 #include "dyad/data/normalizer.hpp"
-#include "dyad/ops/recurrent.hpp"  // SequenceShape
 
 #include <algorithm>
 #include <cmath>

@@ -41,14 +41,6 @@ struct CsvOptions {
   std::size_t data_line_offset = 0;
 };
 
-// TEMP: tools/dyad reaches these as dyad::detail:: until it moves to dyad::text (core/text.hpp).
-namespace detail {
-using text::FieldScratch;
-using text::number_text;
-using text::split_fields;
-using text::trim;
-}  // namespace detail
-
 // Reads a long CSV from a stream segment by segment: `sink.start(columns, labelled)` once the
 // signal columns are known, then `sink.add(meta, values)` for each segment (values row-major
 // [length x columns]) as soon as it is complete, so a sink that writes them out keeps nothing.

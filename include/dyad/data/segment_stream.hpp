@@ -7,7 +7,7 @@
 // last batch and at least one segment is complete.
 #pragma once
 
-#include "dyad/data/csv.hpp"
+#include "dyad/core/text.hpp"
 
 #include <poll.h>
 #include <unistd.h>
@@ -38,7 +38,7 @@ class SegmentBatcher {
   };
 
   explicit SegmentBatcher(std::size_t every, std::string source = "stdin",
-                          std::size_t max_line_bytes = CsvOptions{}.max_line_bytes)
+                          std::size_t max_line_bytes = text::default_max_line_bytes)
       : every_(every), source_(std::move(source)), max_line_(max_line_bytes) {}
 
   // More input. Complete lines are cut at once; the rest waits for its newline.
@@ -97,8 +97,8 @@ class SegmentBatcher {
     if (lines_ == 1) {
       header_ = text;
       std::vector<std::string_view> f;
-      detail::FieldScratch scratch;
-      detail::split_fields(header_, f, scratch);
+      text::FieldScratch scratch;
+      text::split_fields(header_, f, scratch);
       for (std::size_t i = 0; i < f.size(); ++i) {
         if (f[i] == "car") car_ = i;
         if (f[i] == "segment") segment_ = i;
@@ -107,8 +107,8 @@ class SegmentBatcher {
         throw std::runtime_error(source_ + ":1:1: the header has no 'car' and 'segment' columns");
       return;
     }
-    if (detail::trim(text).empty()) return;
-    detail::split_fields(text, fields_, scratch_);
+    if (text::trim(text).empty()) return;
+    text::split_fields(text, fields_, scratch_);
     const std::size_t need = std::max(car_, segment_);
     if (fields_.size() <= need) throw std::runtime_error(source_ + ":" + std::to_string(lines_) + ":1: too few fields");
     std::string key = std::string(fields_[car_]) + '\x1f' + std::string(fields_[segment_]);
@@ -128,7 +128,7 @@ class SegmentBatcher {
   std::deque<Batch> ready_;  // closed batches
   std::size_t lines_ = 0, pending_ = 0, car_ = npos, segment_ = npos, current_first_line_ = 0, batch_first_line_ = 0;
   std::vector<std::string_view> fields_;
-  detail::FieldScratch scratch_;
+  text::FieldScratch scratch_;
 };
 
 // Reads a long CSV from a file descriptor as it arrives and hands out batches of complete
@@ -137,7 +137,7 @@ class SegmentBatcher {
 class SegmentStream {
  public:
   SegmentStream(int fd, std::size_t every, double seconds, std::string source = "stdin",
-                std::size_t max_line_bytes = CsvOptions{}.max_line_bytes)
+                std::size_t max_line_bytes = text::default_max_line_bytes)
       : fd_(fd), seconds_(seconds), source_(source), batcher_(every, std::move(source), max_line_bytes) {}
 
   // The next batch (empty at the end of the input); `first_line` is its first data line's number.

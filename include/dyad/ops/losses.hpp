@@ -2,8 +2,8 @@
 // weighted sum of scalar losses.
 #pragma once
 
+#include "dyad/core/sequence.hpp"
 #include "dyad/core/tape.hpp"
-#include "dyad/ops/recurrent.hpp"
 
 #include <array>
 #include <cmath>
