@@ -1,6 +1,6 @@
-// The command line's progress line (tools/dyad/common.hpp) into a pipe or log file: a line
+// The command line's progress line (tools/dyad/progress.hpp) into a pipe or log file: a line
 // at every epoch end and at least every 10 seconds in between, with speed and ETA.
-#include "../tools/dyad/common.hpp"
+#include "../tools/dyad/progress.hpp"
 
 #include <doctest/doctest.h>
 

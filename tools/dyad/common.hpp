@@ -1,8 +1,17 @@
-// Shared pieces of the dyad command line: the progress line, reading data for a model,
-// and small formatting helpers.
+// Shared pieces of the dyad command line: the ranks, --threads and --precision, reading data
+// for a model, output directories and times. The progress line of training is in progress.hpp.
 #pragma once
 
-#include <dyad/dyad.hpp>
+#include <dyad/config.hpp>
+#include <dyad/core/cpu.hpp>
+#include <dyad/core/precision.hpp>
+#include <dyad/data/csv.hpp>
+#include <dyad/data/dataset.hpp>
+#include <dyad/detect/calibration.hpp>
+#include <dyad/dist/communicator.hpp>
+#include <dyad/io/atomic_file.hpp>
+#include <dyad/io/segment_store.hpp>
+#include <dyad/model_config.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -81,37 +90,6 @@ inline ModelConfig read_config_file(const std::string& path, const ModelConfig& 
   }
   return c;
 }
-
-// A live progress line on a terminal (rewritten in place). Into a pipe or log file: a line at
-// the end of each epoch and at least every 10 seconds in between, so a long epoch shows its
-// speed and ETA. `prefix` says which run it is (e.g. "fold 2/5").
-class ProgressLine {
- public:
-  explicit ProgressLine(bool quiet = false, std::string prefix = "")
-      : quiet_(quiet), tty_(stderr_is_tty()), prefix_(prefix.empty() ? prefix : prefix + "  ") {}
-
-  void operator()(const Progress& p) {
-    if (quiet_) return;
-    char buf[256];
-    const std::string member = p.members > 1 ? "network " + std::to_string(p.member + 1) + "/" + std::to_string(p.members) + "  " : "";
-    std::snprintf(buf, sizeof buf,
-                  "%sepoch %d/%d  batch %zu/%zu  loss %.4f (nll %.4f  kl %.2f  label %.4f)  lr %.2e  kl_w %.3g  %.0f seg/s  %s %s",
-                  member.c_str(), p.epoch + 1, p.epochs, p.batch, p.batches, p.loss, p.nll, p.kl, p.label, p.lr, p.kl_weight,
-                  p.segments_per_s, p.epoch_end ? "elapsed" : "ETA", clock(p.epoch_end ? p.seconds : p.seconds_left).c_str());
-    if (tty_) {
-      std::cerr << "\r\033[K" << prefix_ << buf << (p.epoch_end ? "\n" : "") << std::flush;
-    } else if (p.epoch_end || p.seconds >= last_ + kLogInterval) {
-      last_ = p.seconds;
-      std::cerr << prefix_ << buf << "\n";
-    }
-  }
-
- private:
-  static constexpr double kLogInterval = 10;  // seconds
-  bool quiet_, tty_;
-  std::string prefix_;
-  double last_ = 0;
-};
 
 // Creates the output directory `dir` (the value of `flag`) and checks that each of `files` can be
 // written in it, so a bad directory fails before any work rather than after training.

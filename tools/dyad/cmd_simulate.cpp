@@ -1,7 +1,7 @@
 // dyad simulate: stream a synthetic fleet to a long CSV of charging segments (--out), or to a raw
 // telematics export of every sample with its ground truth (--raw); both in constant memory.
-#pragma once
 
+#include "commands.hpp"
 #include "common.hpp"
 
 #include <dyad/sim/telemetry.hpp>
@@ -177,5 +177,15 @@ inline int run_simulate(const SimulateArgs& a) {
             << " segments x " << a.fleet.steps << " steps; wrote " << a.out << "\n";
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+SimulateArgs simulate_args;
+}  // namespace
+
+namespace command {
+void simulate_options(CLI::App* cmd) { add_simulate_options(cmd, simulate_args); }
+int simulate_run() { return run_simulate(simulate_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

@@ -1,8 +1,10 @@
 // dyad cv: the paper's car-grouped k-fold protocol end to end (dyad-method §6).
-#pragma once
 
-#include "cmd_evaluate.hpp"
+#include "commands.hpp"
 #include "common.hpp"
+#include "progress.hpp"
+
+#include <dyad/dyad.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -78,5 +80,15 @@ inline int run_cv(const CvArgs& a) {
   }
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+CvArgs cv_args;
+}  // namespace
+
+namespace command {
+void cv_options(CLI::App* cmd) { add_cv_options(cmd, cv_args); }
+int cv_run() { return run_cv(cv_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

@@ -1,7 +1,10 @@
 // dyad score: per-segment scores of a long CSV under a trained model.
-#pragma once
 
+#include "commands.hpp"
 #include "common.hpp"
+#include "scoring.hpp"
+
+#include <dyad/dyad.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -33,7 +36,7 @@ inline void add_score_options(CLI::App* cmd, ScoreArgs& a) {
 }
 
 // A model for scoring: a single model is an ensemble of one (dyad/ensemble.hpp).
-inline Ensemble<float> load_for_scoring(const std::string& path, const std::string& preset_name) {
+Ensemble<float> load_for_scoring(const std::string& path, const std::string& preset_name) {
   LoadOptions options;
   if (!preset_name.empty()) options.config = preset(preset_name);
   return Ensemble<float>::load(path, options);
@@ -41,7 +44,7 @@ inline Ensemble<float> load_for_scoring(const std::string& path, const std::stri
 
 // Values far outside the model's training range (a unit mix-up such as cell voltage in mV)
 // are named, car, segment and column, before scoring.
-inline void warn_out_of_range(const Ensemble<float>& model, const Dataset& data, const char* who = "dyad score") {
+void warn_out_of_range(const Ensemble<float>& model, const Dataset& data, const char* who) {
   std::size_t count = 0;
   const auto cols = model.resolve_columns(data);
   const auto found = out_of_range_values(data, cols, model.normalizer(), 50, 5, &count);
@@ -80,5 +83,15 @@ inline int run_score(const ScoreArgs& a) {
             << "\n";
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+ScoreArgs score_args;
+}  // namespace
+
+namespace command {
+void score_options(CLI::App* cmd) { add_score_options(cmd, score_args); }
+int score_run() { return run_score(score_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

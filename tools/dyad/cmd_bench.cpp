@@ -1,8 +1,10 @@
 // dyad bench: training steps, scoring and single-segment latency of a preset on synthetic
 // data of its shape, with achieved GFLOP/s next to a measured GEMM peak of this machine.
-#pragma once
 
+#include "commands.hpp"
 #include "common.hpp"
+
+#include <dyad/dyad.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -142,5 +144,15 @@ inline int run_bench(const BenchArgs& a) {
                             .c_str());
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+BenchArgs bench_args;
+}  // namespace
+
+namespace command {
+void bench_options(CLI::App* cmd) { add_bench_options(cmd, bench_args); }
+int bench_run() { return run_bench(bench_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

@@ -1,9 +1,11 @@
 // dyad calibrate: recalibrate a model's verdicts on other healthy cars (and, for the cost-based
 // operating point, labelled faulty ones) without retraining it.
-#pragma once
 
-#include "cmd_score.hpp"
+#include "commands.hpp"
 #include "common.hpp"
+#include "scoring.hpp"
+
+#include <dyad/dyad.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -44,5 +46,15 @@ inline int run_calibrate(const CalibrateArgs& a) {
   std::cerr << "wrote " << a.out << "\n";
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+CalibrateArgs calibrate_args;
+}  // namespace
+
+namespace command {
+void calibrate_options(CLI::App* cmd) { add_calibrate_options(cmd, calibrate_args); }
+int calibrate_run() { return run_calibrate(calibrate_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

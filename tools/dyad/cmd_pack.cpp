@@ -1,7 +1,7 @@
 // dyad pack: a long CSV to a segment store (dyad/io/segment_store.hpp), which every command's
 // --data reads as it reads the CSV, without parsing and without loading it into memory.
-#pragma once
 
+#include "commands.hpp"
 #include "common.hpp"
 
 #include <CLI/CLI.hpp>
@@ -29,5 +29,15 @@ inline int run_pack(const PackArgs& a) {
             << "; wrote " << a.out << " (" << out / (1 << 20) << " MiB from " << in / (1 << 20) << " MiB of CSV)\n";
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+PackArgs pack_args;
+}  // namespace
+
+namespace command {
+void pack_options(CLI::App* cmd) { add_pack_options(cmd, pack_args); }
+int pack_run() { return run_pack(pack_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

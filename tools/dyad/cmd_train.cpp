@@ -1,7 +1,10 @@
 // dyad train: fit a model on a long CSV and save it as safetensors.
-#pragma once
 
+#include "commands.hpp"
 #include "common.hpp"
+#include "progress.hpp"
+
+#include <dyad/dyad.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -267,5 +270,15 @@ inline int run_train(const TrainArgs& a) {
   std::cerr << "wrote " << a.out << "\n";
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+TrainArgs train_args;
+}  // namespace
+
+namespace command {
+void train_options(CLI::App* cmd) { add_train_options(cmd, train_args); }
+int train_run() { return run_train(train_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

@@ -1,6 +1,6 @@
 // dyad ingest: raw telematics exports -> the long CSV of charging windows (dyad/ingest/).
-#pragma once
 
+#include "commands.hpp"
 #include "common.hpp"
 
 #include <dyad/ingest/ingest.hpp>
@@ -100,5 +100,15 @@ inline int run_ingest(const IngestArgs& a) {
   std::cerr << "dyad ingest: wrote " << a.out << (a.report_json.empty() ? "" : " and " + a.report_json) << "\n";
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+IngestArgs ingest_args;
+}  // namespace
+
+namespace command {
+void ingest_options(CLI::App* cmd) { add_ingest_options(cmd, ingest_args); }
+int ingest_run() { return run_ingest(ingest_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

@@ -1,10 +1,10 @@
 // dyad monitor: score what is new in a long CSV against a calibrated model, store it in the
 // fleet database and update each car's status; status changes go to stdout as JSON lines.
 // dyad status: the fleet's current verdicts, or one car's history, from the database.
-#pragma once
 
-#include "cmd_score.hpp"
+#include "commands.hpp"
 #include "common.hpp"
+#include "scoring.hpp"
 
 #include <dyad/data/segment_stream.hpp>
 #include <dyad/ingest/ingest.hpp>
@@ -321,5 +321,21 @@ inline int run_status(const StatusArgs& a) {
   }
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+MonitorArgs monitor_args;
+CompareArgs compare_args;
+StatusArgs status_args;
+}  // namespace
+
+namespace command {
+void monitor_options(CLI::App* cmd) { add_monitor_options(cmd, monitor_args); }
+int monitor_run() { return run_monitor(monitor_args); }
+void compare_options(CLI::App* cmd) { add_compare_options(cmd, compare_args); }
+int compare_run() { return run_compare(compare_args); }
+void status_options(CLI::App* cmd) { add_status_options(cmd, status_args); }
+int status_run() { return run_status(status_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

@@ -1,10 +1,13 @@
 // dyad demo: simulate a fleet, train on the normal cars of a training split, score every
 // test segment, print the car ranking and AUROCs, and write the HTML report.
-#pragma once
 
-#include "cmd_cv.hpp"
-#include "cmd_report.hpp"
+#include "commands.hpp"
 #include "common.hpp"
+#include "evaluation.hpp"
+#include "progress.hpp"
+#include "report_data.hpp"
+
+#include <dyad/dyad.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -86,5 +89,15 @@ inline int run_demo(const DemoArgs& a) {
   std::printf("\nwrote %s/{fleet.csv, model.safetensors, scores.csv, report.html} in %s\n", a.out.c_str(), elapsed().c_str());
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+DemoArgs demo_args;
+}  // namespace
+
+namespace command {
+void demo_options(CLI::App* cmd) { add_demo_options(cmd, demo_args); }
+int demo_run() { return run_demo(demo_args); }
+}  // namespace command
 
 }  // namespace dyad::cli

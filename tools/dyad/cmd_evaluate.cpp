@@ -1,7 +1,12 @@
 // dyad evaluate: car-level ranking and AUROC of every score in a score file.
-#pragma once
 
+#include "commands.hpp"
 #include "common.hpp"
+#include "evaluation.hpp"
+
+#include <dyad/detect/evaluation.hpp>
+#include <dyad/detect/ranking.hpp>
+#include <dyad/io/scores_csv.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -25,8 +30,7 @@ inline void add_evaluate_options(CLI::App* cmd, EvaluateArgs& a) {
 }
 
 // Prints the car ranking (by the last score, the strongest: detect::score_names) and the AUROCs.
-inline void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int top, std::size_t max_rows = SIZE_MAX,
-                             bool labelled = true) {
+void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int top, std::size_t max_rows, bool labelled) {
   const auto& key = ev.back();
   const std::vector<std::size_t> order = detect::car_ranking(key.robust);
   std::printf("%-4s %-14s %-7s %8s", "rank", "car", "label", "segments");
@@ -51,7 +55,7 @@ inline void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int
                 detect::auroc_text(e.auroc_average).c_str());
 }
 
-inline nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>& ev, int top, bool labelled = true) {
+nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>& ev, int top, bool labelled) {
   nlohmann::json j = {{"top_per_mille", top}, {"labelled", labelled}, {"scores", nlohmann::json::object()}};
   auto num = [&](double v) { return std::isnan(v) || !labelled ? nlohmann::json(nullptr) : nlohmann::json(v); };
   for (const auto& e : ev) {
@@ -74,5 +78,15 @@ inline int run_evaluate(const EvaluateArgs& a) {
     print_evaluation(ev, a.top, SIZE_MAX, t.labelled);
   return 0;
 }
+
+// The table entries (commands.hpp): the arguments live here, filled by CLI11, read by run.
+namespace {
+EvaluateArgs evaluate_args;
+}  // namespace
+
+namespace command {
+void evaluate_options(CLI::App* cmd) { add_evaluate_options(cmd, evaluate_args); }
+int evaluate_run() { return run_evaluate(evaluate_args); }
+}  // namespace command
 
 }  // namespace dyad::cli
