@@ -9,7 +9,7 @@
 #include <dyad/data/dataset.hpp>
 #include <dyad/detect/calibration.hpp>
 #include <dyad/dist/communicator.hpp>
-#include <dyad/io/atomic_file.hpp>
+#include <dyad/core/atomic_file.hpp>
 #include <dyad/io/segment_store.hpp>
 #include <dyad/model_config.hpp>
 
