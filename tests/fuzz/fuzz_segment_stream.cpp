@@ -174,7 +174,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const unsigned seed = data[1];
   const std::string_view text(reinterpret_cast<const char*>(data) + 2, size - 2);
 
-  const Outcome ref = drive(text, every, seed, false, dyad::CsvOptions{}.max_line_bytes);
+  const Outcome ref = drive(text, every, seed, false, dyad::text::default_max_line_bytes);
   check(ref, text, every, false);
 
   if (text.size() < 60000) {  // fits the pipe's buffer, so it can be written before reading
