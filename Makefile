@@ -62,8 +62,9 @@ configure:
 build: configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
+# Tests run $(JOBS) at a time (ctest gives the two-core ones both cores).
 test: deps build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure $(CTEST_ARGS)
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
 # The demo needs the command line only: no tests, no benchmarks.
 demo: deps-core configure
@@ -108,7 +109,7 @@ test-asan: deps
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=$(SAN_OPT)" -DDYAD_SANITIZE=address,undefined,float-cast-overflow -DDYAD_MPI=OFF $(CMAKE_ARGS)
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	@echo "test-asan: tests/test_allocation.cpp is skipped here (it interposes malloc, which ASan owns)"
-	$(SAN_ENV) DYAD_RESUME_EPOCHS=8 ctest --test-dir $(ASAN_DIR) --output-on-failure -E '^(headers_self_contained|package_downstream)$$' $(CTEST_ARGS)
+	$(SAN_ENV) DYAD_RESUME_EPOCHS=8 ctest --test-dir $(ASAN_DIR) --output-on-failure -j$(JOBS) -E '^(headers_self_contained|package_downstream)$$' $(CTEST_ARGS)
 
 # The tests that run on two threads, under TSan: every test case with "thread" in its name,
 # fit's two-thread determinism check, the data-parallel ranks (threads of one process), then the CLI trains and scores with --threads 2.

@@ -39,9 +39,9 @@ void check_names(const std::string& message, std::initializer_list<const char*> 
 }
 
 // A tensor with its own value and gradient storage, filled with a ramp.
-struct Tensor {
+struct Operand {
   Matrix<double> value, grad;
-  Tensor(Index rows, Index cols) : value(rows, cols), grad(Matrix<double>::Zero(rows, cols)) {
+  Operand(Index rows, Index cols) : value(rows, cols), grad(Matrix<double>::Zero(rows, cols)) {
     for (Index i = 0; i < value.size(); ++i) value.data()[i] = 0.1 * static_cast<double>(i % 7) - 0.25;
   }
   Var<double> var() { return Var<double>(value.data(), grad.data(), value.rows(), value.cols()); }
@@ -52,7 +52,7 @@ struct Tensor {
 
 TEST_CASE("linear: the brief's example message, in full") {
   Tape<double> tape;
-  Tensor x(6, 64), w(5, 32), b(32, 1);
+  Operand x(6, 64), w(5, 32), b(32, 1);
   CHECK(error_of([&] { linear(tape, x.var(), w.var(), b.var()); }) ==
         "dyad::linear: x is [6 x 64] but weight is [5 x 32] (expected weight rows = x rows)");
   CHECK(tape.size() == 0);  // nothing recorded by the failed call
@@ -60,7 +60,7 @@ TEST_CASE("linear: the brief's example message, in full") {
 
 TEST_CASE("linear: bias, null operands; a matched call computes W^T x + b and records one node") {
   Tape<double> tape;
-  Tensor x(4, 3), w(4, 2), b(2, 1), bad_b(3, 1);
+  Operand x(4, 3), w(4, 2), b(2, 1), bad_b(3, 1);
   check_names(error_of([&] { linear(tape, x.var(), w.var(), bad_b.var()); }),
               {"dyad::linear", "weight is [4 x 2]", "bias is [3 x 1]"});
   check_names(error_of([&] { linear(tape, Var<double>(nullptr, nullptr, 4, 3), w.var(), b.var()); }),
@@ -88,14 +88,14 @@ TEST_CASE("relu: a null operand throws; a matched call clamps at 0") {
               {"dyad::relu", "x is [2 x 3]", "no data"});
   check_names(error_of([&] { relu(tape, Var<double>(nullptr, nullptr, -1, 3)); }),
               {"dyad::relu", "x is [-1 x 3]", "negative"});
-  Tensor x(3, 4);
+  Operand x(3, 4);
   const Var<double> y = relu(tape, x.var());
   CHECK((y.value() - x.value.cwiseMax(0.0)).cwiseAbs().maxCoeff() == 0.0);
 }
 
 TEST_CASE("reparameterize: log_var and eps must have mu's shape") {
   Tape<double> tape;
-  Tensor mu(3, 4), lv(3, 4), eps(3, 4), wide(3, 5), tall(4, 4);
+  Operand mu(3, 4), lv(3, 4), eps(3, 4), wide(3, 5), tall(4, 4);
   check_names(error_of([&] { reparameterize(tape, mu.var(), wide.var(), eps.constant(), 1.0); }),
               {"dyad::reparameterize", "mu is [3 x 4]", "log_var is [3 x 5]"});
   check_names(error_of([&] { reparameterize(tape, mu.var(), lv.var(), tall.constant(), 1.0); }),
@@ -109,7 +109,7 @@ TEST_CASE("reparameterize: log_var and eps must have mu's shape") {
 
 TEST_CASE("kl_divergence: mu and log_var of different shapes throw") {
   Tape<double> tape;
-  Tensor mu(3, 4), lv(3, 4), other(4, 3);
+  Operand mu(3, 4), lv(3, 4), other(4, 3);
   check_names(error_of([&] { kl_divergence(tape, mu.var(), other.var()); }),
               {"dyad::kl_divergence", "mu is [3 x 4]", "log_var is [4 x 3]"});
   const double expected =
@@ -119,7 +119,7 @@ TEST_CASE("kl_divergence: mu and log_var of different shapes throw") {
 
 TEST_CASE("smooth_l1: shapes, sequence columns, lengths and empty operands") {
   Tape<double> tape;
-  Tensor pred(2, 6), target(2, 6), short_target(2, 5), empty(2, 0);
+  Operand pred(2, 6), target(2, 6), short_target(2, 5), empty(2, 0);
   check_names(error_of([&] { smooth_l1(tape, pred.var(), short_target.constant()); }),
               {"dyad::smooth_l1", "pred is [2 x 6]", "target is [2 x 5]"});
   check_names(error_of([&] { smooth_l1(tape, empty.var(), empty.constant()); }),
@@ -155,7 +155,7 @@ TEST_CASE("smooth_l1: shapes, sequence columns, lengths and empty operands") {
 
 TEST_CASE("mse: shapes and empty operands") {
   Tape<double> tape;
-  Tensor pred(3, 2), target(3, 2), other(2, 3), empty(0, 4);
+  Operand pred(3, 2), target(3, 2), other(2, 3), empty(0, 4);
   check_names(error_of([&] { mse(tape, pred.var(), other.constant()); }),
               {"dyad::mse", "pred is [3 x 2]", "target is [2 x 3]"});
   check_names(error_of([&] { mse(tape, empty.var(), empty.constant()); }), {"dyad::mse", "pred is [0 x 4]"});
@@ -165,7 +165,7 @@ TEST_CASE("mse: shapes and empty operands") {
 
 TEST_CASE("weighted_sum: non-scalar terms and too many terms throw") {
   Tape<double> tape;
-  Tensor a(1, 1), b(1, 1), vec(3, 1);
+  Operand a(1, 1), b(1, 1), vec(3, 1);
   check_names(error_of([&] { weighted_sum<double>(tape, {{1.0, a.var()}, {2.0, vec.var()}}); }),
               {"dyad::weighted_sum", "term 1 is [3 x 1]", "[1 x 1]"});
   check_names(error_of([&] { weighted_sum<double>(tape, {{1.0, Var<double>(nullptr, nullptr, 1, 1)}}); }),
@@ -186,7 +186,7 @@ namespace {
 // One GRU direction's operands, I -> H over T steps of B samples.
 struct GruOperands {
   Index I, H, T, B;
-  Tensor x, h0, w_ih, w_hh, b_ih, b_hh;
+  Operand x, h0, w_ih, w_hh, b_ih, b_hh;
   GruOperands(Index i, Index h, Index t, Index b)
       : I(i), H(h), T(t), B(b), x(i, t * b), h0(h, b), w_ih(i, 3 * h), w_hh(h, 3 * h), b_ih(3 * h, 1), b_hh(3 * h, 1) {}
 };
@@ -203,7 +203,7 @@ TEST_CASE("gru_direction: every operand against x, w_hh and seq") {
   const auto x = g.x.var(), h0 = g.h0.var(), w_ih = g.w_ih.var(), w_hh = g.w_hh.var(), b_ih = g.b_ih.var(),
              b_hh = g.b_hh.var();
 
-  Tensor w_ih_bad_rows(2, 12), w_ih_bad_cols(3, 9), w_hh_bad(4, 11), b_bad(11, 1), h0_bad(4, 3), x_bad(3, 9);
+  Operand w_ih_bad_rows(2, 12), w_ih_bad_cols(3, 9), w_hh_bad(4, 11), b_bad(11, 1), h0_bad(4, 3), x_bad(3, 9);
   check_names(call(x, h0, w_ih_bad_rows.var(), w_hh, b_ih, b_hh, out, h_n, seq),
               {"dyad::gru_direction", "x is [3 x 10]", "w_ih is [2 x 12]"});
   check_names(call(x, h0, w_ih_bad_cols.var(), w_hh, b_ih, b_hh, out, h_n, seq),
@@ -251,7 +251,7 @@ TEST_CASE("rnn_direction / lstm_direction: the weights have gates(cell) * hidden
               {"dyad::lstm_direction", "w_hh is [4 x 12]", "[hidden x 4 * hidden]", "for the lstm"});
   check_names(call(Cell::rnn, g.w_ih.var(), g.w_hh.var(), g.b_ih.var(), g.b_hh.var()),
               {"dyad::rnn_direction", "w_hh is [4 x 12]", "[hidden x 1 * hidden]", "for the rnn"});
-  Tensor w_ih(3, 16), w_hh(4, 16), b(16, 1), b_short(12, 1);
+  Operand w_ih(3, 16), w_hh(4, 16), b(16, 1), b_short(12, 1);
   check_names(call(Cell::lstm, w_ih.var(), w_hh.var(), b_short.var(), b.var()),
               {"dyad::lstm_direction", "b_ih is [12 x 1]", "w_hh is [4 x 16]"});
   CHECK(tape.size() == 0);
@@ -264,7 +264,7 @@ TEST_CASE("gru_layer: direction count and the second direction's weights") {
   Tape<double> tape;
   GruOperands f(3, 4, 5, 2), r(3, 4, 5, 2);
   const SequenceShape seq{5, 2, nullptr};
-  Tensor h0(8, 2), w_hh_small(3, 9), b_ih_3(12, 3);
+  Operand h0(8, 2), w_hh_small(3, 9), b_ih_3(12, 3);
   Var<double> out = tape.variable(8, 10), h_n = tape.variable(8, 2);
   const GruWeights<double> fw{f.w_ih.var(), f.w_hh.var(), f.b_ih.var(), f.b_hh.var(), false};
   const GruWeights<double> rw{r.w_ih.var(), r.w_hh.var(), r.b_ih.var(), r.b_hh.var(), true};
@@ -297,7 +297,7 @@ TEST_CASE("RecurrentStack::forward: input size, h0, sequence, parameters") {
   gru.init(params, rng);
   Tape<double> tape;
   const SequenceShape seq{5, 2, nullptr};
-  Tensor x(3, 10), x_wide(4, 10), x_short(3, 8), h0(16, 2), h0_bad(8, 2);
+  Operand x(3, 10), x_wide(4, 10), x_short(3, 8), h0(16, 2), h0_bad(8, 2);
   auto call = [&](GruStack<double>& stack, Parameters<double>& p, const Var<double>& in, const Var<double>& h,
                   SequenceShape s) { return error_of([&] { stack.forward(tape, p, in, h, s); }); };
 
