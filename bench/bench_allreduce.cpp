@@ -49,8 +49,8 @@ int main(int argc, char** argv) {
   }
   const int p = comm.size();
   if (comm.root() && !json)
-    std::printf("%d rank(s), MPI: %s\n%-9s %10s %10s %12s %12s %12s\n", p, dyad::mpi_library_version().c_str(), "preset",
-                "floats", "MiB", "median ms", "algbw GB/s", "busbw GB/s");
+    std::printf("%d rank(s), MPI: %s\n%-9s %10s %10s %12s %12s %12s\n", p, dyad::mpi_library_version().c_str(), "preset", "floats",
+                "MiB", "median ms", "algbw GB/s", "busbw GB/s");
   for (const std::string& name : dyad::preset_names()) {
     const dyad::Model<float> model(dyad::preset(name));
     std::vector<float> gradient(model.parameters().count(), 1.0f);
@@ -59,9 +59,10 @@ int main(int argc, char** argv) {
     const double algbw = p > 1 ? bytes / s / 1e9 : 0.0, busbw = algbw * 2.0 * (p - 1) / p;  // one rank moves nothing
     if (!comm.root()) continue;
     if (json)
-      std::printf("{\"preset\":\"%s\",\"ranks\":%d,\"floats\":%zu,\"bytes\":%.0f,\"median_s\":%.9g,\"algbw_gbs\":%.6g,"
-                  "\"busbw_gbs\":%.6g}\n",
-                  name.c_str(), p, gradient.size(), bytes, s, algbw, busbw);
+      std::printf(
+          "{\"preset\":\"%s\",\"ranks\":%d,\"floats\":%zu,\"bytes\":%.0f,\"median_s\":%.9g,\"algbw_gbs\":%.6g,"
+          "\"busbw_gbs\":%.6g}\n",
+          name.c_str(), p, gradient.size(), bytes, s, algbw, busbw);
     else
       std::printf("%-9s %10zu %10.2f %12.4f %12.2f %12.2f\n", name.c_str(), gradient.size(), bytes / 1048576.0, s * 1e3, algbw,
                   busbw);

@@ -80,38 +80,39 @@ int main(int argc, char** argv) {
   const double gen_s = seconds_since(t0);
   written = static_cast<double>(std::filesystem::file_size(raw));
   std::ofstream(spec_path) << dyad::sim::telemetry_spec(cfg).dump(2);
-  std::printf("export: %.2f GB (%zu cars x %.0f days) written in %.1f s (%.0f MB/s)\n", written / 1e9, cfg.fleet.cars,
-              cfg.days, gen_s, written / 1e6 / gen_s);
+  std::printf("export: %.2f GB (%zu cars x %.0f days) written in %.1f s (%.0f MB/s)\n", written / 1e9, cfg.fleet.cars, cfg.days,
+              gen_s, written / 1e6 / gen_s);
   std::fflush(stdout);
 
   // The ingest runs in a child process so that its peak memory is its own.
   const pid_t child = ::fork();
   if (child == 0) try {
-    const dyad::ingest::Spec spec = dyad::ingest::spec_from_file(spec_path);
-    const auto t1 = std::chrono::steady_clock::now();
-    dyad::ingest::Report r;
-    {
-      std::ofstream os(out, std::ios::binary);
-      dyad::ingest::Ingestor ingestor(spec, os);
-      ingestor.read(raw);
-      r = ingestor.finish();
+      const dyad::ingest::Spec spec = dyad::ingest::spec_from_file(spec_path);
+      const auto t1 = std::chrono::steady_clock::now();
+      dyad::ingest::Report r;
+      {
+        std::ofstream os(out, std::ios::binary);
+        dyad::ingest::Ingestor ingestor(spec, os);
+        ingestor.read(raw);
+        r = ingestor.finish();
+      }
+      const double s = seconds_since(t1);
+      std::printf(
+          "ingest: %.1f s, %.0f MB/s of export, %.2f M rows/s, %llu sessions, %llu windows (%.0f windows/s), "
+          "peak RSS %.0f MiB\n",
+          s, written / 1e6 / s, static_cast<double>(r.total.rows) / 1e6 / s, static_cast<unsigned long long>(r.total.sessions),
+          static_cast<unsigned long long>(r.total.windows), static_cast<double>(r.total.windows) / s, peak_rss_mib());
+      std::printf(
+          "{\"export_bytes\":%.0f,\"ingest_seconds\":%.3f,\"mb_per_s\":%.1f,\"rows\":%llu,\"windows\":%llu,"
+          "\"peak_rss_mib\":%.1f}\n",
+          written, s, written / 1e6 / s, static_cast<unsigned long long>(r.total.rows),
+          static_cast<unsigned long long>(r.total.windows), peak_rss_mib());
+      std::fflush(stdout);
+      std::_Exit(0);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_ingest: %s\n", e.what());
+      std::_Exit(1);
     }
-    const double s = seconds_since(t1);
-    std::printf("ingest: %.1f s, %.0f MB/s of export, %.2f M rows/s, %llu sessions, %llu windows (%.0f windows/s), "
-                "peak RSS %.0f MiB\n",
-                s, written / 1e6 / s, static_cast<double>(r.total.rows) / 1e6 / s,
-                static_cast<unsigned long long>(r.total.sessions), static_cast<unsigned long long>(r.total.windows),
-                static_cast<double>(r.total.windows) / s, peak_rss_mib());
-    std::printf("{\"export_bytes\":%.0f,\"ingest_seconds\":%.3f,\"mb_per_s\":%.1f,\"rows\":%llu,\"windows\":%llu,"
-                "\"peak_rss_mib\":%.1f}\n",
-                written, s, written / 1e6 / s, static_cast<unsigned long long>(r.total.rows),
-                static_cast<unsigned long long>(r.total.windows), peak_rss_mib());
-    std::fflush(stdout);
-    std::_Exit(0);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_ingest: %s\n", e.what());
-    std::_Exit(1);
-  }
   int status = 0;
   ::waitpid(child, &status, 0);
   if (!keep) {

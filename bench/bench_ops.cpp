@@ -64,7 +64,7 @@ using dyad::Tape;
 using dyad::Var;
 using Mat = Matrix<float>;
 
-constexpr Index kInput = 6;   // first-layer input width (the "ev" task's encoder columns)
+constexpr Index kInput = 6;    // first-layer input width (the "ev" task's encoder columns)
 constexpr Index kSteps = 128;  // segment length T
 constexpr double kMinTime = 0.3;
 
@@ -132,7 +132,7 @@ void direction_case(benchmark::State& st, Cell cell, bool train, Index H, Index 
   const Mat x = random_matrix(rng, kInput, N), h0 = Mat::Zero(H, B);
   Owned w_ih(rng, kInput, G, bound), w_hh(rng, H, G, bound), b_ih(rng, G, 1, bound), b_hh(rng, G, 1, bound);
   Owned out(rng, H, N, 0.0), h_n(rng, H, B, 0.0);  // values written by the layer
-  out.grad = random_matrix(rng, H, N, 1e-2);  // the seeded output adjoints
+  out.grad = random_matrix(rng, H, N, 1e-2);       // the seeded output adjoints
   h_n.grad = random_matrix(rng, H, B, 1e-2);
   const SequenceShape seq{T, B, nullptr};
   Tape<float> tape(train ? Mode::training : Mode::inference, recurrent_arena_bytes(cell, H, T, B));
@@ -141,9 +141,8 @@ void direction_case(benchmark::State& st, Cell cell, bool train, Index H, Index 
     tape.reset();
     if (train)
       for (Owned* p : {&w_ih, &w_hh, &b_ih, &b_hh}) p->grad.setZero();
-    dyad::recurrent_direction(tape, cell, Tape<float>::constant(x.data(), kInput, N),
-                              Tape<float>::constant(h0.data(), H, B), w_ih.var(), w_hh.var(), b_ih.var(), b_hh.var(),
-                              out.var(), h_n.var(), seq, false);
+    dyad::recurrent_direction(tape, cell, Tape<float>::constant(x.data(), kInput, N), Tape<float>::constant(h0.data(), H, B),
+                              w_ih.var(), w_hh.var(), b_ih.var(), b_hh.var(), out.var(), h_n.var(), seq, false);
     if (train) tape.backward_seeded();
     benchmark::DoNotOptimize(out.value.data());
     benchmark::DoNotOptimize(w_hh.grad.data());
@@ -290,8 +289,7 @@ struct GateBlock {
                                         saved.col(b).data(), h_);
         break;
       case Cell::rnn:
-        for (Index b = 0; b < B; ++b)
-          dyad::simd::rnn_gates_forward(gi.col(b).data(), gh.col(b).data(), h.col(b).data(), h_);
+        for (Index b = 0; b < B; ++b) dyad::simd::rnn_gates_forward(gi.col(b).data(), gh.col(b).data(), h.col(b).data(), h_);
         break;
       case Cell::lstm:
         for (Index b = 0; b < B; ++b)
@@ -310,8 +308,7 @@ struct GateBlock {
         break;
       case Cell::rnn:
         for (Index b = 0; b < B; ++b)
-          dyad::simd::rnn_gates_backward(h.col(b).data(), dh.col(b).data(), dgh.col(b).data(), dh_prev.col(b).data(),
-                                         h_);
+          dyad::simd::rnn_gates_backward(h.col(b).data(), dh.col(b).data(), dgh.col(b).data(), dh_prev.col(b).data(), h_);
         break;
       case Cell::lstm:
         for (Index b = 0; b < B; ++b)
@@ -443,8 +440,8 @@ void BM_EigenGemm(benchmark::State& st) {
     benchmark::DoNotOptimize(C.data());
     benchmark::ClobberMemory();
   }
-  st.counters["GFLOP"] = benchmark::Counter(2e-9 * double(M) * double(N) * double(K),
-                                            benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP"] =
+      benchmark::Counter(2e-9 * double(M) * double(N) * double(K), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // The GRU's per-step recurrent product W_hh^T h [3H x H] x [H x B]: Eigen's GEMM (which packs
@@ -467,18 +464,16 @@ void BM_RecurrentProduct(benchmark::State& st) {
   bf::pack(w_hh.data(), H, 1, G, H, panels16.data());
   for (std::size_t i = 0; i < h16.size(); ++i) h16[i] = bf::from_float(h.data()[i]);  // H even here: no padding row
   for (auto _ : st) {
-    if (kind == 1)
-      P::multiply_add(panels.data(), G, H, h.data(), H, gh.data(), G, B);
+    if (kind == 1) P::multiply_add(panels.data(), G, H, h.data(), H, gh.data(), G, B);
 #ifdef DYAD_BF16_KERNELS
-    else if (kind == 2)
-      bf::multiply_add(panels16.data(), G, H, h16.data(), H, gh.data(), G, B);
+    else if (kind == 2) bf::multiply_add(panels16.data(), G, H, h16.data(), H, gh.data(), G, B);
 #endif
-    else
-      gh.noalias() += w_hh.transpose() * h;
+    else gh.noalias() += w_hh.transpose() * h;
     benchmark::DoNotOptimize(gh.data());
     benchmark::ClobberMemory();
   }
-  st.counters["GFLOP"] = benchmark::Counter(2e-9 * double(G) * double(H) * double(B), benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP"] =
+      benchmark::Counter(2e-9 * double(G) * double(H) * double(B), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace
@@ -486,9 +481,12 @@ void BM_RecurrentProduct(benchmark::State& st) {
 // ---- Registration -------------------------------------------------------------------------------
 // threads: 1, or 2 with a ThreadPool on the tape (directions, then batch shards, on two cores).
 // Wall-clock time throughout, so the threaded runs show their speed-up.
-#define DYAD_LAYER_ARGS                                                                          \
-  ArgNames({"H", "B", "threads"})->ArgsProduct({{64, 128}, {1, 64, 128}, {1, 2}})->MinTime(kMinTime) \
-      ->UseRealTime()->Unit(benchmark::kMillisecond)
+#define DYAD_LAYER_ARGS                                \
+  ArgNames({"H", "B", "threads"})                      \
+      ->ArgsProduct({{64, 128}, {1, 64, 128}, {1, 2}}) \
+      ->MinTime(kMinTime)                              \
+      ->UseRealTime()                                  \
+      ->Unit(benchmark::kMillisecond)
 
 // The same grid for every cell (GRU first, under its original names).
 BENCHMARK(BM_GruDirection_Forward)->DYAD_LAYER_ARGS;
@@ -522,10 +520,15 @@ BENCHMARK(BM_GruDirection_FwdBwd_OverB)
     ->Unit(benchmark::kMillisecond);
 
 // {in, out, B}: fivefold (H 64, F 2, Z 32, E-D 4, B 64) and brand1 (H 128, F 4, Z 8, E-D 5, B 128).
-#define DYAD_LINEAR_ARGS                                                                              \
-  ArgNames({"in", "out", "B"})                                                                        \
-      ->Args({128, 4, 64})->Args({128, 32, 64})->Args({256, 5, 128})->Args({512, 8, 128})            \
-      ->MinTime(kMinTime)->UseRealTime()->Unit(benchmark::kMicrosecond)
+#define DYAD_LINEAR_ARGS       \
+  ArgNames({"in", "out", "B"}) \
+      ->Args({128, 4, 64})     \
+      ->Args({128, 32, 64})    \
+      ->Args({256, 5, 128})    \
+      ->Args({512, 8, 128})    \
+      ->MinTime(kMinTime)      \
+      ->UseRealTime()          \
+      ->Unit(benchmark::kMicrosecond)
 BENCHMARK(BM_Linear_Forward)->DYAD_LINEAR_ARGS;
 BENCHMARK(BM_Linear_FwdBwd)->DYAD_LINEAR_ARGS;
 
@@ -544,10 +547,18 @@ BENCHMARK(BM_LstmGates_FwdBwd)->DYAD_GATE_ARGS;
 BENCHMARK(BM_AdamW)->ArgName("preset")->DenseRange(0, 1)->MinTime(kMinTime)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // preset 0 = fivefold, 1 = brand1.
-BENCHMARK(BM_Model_TrainStep)->ArgNames({"preset", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->MinTime(kMinTime)
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Model_Score)->ArgNames({"preset", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->MinTime(kMinTime)
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Model_TrainStep)
+    ->ArgNames({"preset", "threads"})
+    ->ArgsProduct({{0, 1}, {1, 2}})
+    ->MinTime(kMinTime)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Model_Score)
+    ->ArgNames({"preset", "threads"})
+    ->ArgsProduct({{0, 1}, {1, 2}})
+    ->MinTime(kMinTime)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK(BM_EigenGemm)
     ->ArgNames({"M", "N", "K"})

@@ -36,16 +36,16 @@ bool measure(const char* what, F f) {
   std::fflush(stdout);
   const pid_t child = ::fork();
   if (child == 0) try {
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::string note = f();
-    const double s = seconds_since(t0);
-    std::printf("{\"step\":\"%s\",\"seconds\":%.3f,\"peak_rss_mib\":%.1f%s}\n", what, s, peak_rss_mib(), note.c_str());
-    std::fflush(stdout);
-    std::_Exit(0);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_store: %s: %s\n", what, e.what());
-    std::_Exit(1);
-  }
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::string note = f();
+      const double s = seconds_since(t0);
+      std::printf("{\"step\":\"%s\",\"seconds\":%.3f,\"peak_rss_mib\":%.1f%s}\n", what, s, peak_rss_mib(), note.c_str());
+      std::fflush(stdout);
+      std::_Exit(0);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_store: %s: %s\n", what, e.what());
+      std::_Exit(1);
+    }
   int status = 0;
   ::waitpid(child, &status, 0);
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -59,7 +59,8 @@ std::string summed(const dyad::Dataset& d) {
     for (Eigen::Index k = 0; k < v.size(); ++k) sum += v.data()[k];
     values += static_cast<std::size_t>(v.size());
   }
-  return ",\"segments\":" + std::to_string(d.size()) + ",\"values\":" + std::to_string(values) + ",\"checksum\":" + std::to_string(sum);
+  return ",\"segments\":" + std::to_string(d.size()) + ",\"values\":" + std::to_string(values) +
+         ",\"checksum\":" + std::to_string(sum);
 }
 
 }  // namespace
@@ -105,13 +106,14 @@ int main(int argc, char** argv) {
 
   bool ok = measure("csv", [&] { return summed(dyad::read_csv(csv)); });
   ok = ok && measure("pack", [&] {
-    const dyad::PackReport r = dyad::pack_segment_store(csv, store);
-    return ",\"segments\":" + std::to_string(r.segments) + ",\"store_bytes\":" + std::to_string(std::filesystem::file_size(store));
-  });
+         const dyad::PackReport r = dyad::pack_segment_store(csv, store);
+         return ",\"segments\":" + std::to_string(r.segments) +
+                ",\"store_bytes\":" + std::to_string(std::filesystem::file_size(store));
+       });
   ok = ok && measure("store open", [&] {
-    const dyad::Dataset d = dyad::open_segment_store(store);
-    return ",\"segments\":" + std::to_string(d.size());
-  });
+         const dyad::Dataset d = dyad::open_segment_store(store);
+         return ",\"segments\":" + std::to_string(d.size());
+       });
   ok = ok && measure("store pass", [&] { return summed(dyad::open_segment_store(store)); });
   if (!keep) {
     std::filesystem::remove(csv);

@@ -142,7 +142,8 @@ struct OneDnnSide {
     return to;
   }
 
-  OneDnnSide(const Stack& s, Index T, Index B, bool train, const Mat& input) : training(train), steps(T), batch(B), hidden(s.shape.hidden) {
+  OneDnnSide(const Stack& s, Index T, Index B, bool train, const Mat& input)
+      : training(train), steps(T), batch(B), hidden(s.shape.hidden) {
     const Index H = hidden;
     const auto prop = train ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
     const auto dir = dnnl::rnn_direction::bidirectional_concat;
@@ -153,8 +154,9 @@ struct OneDnnSide {
       const dnnl::memory::desc src_md({T, B, in}, dt::f32, tag::tnc), dst_md({T, B, 2 * H}, dt::f32, tag::tnc);
       const dnnl::memory::desc wl_any({1, 2, in, 3, H}, dt::f32, tag::any), wi_any({1, 2, H, 3, H}, dt::f32, tag::any);
       const dnnl::memory::desc bias_md({1, 2, 4, H}, dt::f32, tag::ldgo);
-      const dnnl::lbr_gru_forward::primitive_desc fpd(
-          dnnl::lbr_gru_forward::desc(prop, dir, src_md, none, wl_any, wi_any, bias_md, dst_md, none), engine);
+      const dnnl::lbr_gru_forward::primitive_desc fpd(dnnl::lbr_gru_forward::desc(prop, dir, src_md, none, wl_any, wi_any, bias_md,
+                                                                                  dst_md, none),
+                                                      engine);
       std::vector<float> wl(static_cast<std::size_t>(2 * in * 3 * H)), wi(static_cast<std::size_t>(2 * H * 3 * H)),
           bias(static_cast<std::size_t>(2 * 4 * H));
       for (int d = 0; d < 2; ++d) {
@@ -181,10 +183,10 @@ struct OneDnnSide {
       L.dst = dnnl::memory(dst_md, engine);
       if (train) {
         L.workspace = dnnl::memory(fpd.workspace_desc(), engine);
-        const dnnl::lbr_gru_backward::primitive_desc bpd(
-            dnnl::lbr_gru_backward::desc(dnnl::prop_kind::backward, dir, src_md, none, wl_any, wi_any, bias_md, dst_md, none,
-                                         src_md, none, wl_any, wi_any, bias_md, dst_md, none),
-            engine, fpd);
+        const dnnl::lbr_gru_backward::primitive_desc bpd(dnnl::lbr_gru_backward::desc(dnnl::prop_kind::backward, dir, src_md, none,
+                                                                                      wl_any, wi_any, bias_md, dst_md, none, src_md,
+                                                                                      none, wl_any, wi_any, bias_md, dst_md, none),
+                                                         engine, fpd);
         L.bwd = dnnl::lbr_gru_backward(bpd);
         L.bwd_w_layer = reordered(wl, {1, 2, in, 3, H}, tag::ldigo, bpd.weights_layer_desc());
         L.bwd_w_iter = reordered(wi, {1, 2, H, 3, H}, tag::ldigo, bpd.weights_iter_desc());
@@ -199,7 +201,8 @@ struct OneDnnSide {
   }
 
   void seed(const Mat& seed_out) {
-    std::memcpy(layers.back().diff_dst.get_data_handle(), seed_out.data(), static_cast<std::size_t>(seed_out.size()) * sizeof(float));
+    std::memcpy(layers.back().diff_dst.get_data_handle(), seed_out.data(),
+                static_cast<std::size_t>(seed_out.size()) * sizeof(float));
   }
 
   void run() {
@@ -266,8 +269,17 @@ Result compare(const std::string& preset, const std::string& name, Stack& s, Ind
   if (!(diff < 1e-4))
     throw std::runtime_error(preset + " " + name + ": dyad's and oneDNN's outputs differ (max relative " + std::to_string(diff) +
                              "); not timing");
-  Result r{preset, name, train ? "training" : "inference", s.shape.input, s.shape.hidden, s.shape.layers, B,
-           (train ? 3.0 : 1.0) * stack_flops(s, T, B), 0, 0, diff};
+  Result r{preset,
+           name,
+           train ? "training" : "inference",
+           s.shape.input,
+           s.shape.hidden,
+           s.shape.layers,
+           B,
+           (train ? 3.0 : 1.0) * stack_flops(s, T, B),
+           0,
+           0,
+           diff};
   const double nan = std::numeric_limits<double>::quiet_NaN();
   r.dyad_ms = side == "onednn" ? nan : median_ms([&] { ours.run(); }, reps);
   r.onednn_ms = side == "dyad" ? nan : median_ms([&] { theirs.run(); }, reps);
@@ -294,8 +306,9 @@ int main(int argc, char** argv) {
     else if (a == "--side") side = value();
     else if (a == "--json") json = true;
     else {
-      std::fprintf(stderr, "usage: onednn_gru [--preset fivefold|brand1|brand2|brand3|all] [--threads N] [--steps T] [--reps R] "
-                           "[--side both|dyad|onednn] [--json]\n");
+      std::fprintf(stderr,
+                   "usage: onednn_gru [--preset fivefold|brand1|brand2|brand3|all] [--threads N] [--steps T] [--reps R] "
+                   "[--side both|dyad|onednn] [--json]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
@@ -317,18 +330,29 @@ int main(int argc, char** argv) {
   const dnnl::version_t* v = dnnl::version();
   if (json) {  // NaN (the side not timed) is written as null
     nlohmann::json j = {{"onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch)},
-                        {"threads", threads}, {"steps", steps}, {"side", side}, {"results", nlohmann::json::array()}};
+                        {"threads", threads},
+                        {"steps", steps},
+                        {"side", side},
+                        {"results", nlohmann::json::array()}};
     for (const auto& r : results)
-      j["results"].push_back({{"preset", r.preset}, {"stack", r.stack}, {"mode", r.mode}, {"input", r.input},
-                              {"hidden", r.hidden}, {"layers", r.layers}, {"batch", r.batch}, {"flops", r.flops},
-                              {"dyad_ms", r.dyad_ms}, {"onednn_ms", r.onednn_ms}, {"max_rel_diff", r.max_rel_diff}});
+      j["results"].push_back({{"preset", r.preset},
+                              {"stack", r.stack},
+                              {"mode", r.mode},
+                              {"input", r.input},
+                              {"hidden", r.hidden},
+                              {"layers", r.layers},
+                              {"batch", r.batch},
+                              {"flops", r.flops},
+                              {"dyad_ms", r.dyad_ms},
+                              {"onednn_ms", r.onednn_ms},
+                              {"max_rel_diff", r.max_rel_diff}});
     std::printf("%s\n", j.dump(1).c_str());
     return 0;
   }
-  std::printf("oneDNN %d.%d.%d lbr_gru fp32 against dyad, %d thread(s), T = %lld, median of %d runs\n", v->major, v->minor, v->patch,
-              threads, static_cast<long long>(steps), reps);
-  std::printf("%-9s %-8s %-10s %5s %5s %3s %4s %10s %10s %8s %9s %9s\n", "preset", "stack", "mode", "input", "H", "L", "B", "dyad ms",
-              "oneDNN ms", "dyad x", "dyad GF/s", "oDNN GF/s");
+  std::printf("oneDNN %d.%d.%d lbr_gru fp32 against dyad, %d thread(s), T = %lld, median of %d runs\n", v->major, v->minor,
+              v->patch, threads, static_cast<long long>(steps), reps);
+  std::printf("%-9s %-8s %-10s %5s %5s %3s %4s %10s %10s %8s %9s %9s\n", "preset", "stack", "mode", "input", "H", "L", "B",
+              "dyad ms", "oneDNN ms", "dyad x", "dyad GF/s", "oDNN GF/s");
   for (const auto& r : results)
     std::printf("%-9s %-8s %-10s %5lld %5lld %3lld %4lld %10.3f %10.3f %8.2f %9.1f %9.1f\n", r.preset.c_str(), r.stack.c_str(),
                 r.mode.c_str(), static_cast<long long>(r.input), static_cast<long long>(r.hidden), static_cast<long long>(r.layers),

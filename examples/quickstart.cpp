@@ -46,6 +46,5 @@ int main() {
 
   model.save("quickstart.safetensors");
   auto again = dyad::Model<float, 64, 32>::load("quickstart.safetensors");
-  std::cout << "reloaded model scores identically: " << std::boolalpha
-            << (again.score(data).rec_error == scores.rec_error) << "\n";
+  std::cout << "reloaded model scores identically: " << std::boolalpha << (again.score(data).rec_error == scores.rec_error) << "\n";
 }

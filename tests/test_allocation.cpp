@@ -66,35 +66,35 @@ using namespace dyad;
 
 TEST_CASE("a warmed-up Trainer::step and score_batch allocate nothing, for every cell on 1 and 2 threads") {
   for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm})
-  for (int threads : {1, 2}) {
-    CAPTURE(to_string(cell));
-    CAPTURE(threads);
-    ModelConfig c = preset("fivefold");  // real sizes: H 64, bidirectional, Z 32
-    c.cell = cell;
-    c.threads = threads;
-    c.batch_size = 64;  // 96 segments: a full batch and a ragged last one
-    const Dataset d = dyad::test::toy_dataset(96, c.roles, 1, 100, 128);  // ragged, so padding paths run too
-    Model<float> m(c);
-    Trainer<Model<float>> trainer(m, d);  // fit()'s own training step
-    const auto cols = m.resolve_columns(d);
-    Model<float>::Workspace workspace(threads);
-    std::vector<std::size_t> batch(32);
-    Scores out;
-    out.rec_error.resize(96);
-    out.target_error.resize(96, 4);
-    out.mu.resize(96, c.latent);
-    out.log_var.resize(96, c.latent);
-    auto step = [&](std::size_t first) {
-      trainer.step();  // over an epoch's boundary too: a reshuffle allocates nothing either
-      for (std::size_t i = 0; i < batch.size(); ++i) batch[i] = (first + i) % d.size();
-      m.score_batch(workspace, d, cols, batch, out, 0);
-    };
-    step(0);
-    step(7);
-    const long before = g_allocations.load();
-    for (std::size_t k = 1; k <= 3; ++k) step(11 * k);
-    CHECK(g_allocations.load() - before == 0);
-  }
+    for (int threads : {1, 2}) {
+      CAPTURE(to_string(cell));
+      CAPTURE(threads);
+      ModelConfig c = preset("fivefold");  // real sizes: H 64, bidirectional, Z 32
+      c.cell = cell;
+      c.threads = threads;
+      c.batch_size = 64;                                                    // 96 segments: a full batch and a ragged last one
+      const Dataset d = dyad::test::toy_dataset(96, c.roles, 1, 100, 128);  // ragged, so padding paths run too
+      Model<float> m(c);
+      Trainer<Model<float> > trainer(m, d);  // fit()'s own training step
+      const auto cols = m.resolve_columns(d);
+      Model<float>::Workspace workspace(threads);
+      std::vector<std::size_t> batch(32);
+      Scores out;
+      out.rec_error.resize(96);
+      out.target_error.resize(96, 4);
+      out.mu.resize(96, c.latent);
+      out.log_var.resize(96, c.latent);
+      auto step = [&](std::size_t first) {
+        trainer.step();  // over an epoch's boundary too: a reshuffle allocates nothing either
+        for (std::size_t i = 0; i < batch.size(); ++i) batch[i] = (first + i) % d.size();
+        m.score_batch(workspace, d, cols, batch, out, 0);
+      };
+      step(0);
+      step(7);
+      const long before = g_allocations.load();
+      for (std::size_t k = 1; k <= 3; ++k) step(11 * k);
+      CHECK(g_allocations.load() - before == 0);
+    }
 }
 
 TEST_CASE("the allocation counter sees operator new and Eigen's allocations") {

@@ -30,7 +30,9 @@ struct AtomicTempDir {
     fs::create_directories(path);
   }
   ~AtomicTempDir() { fs::remove_all(path); }
-  std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
+  std::size_t entries() const {
+    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator()));
+  }
 };
 
 std::string slurp(const fs::path& p) {
@@ -77,8 +79,8 @@ TEST_CASE("atomic write follows a chain of links across directories") {
   fs::create_directories(dir.path / "b");
   const fs::path real = dir.path / "b" / "real.txt";
   write_text(real, "old");
-  fs::create_symlink(real, dir.path / "a" / "l2");                // absolute
-  fs::create_symlink("a/l2", dir.path / "l1");                     // relative, through a subdirectory
+  fs::create_symlink(real, dir.path / "a" / "l2");  // absolute
+  fs::create_symlink("a/l2", dir.path / "l1");      // relative, through a subdirectory
   write_text(dir.path / "l1", "chained");
   CHECK(fs::is_symlink(dir.path / "l1"));
   CHECK(fs::is_symlink(dir.path / "a" / "l2"));
@@ -178,7 +180,8 @@ TEST_CASE("check_output_path names the flag, the path and the reason") {
   CHECK(error_of([&] { dyad::check_output_path(fifo, "--log-json"); }) ==
         "dyad: refusing to write --log-json '" + fifo.string() + "': it is a FIFO (named pipe)");
   CHECK(contains(error_of([] { dyad::check_output_path("/dev/null", "--out"); }), "it is a character device"));
-  CHECK(contains(error_of([] { dyad::check_output_path("/dev/stdout", "--out"); }), "--out '/dev/stdout': it is a standard stream"));
+  CHECK(
+      contains(error_of([] { dyad::check_output_path("/dev/stdout", "--out"); }), "--out '/dev/stdout': it is a standard stream"));
   CHECK(contains(error_of([] { dyad::check_output_path("/dev/fd/1", "--out"); }), "--out '/dev/fd/1': it is a standard stream"));
   CHECK(contains(error_of([] { dyad::check_output_path("-", "--out"); }), "--out '-': standard output is not supported"));
   CHECK(contains(error_of([&] { dyad::check_output_path(dir.path / "", "--out"); }), "not a file path"));
@@ -199,9 +202,9 @@ TEST_CASE("check_output_path names the flag, the path and the reason") {
     const fs::path ro = dir.path / "ro";
     fs::create_directories(ro);
     fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
-    CHECK(error_of([&] { dyad::check_output_path(ro / "x.csv", "--out"); }) ==
-          "dyad: --out '" + (ro / "x.csv").string() + "': cannot create files in the directory '" + ro.string() +
-              "': Permission denied");
+    CHECK(error_of([&] { dyad::check_output_path(ro / "x.csv", "--out"); }) == "dyad: --out '" + (ro / "x.csv").string() +
+                                                                                   "': cannot create files in the directory '" +
+                                                                                   ro.string() + "': Permission denied");
     fs::permissions(ro, fs::perms::owner_all);
   }
 }

@@ -57,8 +57,8 @@ TEST_CASE_TEMPLATE("relu: gradient away from the kink", T, double, float) {
     if (std::abs(x.data()[i]) < T(0.05)) x.data()[i] = T(0.3);
   std::vector<Matrix<T>> in{x};
   const Matrix<T> target = random_matrix<T>(rng, 5, 6);
-  const double err = max_gradient_error<T>(
-      in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) { return probe(tape, relu(tape, v[0]), target); });
+  const double err =
+      max_gradient_error<T>(in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) { return probe(tape, relu(tape, v[0]), target); });
   MESSAGE("max relative error " << err);
   CHECK(err < tolerance<T>());
 }
@@ -89,7 +89,7 @@ TEST_CASE_TEMPLATE("smooth L1: both branches, with and without padding", T, doub
       return smooth_l1(tape, v[0], Tape<T>::constant(target.data(), 2, T_ * B), &seq);
     });
     MESSAGE("max relative error " << err);
-  CHECK(err < tolerance<T>());
+    CHECK(err < tolerance<T>());
   }
 }
 
@@ -100,45 +100,50 @@ TEST_CASE("smooth L1 value: quadratic below 1, linear above, padding left out") 
   t << 0.0, 0.0, 0.0, 0.0;
   const int lengths[] = {1, 1};  // T = 2, B = 2: the columns of step 1 are padding
   const SequenceShape seq{2, 2, lengths};
-  CHECK(smooth_l1(tape, Tape<double>::constant(p.data(), 1, 4), Tape<double>::constant(t.data(), 1, 4), &seq)
-            .scalar() == doctest::Approx((0.125 + 2.5) / 2));
+  CHECK(smooth_l1(tape, Tape<double>::constant(p.data(), 1, 4), Tape<double>::constant(t.data(), 1, 4), &seq).scalar() ==
+        doctest::Approx((0.125 + 2.5) / 2));
   CHECK(smooth_l1(tape, Tape<double>::constant(p.data(), 1, 4), Tape<double>::constant(t.data(), 1, 4)).scalar() ==
         doctest::Approx((0.125 + 2.5 + 1.5 + 99.5) / 4));
 }
 
-TEST_CASE_TEMPLATE("GRU / RNN / LSTM direction: H=20, T=6, B=3, non-zero h0, forward and reverse, with and without padding",
-                   T, double, float) {
+TEST_CASE_TEMPLATE("GRU / RNN / LSTM direction: H=20, T=6, B=3, non-zero h0, forward and reverse, with and without padding", T,
+                   double, float) {
   Rng rng(5);
   const Index I = 3, H = 20, T_ = 6, B = 3;  // H = 20 runs the SIMD body and the scalar tail
   const int lengths[] = {6, 3, 1};
   ThreadPool two(2);  // a single direction on two threads splits the batch
   for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm})
-  for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two})
-  for (const bool reverse : {false, true})
-    for (const bool padded : {false, true}) {
-      CAPTURE(to_string(cell));
-      CAPTURE(reverse);
-      CAPTURE(padded);
-      CAPTURE(pool != nullptr);
-      const Index G = gates(cell) * H;
-      const double w = weight_scale<T>(cell, H);
-      std::vector<Matrix<T>> in{random_matrix<T>(rng, I, T_ * B),  random_matrix<T>(rng, H, B),
-                                random_matrix<T>(rng, I, G, w),    random_matrix<T>(rng, H, G, w),
-                                random_matrix<T>(rng, G, 1, w),    random_matrix<T>(rng, G, 1, w)};
-      const Matrix<T> t_out = random_matrix<T>(rng, H, T_ * B), t_hn = random_matrix<T>(rng, H, B);
-      const SequenceShape seq{T_, B, padded ? lengths : nullptr};
-      const double err = max_gradient_error<T>(in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
-        Var<T> out = tape.variable(H, T_ * B), h_n = tape.variable(H, B);
-        recurrent_direction(tape, cell, v[0], v[1], v[2], v[3], v[4], v[5], out, h_n, seq, reverse);
-        return weighted_sum<T>(tape, {{T(1), probe(tape, out, t_out)}, {T(1), probe(tape, h_n, t_hn)}});
-      }, pool);
-      MESSAGE("max relative error " << err);
-      CHECK(err < tolerance<T>());
-    }
+    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two})
+      for (const bool reverse : {false, true})
+        for (const bool padded : {false, true}) {
+          CAPTURE(to_string(cell));
+          CAPTURE(reverse);
+          CAPTURE(padded);
+          CAPTURE(pool != nullptr);
+          const Index G = gates(cell) * H;
+          const double w = weight_scale<T>(cell, H);
+          std::vector<Matrix<T>> in{random_matrix<T>(rng, I, T_ * B), random_matrix<T>(rng, H, B),
+                                    random_matrix<T>(rng, I, G, w),   random_matrix<T>(rng, H, G, w),
+                                    random_matrix<T>(rng, G, 1, w),   random_matrix<T>(rng, G, 1, w)};
+          const Matrix<T> t_out = random_matrix<T>(rng, H, T_ * B), t_hn = random_matrix<T>(rng, H, B);
+          const SequenceShape seq{T_, B, padded ? lengths : nullptr};
+          const double err = max_gradient_error<T>(
+              in,
+              [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
+                Var<T> out = tape.variable(H, T_ * B), h_n = tape.variable(H, B);
+                recurrent_direction(tape, cell, v[0], v[1], v[2], v[3], v[4], v[5], out, h_n, seq, reverse);
+                return weighted_sum<T>(tape, {{T(1), probe(tape, out, t_out)}, {T(1), probe(tape, h_n, t_hn)}});
+              },
+              pool);
+          MESSAGE("max relative error " << err);
+          CHECK(err < tolerance<T>());
+        }
 }
 
-TEST_CASE_TEMPLATE("GRU / RNN / LSTM direction through the packed W_hh kernel: H = 16 and 48, B = 11, padding, 1 and 2 "
-                   "threads", T, double, float) {
+TEST_CASE_TEMPLATE(
+    "GRU / RNN / LSTM direction through the packed W_hh kernel: H = 16 and 48, B = 11, padding, 1 and 2 "
+    "threads",
+    T, double, float) {
   // H a multiple of 16 runs simd::PackedMatrix for W_hh^T h and W_hh dA: full and partial row
   // panels, and a last column block of 3 of the 11 samples (5 and 6 on two threads).
   Rng rng(9);
@@ -146,72 +151,75 @@ TEST_CASE_TEMPLATE("GRU / RNN / LSTM direction through the packed W_hh kernel: H
   const int lengths[] = {4, 3, 1, 4, 2, 4, 4, 1, 3, 4, 2};
   ThreadPool two(2);
   for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm})
-  for (const Index H : {Index{16}, Index{48}})
-  for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two})
-    for (const bool reverse : {false, true}) {
-      CAPTURE(to_string(cell));
-      CAPTURE(H);
-      CAPTURE(reverse);
-      CAPTURE(pool != nullptr);
-      const Index G = gates(cell) * H;
-      REQUIRE(simd::PackedMatrix<T>::supports(G));
-      REQUIRE(simd::PackedMatrix<T>::supports(H));
-      const double w = weight_scale<T>(cell, H);
-      std::vector<Matrix<T>> in{random_matrix<T>(rng, I, T_ * B),  random_matrix<T>(rng, H, B),
-                                random_matrix<T>(rng, I, G, w),    random_matrix<T>(rng, H, G, w),
-                                random_matrix<T>(rng, G, 1, w),    random_matrix<T>(rng, G, 1, w)};
-      const Matrix<T> t_out = random_matrix<T>(rng, H, T_ * B), t_hn = random_matrix<T>(rng, H, B);
-      const SequenceShape seq{T_, B, lengths};
-      // 256 sampled scalars per input (x in full): every scalar of W_hh at H = 48 would be
-      // 9216 pairs of passes, and a wrong panel or column block shows in dh0 and dx anyway.
-      const double err = max_gradient_error<T>(in, [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
-        Var<T> out = tape.variable(H, T_ * B), h_n = tape.variable(H, B);
-        recurrent_direction(tape, cell, v[0], v[1], v[2], v[3], v[4], v[5], out, h_n, seq, reverse);
-        return weighted_sum<T>(tape, {{T(1), probe(tape, out, t_out)}, {T(1), probe(tape, h_n, t_hn)}});
-      }, pool, dyad::test::GradTolerance<T>::step, 256);
-      MESSAGE("max relative error " << err);
-      CHECK(err < tolerance<T>());
-    }
+    for (const Index H : {Index{16}, Index{48}})
+      for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two})
+        for (const bool reverse : {false, true}) {
+          CAPTURE(to_string(cell));
+          CAPTURE(H);
+          CAPTURE(reverse);
+          CAPTURE(pool != nullptr);
+          const Index G = gates(cell) * H;
+          REQUIRE(simd::PackedMatrix<T>::supports(G));
+          REQUIRE(simd::PackedMatrix<T>::supports(H));
+          const double w = weight_scale<T>(cell, H);
+          std::vector<Matrix<T>> in{random_matrix<T>(rng, I, T_ * B), random_matrix<T>(rng, H, B),
+                                    random_matrix<T>(rng, I, G, w),   random_matrix<T>(rng, H, G, w),
+                                    random_matrix<T>(rng, G, 1, w),   random_matrix<T>(rng, G, 1, w)};
+          const Matrix<T> t_out = random_matrix<T>(rng, H, T_ * B), t_hn = random_matrix<T>(rng, H, B);
+          const SequenceShape seq{T_, B, lengths};
+          // 256 sampled scalars per input (x in full): every scalar of W_hh at H = 48 would be
+          // 9216 pairs of passes, and a wrong panel or column block shows in dh0 and dx anyway.
+          const double err = max_gradient_error<T>(
+              in,
+              [&](Tape<T>& tape, const std::vector<Var<T>>& v) {
+                Var<T> out = tape.variable(H, T_ * B), h_n = tape.variable(H, B);
+                recurrent_direction(tape, cell, v[0], v[1], v[2], v[3], v[4], v[5], out, h_n, seq, reverse);
+                return weighted_sum<T>(tape, {{T(1), probe(tape, out, t_out)}, {T(1), probe(tape, h_n, t_hn)}});
+              },
+              pool, dyad::test::GradTolerance<T>::step, 256);
+          MESSAGE("max relative error " << err);
+          CHECK(err < tolerance<T>());
+        }
 }
 
-TEST_CASE_TEMPLATE("GRU / RNN / LSTM stacks: 2 layers, bidirectional, every parameter and h0, on 1 and 2 threads", T,
-                   double, float) {
+TEST_CASE_TEMPLATE("GRU / RNN / LSTM stacks: 2 layers, bidirectional, every parameter and h0, on 1 and 2 threads", T, double,
+                   float) {
   ThreadPool two(2);
   for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm})
-  for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
-  CAPTURE(to_string(cell));
-  CAPTURE(pool != nullptr);
-  Rng rng(6);
-  const RecurrentShape shape{3, 4, 2, true, cell};
-  const Index T_ = 5, B = 3, F = shape.factor(), H = shape.hidden;
-  Parameters<T> params;
-  RecurrentStack<T> gru(params, "rnn", shape);
-  gru.init(params, rng);
-  std::vector<Matrix<T>> in{random_matrix<T>(rng, 3, T_ * B), random_matrix<T>(rng, F * H, B)};
-  const Matrix<T> t_out = random_matrix<T>(rng, 2 * H, T_ * B), t_hn = random_matrix<T>(rng, F * H, B);
-  const SequenceShape seq{T_, B, nullptr};
-  // Parameter gradients land in the store, so this check perturbs the store directly.
-  Tape<T> tape;
-  Matrix<T> dx = Matrix<T>::Zero(3, T_ * B), dh0 = Matrix<T>::Zero(F * H, B);
-  auto loss_of = [&](Tape<T>& tp, Var<T> x, Var<T> h0) {
-    const auto r = gru.forward(tp, params, x, h0, seq);
-    return weighted_sum<T>(tp, {{T(1), probe(tp, r.output, t_out)}, {T(1), probe(tp, r.h_n, t_hn)}});
-  };
-  tape.backward(loss_of(tape, Var<T>(in[0].data(), dx.data(), 3, T_ * B), Var<T>(in[1].data(), dh0.data(), F * H, B)));
-  const Vector<T> analytic = params.grads();
-  auto eval = [&] {
-    Tape<T> tp(Mode::inference);
-    tp.set_pool(pool);
-    return static_cast<double>(
-        loss_of(tp, Tape<T>::constant(in[0].data(), 3, T_ * B), Tape<T>::constant(in[1].data(), F * H, B)).scalar());
-  };
-  const double worst = dyad::test::max_probe_error<T>({{params.values().data(), analytic.data(), params.values().size()},
-                                                      {in[0].data(), dx.data(), in[0].size()},
-                                                      {in[1].data(), dh0.data(), in[1].size()}},
-                                                     eval);
-  MESSAGE("max relative error " << worst);
-  CHECK(worst < tolerance<T>());
-}
+    for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+      CAPTURE(to_string(cell));
+      CAPTURE(pool != nullptr);
+      Rng rng(6);
+      const RecurrentShape shape{3, 4, 2, true, cell};
+      const Index T_ = 5, B = 3, F = shape.factor(), H = shape.hidden;
+      Parameters<T> params;
+      RecurrentStack<T> gru(params, "rnn", shape);
+      gru.init(params, rng);
+      std::vector<Matrix<T>> in{random_matrix<T>(rng, 3, T_ * B), random_matrix<T>(rng, F * H, B)};
+      const Matrix<T> t_out = random_matrix<T>(rng, 2 * H, T_ * B), t_hn = random_matrix<T>(rng, F * H, B);
+      const SequenceShape seq{T_, B, nullptr};
+      // Parameter gradients land in the store, so this check perturbs the store directly.
+      Tape<T> tape;
+      Matrix<T> dx = Matrix<T>::Zero(3, T_ * B), dh0 = Matrix<T>::Zero(F * H, B);
+      auto loss_of = [&](Tape<T>& tp, Var<T> x, Var<T> h0) {
+        const auto r = gru.forward(tp, params, x, h0, seq);
+        return weighted_sum<T>(tp, {{T(1), probe(tp, r.output, t_out)}, {T(1), probe(tp, r.h_n, t_hn)}});
+      };
+      tape.backward(loss_of(tape, Var<T>(in[0].data(), dx.data(), 3, T_ * B), Var<T>(in[1].data(), dh0.data(), F * H, B)));
+      const Vector<T> analytic = params.grads();
+      auto eval = [&] {
+        Tape<T> tp(Mode::inference);
+        tp.set_pool(pool);
+        return static_cast<double>(
+            loss_of(tp, Tape<T>::constant(in[0].data(), 3, T_ * B), Tape<T>::constant(in[1].data(), F * H, B)).scalar());
+      };
+      const double worst = dyad::test::max_probe_error<T>({{params.values().data(), analytic.data(), params.values().size()},
+                                                           {in[0].data(), dx.data(), in[0].size()},
+                                                           {in[1].data(), dh0.data(), in[1].size()}},
+                                                          eval);
+      MESSAGE("max relative error " << worst);
+      CHECK(worst < tolerance<T>());
+    }
 }
 
 TEST_CASE_TEMPLATE("vectorised gate activations agree with std::tanh", T, double, float) {
@@ -264,6 +272,6 @@ TEST_CASE("arena: 64-byte alignment, growth, and one right-sized block after rew
   std::size_t want = 0;
   for (int i = 0; i < 10; ++i) want += (sizeof(float) * (100 + 37 * std::size_t(i)) + 63) / 64 * 64;
   CHECK(arena.high_water_bytes() == want);
-  CHECK(arena.capacity_bytes() == want);  // merged into exactly one block of that size
+  CHECK(arena.capacity_bytes() == want);                  // merged into exactly one block of that size
   CHECK(arena.system_allocations() == after_first_step);  // later steps fit in it
 }

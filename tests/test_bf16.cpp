@@ -74,7 +74,8 @@ TEST_CASE("bf16: the hardware conversion equals from_float; odd rows get a zero 
     std::vector<bf::bf16> out(static_cast<std::size_t>(ldo * n), 0xffff);
     bf::convert_columns(x.data(), ldx, rows, n, out.data(), ldo);
     for (Index j = 0; j < n; ++j) {
-      for (Index i = 0; i < rows; ++i) CHECK(out[static_cast<std::size_t>(j * ldo + i)] == bf::from_float(x[static_cast<std::size_t>(j * ldx + i)]));
+      for (Index i = 0; i < rows; ++i)
+        CHECK(out[static_cast<std::size_t>(j * ldo + i)] == bf::from_float(x[static_cast<std::size_t>(j * ldx + i)]));
       if (rows & 1) CHECK(out[static_cast<std::size_t>(j * ldo + rows)] == 0);
       CHECK(out[static_cast<std::size_t>(j * ldo + ldo - 1)] == 0xffff);  // nothing written past the column
     }
@@ -120,8 +121,8 @@ namespace {
 // bf16 (W_hh and the previous state always; W_ih and x when x has 16 rows or more), the gates
 // exact. Padding carries the state through, as PyTorch's packed sequences do.
 Eigen::MatrixXd emulated_gru(const Eigen::MatrixXf& x, const Eigen::MatrixXf& w_ih, const Eigen::MatrixXf& w_hh,
-                             const Eigen::VectorXf& b_ih, const Eigen::VectorXf& b_hh, const Eigen::MatrixXf& h0,
-                             Index steps, const int* lengths, bool reverse) {
+                             const Eigen::VectorXf& b_ih, const Eigen::VectorXf& b_hh, const Eigen::MatrixXf& h0, Index steps,
+                             const int* lengths, bool reverse) {
   const Index H = w_hh.rows(), B = h0.cols();
   const bool inputs = x.rows() >= 16;
   auto r = [](const Eigen::MatrixXf& m, bool round) {
@@ -192,8 +193,8 @@ TEST_CASE("bf16: a GRU direction on 1 and 2 threads matches the emulation of bf1
             const Eigen::MatrixXd expected = emulated_gru(x, w_ih, w_hh, b_ih, b_hh, h0, T_, lengths.data(), reverse);
             const Eigen::ArrayXXd bf16_error = (run(Precision::bf16) - expected).array().abs();
             const Eigen::ArrayXXd fp32_error = (run(Precision::fp32) - expected).array().abs();
-            MESSAGE("bf16 mean " << bf16_error.mean() << " max " << bf16_error.maxCoeff() << "; fp32 mean "
-                                 << fp32_error.mean() << " max " << fp32_error.maxCoeff());
+            MESSAGE("bf16 mean " << bf16_error.mean() << " max " << bf16_error.maxCoeff() << "; fp32 mean " << fp32_error.mean()
+                                 << " max " << fp32_error.maxCoeff());
             // Over a few steps the emulation is exact up to fp32 sums. Over many, a state within
             // rounding error of a bf16 tie may round the other way and carry that on, so the
             // mean, not the largest, difference is what stays far below fp32's.
@@ -206,24 +207,24 @@ TEST_CASE("bf16: a GRU direction on 1 and 2 threads matches the emulation of bf1
 TEST_CASE("bf16: a trained model's segment ranking by rec_error matches fp32's (Spearman >= 0.999), for every cell") {
   if (skip_without_bf16()) return;
   for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm}) {
-  CAPTURE(to_string(cell));
-  ModelConfig c = test::tiny_config();
-  c.cell = cell;
-  c.hidden = 32;  // bf16 needs whole vectors of gate rows: gates * H a multiple of 16
-  c.latent = 4;
-  c.epochs = 3;
-  const Dataset data = test::toy_dataset(120, c.roles, 21, 20, 40, 4);
-  Model<float> model(c);
-  model.fit(data);
-  Model<float>::Workspace fp32(1), bf16(2, Precision::bf16);
-  CHECK(bf16.precision() == Precision::bf16);
-  const Scores a = model.score(fp32, data), b = model.score(bf16, data);
-  CHECK(a.rec_error != b.rec_error);  // bf16 really ran
-  const double rho = spearman(a.rec_error, b.rec_error);
-  MESSAGE("Spearman " << rho << ", largest relative rec_error change "
-                      << ((a.rec_error - b.rec_error).array() / a.rec_error.array()).abs().maxCoeff());
-  CHECK(rho >= 0.999);
-  CHECK(((a.rec_error - b.rec_error).array() / a.rec_error.array()).abs().maxCoeff() < 0.05);
+    CAPTURE(to_string(cell));
+    ModelConfig c = test::tiny_config();
+    c.cell = cell;
+    c.hidden = 32;  // bf16 needs whole vectors of gate rows: gates * H a multiple of 16
+    c.latent = 4;
+    c.epochs = 3;
+    const Dataset data = test::toy_dataset(120, c.roles, 21, 20, 40, 4);
+    Model<float> model(c);
+    model.fit(data);
+    Model<float>::Workspace fp32(1), bf16(2, Precision::bf16);
+    CHECK(bf16.precision() == Precision::bf16);
+    const Scores a = model.score(fp32, data), b = model.score(bf16, data);
+    CHECK(a.rec_error != b.rec_error);  // bf16 really ran
+    const double rho = spearman(a.rec_error, b.rec_error);
+    MESSAGE("Spearman " << rho << ", largest relative rec_error change "
+                        << ((a.rec_error - b.rec_error).array() / a.rec_error.array()).abs().maxCoeff());
+    CHECK(rho >= 0.999);
+    CHECK(((a.rec_error - b.rec_error).array() / a.rec_error.array()).abs().maxCoeff() < 0.05);
   }
 }
 #endif

@@ -136,7 +136,8 @@ TEST_CASE("calibration: verdicts give each car its p-value, status and most abno
   CHECK(signal_hint("min_single_volt").find("internal short") != std::string_view::npos);
   CHECK(signal_hint("max_temp") == "cooling or thermal");
 
-  CHECK_THROWS_WITH_AS((AlarmPolicy{0.0, 0.1}.validate()), doctest::Contains("alarm rate must be in (0, 1)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS((AlarmPolicy{0.0, 0.1}.validate()), doctest::Contains("alarm rate must be in (0, 1)"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS((AlarmPolicy{0.1, 0.05}.validate()), doctest::Contains("watch rate must be in [alarm rate, 1)"),
                        std::invalid_argument);
   CHECK_THROWS_AS(c.verdicts(t, AlarmPolicy{0.1, 0.05}), std::invalid_argument);
@@ -174,8 +175,8 @@ TEST_CASE("calibration: the JSON round trip, and errors that name the key") {
     nlohmann::json j = c.to_json();
     edit(j);
     CAPTURE(message);
-    CHECK_THROWS_WITH_AS(Calibration::from_json(j, "m.safetensors (dyad.calibration)"),
-                         doctest::Contains(message), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(Calibration::from_json(j, "m.safetensors (dyad.calibration)"), doctest::Contains(message),
+                         std::invalid_argument);
   };
   broken([](nlohmann::json& j) { j.erase("cars"); }, "m.safetensors (dyad.calibration): key 'cars': is missing");
   broken([](nlohmann::json& j) { j["cars"] = nlohmann::json::array(); }, "key 'cars': is empty");
@@ -211,9 +212,9 @@ TEST_CASE("Model::fit holds out calibration cars, trains on the rest and calibra
   o.calibration_fraction = 0.2;
   o.calibration_top = 400;
   const FitReport r = m.fit(d, {}, o);
-  CHECK(r.calibration_cars == 3);              // round(0.2 x 15)
-  CHECK(r.segments == 60);                     // the 12 other normal cars
-  CHECK(r.calibration_segments == 15 + 25);    // the held-out cars' and the 5 faulty cars'
+  CHECK(r.calibration_cars == 3);            // round(0.2 x 15)
+  CHECK(r.segments == 60);                   // the 12 other normal cars
+  CHECK(r.calibration_segments == 15 + 25);  // the held-out cars' and the 5 faulty cars'
   const auto& cal = m.calibration();
   REQUIRE(cal.size() == 3);
   CHECK(cal.faulty_cars().size() == 5);

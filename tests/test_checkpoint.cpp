@@ -131,8 +131,8 @@ TEST_CASE("checkpoint checksum: saved, verified, and any flipped bit is refused"
   const auto reference = Model<float>::load(good);
 
   const std::vector<char> bytes = read_bytes(good);
-  const std::size_t header_end = 8 + static_cast<std::size_t>(detail::load_le<std::uint64_t>(
-                                         reinterpret_cast<const std::byte*>(bytes.data())));
+  const std::size_t header_end =
+      8 + static_cast<std::size_t>(detail::load_le<std::uint64_t>(reinterpret_cast<const std::byte*>(bytes.data())));
   const auto bad = dir / "bad.safetensors";
 
   SUBCASE("one bit of the weights: the error names the file and says it is damaged") {
@@ -178,7 +178,10 @@ TEST_CASE("checkpoint checksum: saved, verified, and any flipped bit is refused"
     SafeTensors s = st;
     s.metadata.erase(kChecksumKey);
     s.save(bad);
-    CHECK_THROWS_WITH_AS(Model<float>::load(bad), doctest::Contains((bad.string() + ": the file is damaged: its metadata 'dyad.checksum' is missing").c_str()), std::runtime_error);
+    CHECK_THROWS_WITH_AS(Model<float>::load(bad),
+                         doctest::Contains(
+                             (bad.string() + ": the file is damaged: its metadata 'dyad.checksum' is missing").c_str()),
+                         std::runtime_error);
     s.metadata["format"] = kCheckpointFormatV1;
     s.save(bad);
     const auto old = Model<float>::load(bad);
@@ -264,7 +267,8 @@ TEST_CASE("checkpoint config: absurd or inexact values are refused before the mo
   for (auto& t : reshaped.tensors)
     if (t.name == "mean2latent.2.weight") t.shape = {t.shape[1], t.shape[0]};
   resave(reshaped, bad);
-  CHECK_THROWS_WITH(Model<float>::load(bad), doctest::Contains("tensor 'mean2latent.2.weight': has shape [2, 1], but a model with hidden_size 4"));
+  CHECK_THROWS_WITH(Model<float>::load(bad),
+                    doctest::Contains("tensor 'mean2latent.2.weight': has shape [2, 1], but a model with hidden_size 4"));
   // A missing tensor.
   SafeTensors missing = st;
   std::erase_if(missing.tensors, [](const Tensor& t) { return t.name == "latent2hidden.bias"; });
@@ -345,24 +349,29 @@ TEST_CASE("plain state_dicts: sizes read off hostile shapes are bounded before u
     return load_error(path, {roles_only});
   };
   // 2^32 + 4 wrapped to 4 through static_cast<int>.
-  CHECK(with_shape("encoder_rnn.weight_hh_l0", {0, 4294967300ull}).find("tensor 'encoder_rnn.weight_hh_l0': dimension 1 (hidden_size) is 4294967300, outside [2, 8192]") != std::string::npos);
+  CHECK(with_shape("encoder_rnn.weight_hh_l0", {0, 4294967300ull})
+            .find("tensor 'encoder_rnn.weight_hh_l0': dimension 1 (hidden_size) is 4294967300, outside [2, 8192]") !=
+        std::string::npos);
   CHECK(with_shape("encoder_rnn.weight_hh_l0", {0, 200000}).find("hidden_size") != std::string::npos);
-  CHECK(with_shape("hidden2mean.weight", {200000000, 0}).find("tensor 'hidden2mean.weight': dimension 0 (latent_size)") != std::string::npos);
+  CHECK(with_shape("hidden2mean.weight", {200000000, 0}).find("tensor 'hidden2mean.weight': dimension 0 (latent_size)") !=
+        std::string::npos);
   CHECK(with_shape("encoder_rnn.weight_ih_l0", {0, 5000}).find("(encoder columns) is 5000") != std::string::npos);
   for (const auto& e : {with_shape("encoder_rnn.weight_hh_l0", {0, 200000}), with_shape("hidden2mean.weight", {7, 0})})
     CHECK(e.find(path.string()) == 0);
 
   // Layers are counted up to the cap, not as far as the file's names go.
   SafeTensors deep = plain;
-  for (int l = 2; l <= limits::num_layers; ++l) deep.add(Tensor{"encoder_rnn.weight_ih_l" + std::to_string(l), DType::F32, {0}, {}});
+  for (int l = 2; l <= limits::num_layers; ++l)
+    deep.add(Tensor{"encoder_rnn.weight_ih_l" + std::to_string(l), DType::F32, {0}, {}});
   deep.save(path);
   CHECK(load_error(path, {roles_only}).find("the encoder has more than 16 layers") != std::string::npos);
   // A layer count within the cap whose tensors the file lacks: the shape check names one.
   SafeTensors three = plain;
   three.add(Tensor{"encoder_rnn.weight_ih_l2", DType::F32, {0}, {}});
   three.save(path);
-  CHECK(load_error(path, {roles_only}).find("tensor 'encoder_rnn.weight_ih_l2': has shape [0], but a model with hidden_size 4, "
-                                           "latent_size 2, num_layers 3") != std::string::npos);
+  CHECK(load_error(path, {roles_only})
+            .find("tensor 'encoder_rnn.weight_ih_l2': has shape [0], but a model with hidden_size 4, "
+                  "latent_size 2, num_layers 3") != std::string::npos);
 }
 
 TEST_CASE("plain state_dicts: the cell is read off the weights (H, 3H, 4H rows); a conflict names the tensor") {
@@ -385,12 +394,13 @@ TEST_CASE("plain state_dicts: the cell is read off the weights (H, 3H, 4H rows);
     // Read as whatever the configuration says (the default, gru): the cell comes from the weights.
     Model<double> back = Model<double>::load(path, {roles_only});
     CHECK(back.config().cell == cell);
-    for (const auto& slice : m.parameters().slices()) CHECK(back.parameters().value(slice.name) == m.parameters().value(slice.name));
+    for (const auto& slice : m.parameters().slices())
+      CHECK(back.parameters().value(slice.name) == m.parameters().value(slice.name));
     // A configuration that names another cell is refused with the tensor that shows it.
     ModelConfig other = roles_only;
     other.cell = cell == Cell::lstm ? Cell::gru : Cell::lstm;
-    const std::string says = "tensor 'encoder_rnn.weight_hh_l0': has " + std::to_string(gates(cell) * 4) + " rows = " +
-                             std::to_string(gates(cell)) + " x hidden size 4, the weights of " +
+    const std::string says = "tensor 'encoder_rnn.weight_hh_l0': has " + std::to_string(gates(cell) * 4) +
+                             " rows = " + std::to_string(gates(cell)) + " x hidden size 4, the weights of " +
                              std::string(to_string(cell)) + " cells, but the configuration's rnn_type is " +
                              std::string(to_string(other.cell));
     CHECK_THROWS_WITH_AS(Model<double>::load(path, {other, true}), doctest::Contains(says.c_str()), std::runtime_error);
@@ -405,9 +415,9 @@ TEST_CASE("plain state_dicts: the cell is read off the weights (H, 3H, 4H rows);
   for (auto& t : mixed.tensors)
     if (t.name.starts_with("encoder_rnn.")) t = *lstm.find(t.name);
   mixed.save(path);
-  CHECK(load_error(path, {roles_only}).find("tensor 'decoder_rnn.weight_ih_l0': has shape [12, 1], but a model with "
-                                            "hidden_size 4, latent_size 2, num_layers 2, bidirectional lstm") !=
-        std::string::npos);
+  CHECK(load_error(path, {roles_only})
+            .find("tensor 'decoder_rnn.weight_ih_l0': has shape [12, 1], but a model with "
+                  "hidden_size 4, latent_size 2, num_layers 2, bidirectional lstm") != std::string::npos);
   // Rows that are no cell's.
   SafeTensors odd = weights_of(Model<float>(tiny_config()));
   for (auto& t : odd.tensors)
@@ -416,6 +426,7 @@ TEST_CASE("plain state_dicts: the cell is read off the weights (H, 3H, 4H rows);
       t.bytes.resize(8 * 4 * sizeof(float));
     }
   odd.save(path);
-  CHECK(load_error(path, {roles_only}).find("tensor 'encoder_rnn.weight_hh_l0': has 8 rows for hidden size 4, which is no "
-                                            "cell dyad implements (H rows: rnn, 3H: gru, 4H: lstm)") != std::string::npos);
+  CHECK(load_error(path, {roles_only})
+            .find("tensor 'encoder_rnn.weight_hh_l0': has 8 rows for hidden size 4, which is no "
+                  "cell dyad implements (H rows: rnn, 3H: gru, 4H: lstm)") != std::string::npos);
 }

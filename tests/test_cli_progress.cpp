@@ -48,8 +48,8 @@ std::size_t lines(const std::string& s) { return static_cast<std::size_t>(std::c
 TEST_CASE("ProgressLine into a log: every epoch end and at least every 10 s, with seg/s and ETA") {
   if (dyad::cli::stderr_is_tty()) return;  // a terminal gets the live line instead (not under ctest)
   // Reports at 1, 4 and 9 s say nothing; 10.5 s is due; then 12 s is not, 21 s is; epoch ends always.
-  const std::string out = progress_output("", {{1, false}, {4, false}, {9, false}, {10.5, false}, {12, false},
-                                              {21, false}, {22, true}, {23, false}});
+  const std::string out =
+      progress_output("", {{1, false}, {4, false}, {9, false}, {10.5, false}, {12, false}, {21, false}, {22, true}, {23, false}});
   CHECK(lines(out) == 3);
   CHECK(out.find("1234 seg/s  ETA 1:05") != std::string::npos);
   CHECK(out.find("elapsed 0:22") != std::string::npos);

@@ -46,9 +46,10 @@ void check_same(const dyad::Dataset& a, const dyad::Dataset& b) {
   std::size_t differ = 0;  // counted, so that a big dataset gives one failure, not thousands
   for (std::size_t i = 0; i < a.size(); ++i) {
     const auto &ma = a.meta(i), &mb = b.meta(i);
-    const bool same = ma.car == mb.car && ma.segment == mb.segment && ma.label == mb.label &&
-                      same_double(ma.mileage, mb.mileage) && same_double(ma.timestamp, mb.timestamp) && a.length(i) == b.length(i);
-    if (!same && differ++ == 0) CHECK_MESSAGE(same, "first difference at segment " << i << " (car '" << ma.car << "' / '" << mb.car << "')");
+    const bool same = ma.car == mb.car && ma.segment == mb.segment && ma.label == mb.label && same_double(ma.mileage, mb.mileage) &&
+                      same_double(ma.timestamp, mb.timestamp) && a.length(i) == b.length(i);
+    if (!same && differ++ == 0)
+      CHECK_MESSAGE(same, "first difference at segment " << i << " (car '" << ma.car << "' / '" << mb.car << "')");
   }
   CHECK(differ == 0);
   const auto va = a.raw_values(), vb = b.raw_values();
@@ -65,7 +66,9 @@ struct TempDir {
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
-  std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
+  std::size_t entries() const {
+    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator()));
+  }
 };
 
 // A random dataset with awkward values: tiny, huge, negative zero, odd car names, missing mileage.
@@ -80,7 +83,8 @@ dyad::Dataset random_dataset(std::size_t segments, std::uint64_t seed) {
     for (auto& x : v) x = static_cast<float>((rng.uniform() - 0.5) * std::pow(10.0, static_cast<int>(rng.uniform() * 20) - 10));
     v[0] = -0.0f;
     dyad::SegmentMeta m{cars[s % 4], static_cast<std::int64_t>(s) - 3, static_cast<int>(s % 3 == 0),
-                        s % 5 == 0 ? std::nan("") : rng.uniform() * 1e5, s % 7 == 0 ? std::nan("") : 1.6e9 + static_cast<double>(s) * 0.1};
+                        s % 5 == 0 ? std::nan("") : rng.uniform() * 1e5,
+                        s % 7 == 0 ? std::nan("") : 1.6e9 + static_cast<double>(s) * 0.1};
     d.add(m, v);
   }
   return d;
@@ -158,7 +162,8 @@ TEST_CASE("csv: every malformed input names file, line, column and the problem")
   CHECK(error_of("") == "e.csv:1:1: empty file, expected a header line");
   CHECK(error_of("\n\r\n  \n") == "e.csv:3:1: empty file, expected a header line");
   CHECK(error_of("car,t,volt\nA,0,1\n") == "e.csv:1:1: missing required column 'segment' (header: car, t, volt)");
-  CHECK(error_of(H + "A,1,0,0,5,1\n", {{"volt", "soc"}}) == "e.csv:1:1: no signal column 'soc' (header: car, segment, t, label, mileage, volt)");
+  CHECK(error_of(H + "A,1,0,0,5,1\n", {{"volt", "soc"}}) ==
+        "e.csv:1:1: no signal column 'soc' (header: car, segment, t, label, mileage, volt)");
   CHECK(error_of("car,segment,volt,volt\n") == "e.csv:1:4: column 'volt': duplicate column name (also column 3)");
   CHECK(error_of("car,segment,note\nA,1,hello\n") == "e.csv:2:1: no numeric signal columns (header: car, segment, note)");
   CHECK(error_of(H + "A,1,0,0,5,1\nA,1,1,0,5,abc\n") == "e.csv:3:6: column 'volt': 'abc' is not a number");
@@ -166,14 +171,16 @@ TEST_CASE("csv: every malformed input names file, line, column and the problem")
   CHECK(error_of(H + "A,1,0,0,5,1\nA,1,1,0,5,\n") == "e.csv:3:6: column 'volt': missing value");
   CHECK(error_of(H + "A,1,0,0,5,1\nA,1,1,0,5,nan\n") ==
         "e.csv:3:6: column 'volt': non-finite value 'nan' (DyAD cannot train on NaN or infinity)");
-  CHECK(error_of(H + "A,1,0,0,5,-inf\n") == "e.csv:2:6: column 'volt': non-finite value '-inf' (DyAD cannot train on NaN or infinity)");
+  CHECK(error_of(H + "A,1,0,0,5,-inf\n") ==
+        "e.csv:2:6: column 'volt': non-finite value '-inf' (DyAD cannot train on NaN or infinity)");
   CHECK(error_of(H + "A,1,0,0,5,1e39\n") == "e.csv:2:6: column 'volt': '1e39' is out of range for float");
   CHECK(error_of(H + "A,1,0,0,5\n") == "e.csv:2:6: column 'volt': missing field: the line has 5 fields, the header 6");
   CHECK(error_of(H + "A,1,0,0,5,1,2\n") == "e.csv:2:7: too many fields: the line has 7 fields, the header 6");
   CHECK(error_of(H + ",1,0,0,5,1\n") == "e.csv:2:1: column 'car': missing value");
   CHECK(error_of(H + "A,1.5,0,0,5,1\n") == "e.csv:2:2: column 'segment': '1.5' is not an integer");
   CHECK(error_of(H + "A,1,0,2,5,1\n") == "e.csv:2:4: column 'label': '2' is not 0 or 1");
-  CHECK(error_of(H + "A,1,0,0,5,1\nA,1,1,1,5,1\n") == "e.csv:3:4: column 'label': label 1 differs from the segment's label 0 (line 2)");
+  CHECK(error_of(H + "A,1,0,0,5,1\nA,1,1,1,5,1\n") ==
+        "e.csv:3:4: column 'label': label 1 differs from the segment's label 0 (line 2)");
   CHECK(error_of(H + "A,1,0,0,inf,1\n") == "e.csv:2:5: column 'mileage': non-finite value 'inf'");
   CHECK(error_of(H + "A,1,0,0,5,1\nA,1,0,0,5,1\n") ==
         "e.csv:3:3: column 't': t = 0 does not increase within the segment (previous t = 0)");
@@ -206,7 +213,8 @@ TEST_CASE("csv: files: path in errors, round trip through write_csv, atomic on f
 
   const fs::path bad = dir.path / "bad.csv";
   std::ofstream(bad) << "car,segment,volt\nA,1,1\nA,1,x\n";
-  CHECK_THROWS_WITH_AS(dyad::read_csv(bad), (bad.string() + ":3:3: column 'volt': 'x' is not a number").c_str(), std::runtime_error);
+  CHECK_THROWS_WITH_AS(dyad::read_csv(bad), (bad.string() + ":3:3: column 'volt': 'x' is not a number").c_str(),
+                       std::runtime_error);
 
   // Several MB: many refills of the reader's 1 MiB block, lines cut at block edges.
   const dyad::Dataset original = random_dataset(4000, 11);
@@ -350,7 +358,8 @@ TEST_CASE("csv: a line longer than max_line_bytes is an error naming file and li
   small.max_line_bytes = 20;
   const std::string H = "car,segment,volt\n";
   CHECK(parse(H + "A,1," + std::string(16, '1') + "\n", small).size() == 1);  // exactly 20 bytes
-  CHECK(error_of(H + "A,1,1\nA,1," + std::string(17, '1') + "\nA,1,1\n", small) == "e.csv:3:1: line longer than 20 bytes (CsvOptions::max_line_bytes)");
+  CHECK(error_of(H + "A,1,1\nA,1," + std::string(17, '1') + "\nA,1,1\n", small) ==
+        "e.csv:3:1: line longer than 20 bytes (CsvOptions::max_line_bytes)");
   CHECK(error_of(H + "A,1," + std::string(17, '1'), small) == "e.csv:2:1: line longer than 20 bytes (CsvOptions::max_line_bytes)");
   CHECK(error_of("\n\n" + std::string(21, 'c'), small) == "e.csv:3:1: line longer than 20 bytes (CsvOptions::max_line_bytes)");
 
@@ -363,8 +372,8 @@ TEST_CASE("csv: a line longer than max_line_bytes is an error naming file and li
   // A stream that never ends a line: stops at the default limit instead of buffering forever.
   EndlessLine endless;
   std::istream in(&endless);
-  CHECK_THROWS_WITH_AS(dyad::read_csv(in, "endless.csv"), "endless.csv:1:1: line longer than 16777216 bytes (CsvOptions::max_line_bytes)",
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(dyad::read_csv(in, "endless.csv"),
+                       "endless.csv:1:1: line longer than 16777216 bytes (CsvOptions::max_line_bytes)", std::runtime_error);
 }
 
 TEST_CASE("csv: text from the file is bounded and escaped in error messages") {
@@ -375,7 +384,8 @@ TEST_CASE("csv: text from the file is bounded and escaped in error messages") {
   CHECK(e.find("...[1000001 bytes]...") != std::string::npos);
   CHECK(e.ends_with("777' is not a number"));
   CHECK(e.size() < 400);
-  CHECK(error_of(H + "A,1,1\nA,1,a\x01\x1b" "b\n") == "e.csv:3:3: column 'volt': 'a\\x01\\x1bb' is not a number");
+  CHECK(error_of(H + "A,1,1\nA,1,a\x01\x1b"
+                     "b\n") == "e.csv:3:3: column 'volt': 'a\\x01\\x1bb' is not a number");
 
   // A huge column name, and a header of 200000 columns, in the messages that list the header.
   const std::string long_name(100000, 'n');
@@ -393,15 +403,17 @@ TEST_CASE("csv: text from the file is bounded and escaped in error messages") {
 
   // A UTF-8 sequence is not cut by the ellipsis.
   std::string accents;
-  for (int i = 0; i < 200; ++i) accents += "\xC3\xA9";  // é
+  for (int i = 0; i < 200; ++i) accents += "\xC3\xA9";                    // é
   const std::string e4 = error_of(H + "A,1,1\nA,1,x" + accents + "y\n");  // both cut points fall inside an é
   CHECK(e4.find("\xC3\xA9...[402 bytes]...\xC3\xA9") != std::string::npos);
 }
 
 TEST_CASE("csv: segment ids: out of range is named as such") {
   const std::string H = "car,segment,volt\n";
-  CHECK(error_of(H + "A,9223372036854775808,1\n") == "e.csv:2:2: column 'segment': '9223372036854775808' is out of range for a 64-bit integer");
-  CHECK(error_of(H + "A,-9223372036854775809,1\n") == "e.csv:2:2: column 'segment': '-9223372036854775809' is out of range for a 64-bit integer");
+  CHECK(error_of(H + "A,9223372036854775808,1\n") ==
+        "e.csv:2:2: column 'segment': '9223372036854775808' is out of range for a 64-bit integer");
+  CHECK(error_of(H + "A,-9223372036854775809,1\n") ==
+        "e.csv:2:2: column 'segment': '-9223372036854775809' is out of range for a 64-bit integer");
   CHECK(error_of(H + "A,1e3,1\n") == "e.csv:2:2: column 'segment': '1e3' is not an integer");
   const auto d = parse(H + "A,-9223372036854775808,1\nA,+9223372036854775807,1\n");
   REQUIRE(d.size() == 2);
@@ -411,7 +423,8 @@ TEST_CASE("csv: segment ids: out of range is named as such") {
 
 TEST_CASE("csv: a directory is refused with its path and the reason") {
   TempDir dir;
-  CHECK_THROWS_WITH_AS(dyad::read_csv(dir.path), ("dyad: cannot read '" + dir.path.string() + "': Is a directory").c_str(), std::runtime_error);
+  CHECK_THROWS_WITH_AS(dyad::read_csv(dir.path), ("dyad: cannot read '" + dir.path.string() + "': Is a directory").c_str(),
+                       std::runtime_error);
 }
 
 TEST_CASE("csv: data without a label column is unlabelled, and stays so through subset and write_csv") {

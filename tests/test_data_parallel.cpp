@@ -43,7 +43,8 @@ struct Run {
 Run train(const ModelConfig& c, const FitOptions& options) {
   Run run{Model<double>(c), {}, {}};
   run.report = run.model.fit(
-      fleet(), [&](const Progress& p) {
+      fleet(),
+      [&](const Progress& p) {
         if (!p.epoch_end) run.losses.insert(run.losses.end(), {p.loss, p.nll, p.kl, p.label});
       },
       options);
@@ -59,7 +60,8 @@ std::vector<Run> train_on_ranks(int ranks, const ModelConfig& c, FitOptions opti
     o.communicator = &comm;
     Run& run = runs[static_cast<std::size_t>(comm.rank())];
     run.report = run.model.fit(
-        fleet(), [&](const Progress& p) {
+        fleet(),
+        [&](const Progress& p) {
           if (!p.epoch_end) run.losses.insert(run.losses.end(), {p.loss, p.nll, p.kl, p.label});
         },
         o);
@@ -168,7 +170,7 @@ TEST_CASE("data parallel: score_across gives every rank the table one process sc
   std::vector<std::size_t> some;
   for (std::size_t i = 0; i < fleet().size(); i += 3) some.push_back(i);
   const Scores one = model.score(fleet(), some, 5);  // 24 segments: batches of 5, 5, 5, 5 and 4
-  for (int ranks : {2, 3, 7}) {  // 7: more ranks than batches, some score none
+  for (int ranks : {2, 3, 7}) {                      // 7: more ranks than batches, some score none
     test::ThreadGroup group(ranks);
     std::vector<Scores> got(static_cast<std::size_t>(ranks));
     group.run([&](const Communicator& comm) {
@@ -227,7 +229,8 @@ TEST_CASE("data parallel: a stop request on any rank stops every rank after the 
     o.stop = &flags[r];
     o.state_path = state;
     runs[r].report = runs[r].model.fit(
-        fleet(), [&](const Progress& p) {
+        fleet(),
+        [&](const Progress& p) {
           if (r == 1 && p.step == 3) flags[1] = SIGINT;  // only rank 1 is signalled
         },
         o);

@@ -155,7 +155,8 @@ TEST_CASE("ensemble: the checkpoint round-trips members, scales and calibration"
   // The float model reads the double file (as for plain checkpoints).
   CHECK(Ensemble<float>::load(path).size() == 3);
   // A single-model reader says what the file is.
-  CHECK_THROWS_WITH_AS(Model<double>::load(path), doctest::Contains("a single model cannot load; dyad::Ensemble::load reads it"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(Model<double>::load(path), doctest::Contains("a single model cannot load; dyad::Ensemble::load reads it"),
+                       std::runtime_error);
   std::filesystem::remove(path);
 }
 
@@ -164,30 +165,34 @@ TEST_CASE("ensemble: a damaged or inconsistent ensemble file is refused, naming 
     CHECK_THROWS_WITH_AS(Ensemble<double>::load(p), doctest::Contains(what.c_str()), std::runtime_error);
     std::filesystem::remove(p);
   };
-  refused(edited_copy("missing", [](SafeTensors& st) {
-            std::erase_if(st.tensors, [](const Tensor& t) { return t.name == "member1.hidden2mean.weight"; });
-          }),
+  refused(edited_copy("missing",
+                      [](SafeTensors& st) {
+                        std::erase_if(st.tensors, [](const Tensor& t) { return t.name == "member1.hidden2mean.weight"; });
+                      }),
           "member 1 (tensors member1.*): safetensors: tensor 'hidden2mean.weight': missing");
   refused(edited_copy("stray", [](SafeTensors& st) { st.tensors.back().name = "member3." + st.tensors.back().name.substr(8); }),
           "is not a member's tensor");
-  refused(edited_copy("sd", [](SafeTensors& st) {
-            auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);
-            j["members"][2]["score_sd"][1] = 0;
-            st.metadata[kEnsembleKey] = j.dump();
-          }),
+  refused(edited_copy("sd",
+                      [](SafeTensors& st) {
+                        auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);
+                        j["members"][2]["score_sd"][1] = 0;
+                        st.metadata[kEnsembleKey] = j.dump();
+                      }),
           "member 2: key 'score_sd': must be finite and > 0");
-  refused(edited_copy("count", [](SafeTensors& st) {
-            auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);
-            j["members"].erase(1);
-            j["members"].erase(1);
-            st.metadata[kEnsembleKey] = j.dump();
-          }),
+  refused(edited_copy("count",
+                      [](SafeTensors& st) {
+                        auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);
+                        j["members"].erase(1);
+                        j["members"].erase(1);
+                        st.metadata[kEnsembleKey] = j.dump();
+                      }),
           "key 'members': must be an array of 2 to 64 members");
-  refused(edited_copy("seed", [](SafeTensors& st) {
-            auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);
-            j["members"][0]["seed"] = "five";
-            st.metadata[kEnsembleKey] = j.dump();
-          }),
+  refused(edited_copy("seed",
+                      [](SafeTensors& st) {
+                        auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);
+                        j["members"][0]["seed"] = "five";
+                        st.metadata[kEnsembleKey] = j.dump();
+                      }),
           "member 0: key 'seed'");
 }
 

@@ -162,8 +162,8 @@ TEST_CASE("SessionCutter: gaps, state changes, holes in a signal, disorder and d
     Collected got;
     for (int i = 0; i < 12; ++i) {
       Sample s = linear_sample(10.0 * i);
-      if (i == 2 || i == 3) s.values[0] = NAN;       // a 30 s hole in volt: bridged
-      if (i >= 6 && i <= 8) s.values[1] = NAN;       // a 40 s hole in current: cuts at 70, 80
+      if (i == 2 || i == 3) s.values[0] = NAN;  // a 30 s hole in volt: bridged
+      if (i >= 6 && i <= 8) s.values[1] = NAN;  // a 40 s hole in current: cuts at 70, 80
       cut.push(s, got.sink());
     }
     cut.finish(got.sink());
@@ -197,15 +197,16 @@ const char* kSpec = R"({
 std::string raw_export(char d) {
   std::ostringstream os;
   const std::string sep(1, d);
-  os << "\xEF\xBB\xBF" << "time" << sep << "VIN" << sep << "\"pack v\"" << sep << "pack_a" << sep << "soc" << sep << "odo" << sep
-     << "state" << sep << "extra\r\n";
+  os << "\xEF\xBB\xBF"
+     << "time" << sep << "VIN" << sep << "\"pack v\"" << sep << "pack_a" << sep << "soc" << sep << "odo" << sep << "state" << sep
+     << "extra\r\n";
   for (int i = 0; i < 10; ++i) {
     const bool charging = i < 8;
     char ts[64];
     std::snprintf(ts, sizeof ts, "2021-01-01T00:%02d:%02d.500Z", (i * 10) / 60, (i * 10) % 60);
     const std::string volt = d == ';' ? "350,5" : "350.5";  // a decimal comma in a semicolon file
-    os << ts << sep << "A" << sep << (i == 3 ? "NA" : volt) << sep << (charging ? "-50" : "20") << sep << 40 + i << sep
-       << 1000 + i << sep << (charging ? "CHARGING" : "DRIVING") << sep << "x\r\n";
+    os << ts << sep << "A" << sep << (i == 3 ? "NA" : volt) << sep << (charging ? "-50" : "20") << sep << 40 + i << sep << 1000 + i
+       << sep << (charging ? "CHARGING" : "DRIVING") << sep << "x\r\n";
     if (i < 6)
       os << ts << sep << "\"B;1\"" << sep << "360" << sep << "-30" << sep << 50 + i << sep << "" << sep << "CHARGING" << sep
          << "y\r\n";
@@ -395,8 +396,9 @@ TEST_CASE("ingest: rows out of order (swapped neighbours, one car's rows late) g
   dyad::Rng rng(3);
   for (std::size_t i = 1; i + 1 < lines.size(); i += 2)
     if (rng.uniform(0, 1) < 0.5) std::swap(lines[i], lines[i + 1]);
-  for (std::size_t i = 1; i + 21 < lines.size(); i += 50) std::rotate(lines.begin() + static_cast<long>(i), lines.begin() + static_cast<long>(i) + 1,
-                                                                      lines.begin() + static_cast<long>(i) + 21);
+  for (std::size_t i = 1; i + 21 < lines.size(); i += 50)
+    std::rotate(lines.begin() + static_cast<long>(i), lines.begin() + static_cast<long>(i) + 1,
+                lines.begin() + static_cast<long>(i) + 21);
   std::string shuffled;
   for (const auto& l : lines) shuffled += l + "\n";
   Report shuffled_report;
@@ -445,8 +447,7 @@ TEST_CASE("ingest: the missing-value tokens and a pipe delimiter") {
   std::ostringstream out;
   std::string text = "time|VIN|pack v|pack_a|soc|odo|state\n";
   const char* volts[] = {"350", "NaN", "null", "N/A", "none", "351", "nan", "352"};
-  for (int i = 0; i < 8; ++i)
-    text += "2021-01-01T00:0" + std::to_string(i) + ":00Z|A|" + volts[i] + "|-10|50|1000|CHARGING\n";
+  for (int i = 0; i < 8; ++i) text += "2021-01-01T00:0" + std::to_string(i) + ":00Z|A|" + volts[i] + "|-10|50|1000|CHARGING\n";
   const std::string spec = R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "pack v", "current": "pack_a"},
     "charging": {"column": "state", "values": ["CHARGING"]}, "interval_s": 60, "max_gap_s": 300, "length": 8, "stride": 8})";
   const Report r = ingest_text(spec, text, out);

@@ -60,11 +60,14 @@ TEST_CASE("the whole encoder-latent-decoder loss matches finite differences (dou
     // The loss is O(10), so a larger step than the per-node checks keeps rounding out of it.
     // The probe perturbs the weights in the parameter store itself.
     Vector<double>& p = m.parameters().values();
-    const double worst = dyad::test::max_probe_error<double>({{p.data(), analytic.data(), p.size()}}, [&] {
-      double value = 0;
-      loss_gradient(m, d, idx, &value);
-      return value;
-    }, 1e-4, 1e-3);
+    const double worst = dyad::test::max_probe_error<double>(
+        {{p.data(), analytic.data(), p.size()}},
+        [&] {
+          double value = 0;
+          loss_gradient(m, d, idx, &value);
+          return value;
+        },
+        1e-4, 1e-3);
     MESSAGE("whole model, max relative error " << worst);
     CHECK(worst < 1e-6);
   }
@@ -94,8 +97,7 @@ TEST_CASE("KL is >= 0 and 0 at the prior; eps = 0 gives z = mu") {
     const Matrix<double> mu = dyad::test::random_matrix<double>(rng, 3, 4, 3.0),
                          lv = dyad::test::random_matrix<double>(rng, 3, 4, 3.0);
     Tape<double> tape(Mode::inference);
-    CHECK(kl_divergence(tape, Tape<double>::constant(mu.data(), 3, 4), Tape<double>::constant(lv.data(), 3, 4))
-              .scalar() >= 0.0);
+    CHECK(kl_divergence(tape, Tape<double>::constant(mu.data(), 3, 4), Tape<double>::constant(lv.data(), 3, 4)).scalar() >= 0.0);
     const Matrix<double> zero = Matrix<double>::Zero(3, 4);
     const auto z = reparameterize(tape, Tape<double>::constant(mu.data(), 3, 4), Tape<double>::constant(lv.data(), 3, 4),
                                   Tape<double>::constant(zero.data(), 3, 4), 1.0);
@@ -103,8 +105,7 @@ TEST_CASE("KL is >= 0 and 0 at the prior; eps = 0 gives z = mu") {
   }
   const Matrix<double> zero = Matrix<double>::Zero(2, 5);
   Tape<double> tape(Mode::inference);
-  CHECK(kl_divergence(tape, Tape<double>::constant(zero.data(), 2, 5), Tape<double>::constant(zero.data(), 2, 5))
-            .scalar() == 0.0);
+  CHECK(kl_divergence(tape, Tape<double>::constant(zero.data(), 2, 5), Tape<double>::constant(zero.data(), 2, 5)).scalar() == 0.0);
 }
 
 TEST_CASE("the gradient of a batch is the mean of the per-segment gradients (every term is a batch mean)") {
@@ -182,7 +183,7 @@ TEST_CASE("fit: one-class training, progress, bit-identical repeats, finite loss
   CHECK(r.label_loss);
   b.fit(d);
   CHECK(a.parameters().values() == b.parameters().values());  // bit-identical
-  auto two = config;  // bit-identical on two threads as well
+  auto two = config;                                          // bit-identical on two threads as well
   two.threads = 2;
   Model<float> t1(two), t2(two);
   t1.fit(d);
@@ -282,8 +283,7 @@ TEST_CASE("checkpoints: save and load round trip, sizes from the file, plain sta
   // A corrupted checkpoint names the file and the tensor.
   st.tensors[0].shape = {1, st.tensors[0].numel()};
   st.save(dir / "bad.safetensors");
-  CHECK_THROWS_WITH((Model<float>::load(dir / "bad.safetensors", {roles_only})),
-                    doctest::Contains("bad.safetensors"));
+  CHECK_THROWS_WITH((Model<float>::load(dir / "bad.safetensors", {roles_only})), doctest::Contains("bad.safetensors"));
   std::filesystem::remove_all(dir);
 }
 
@@ -310,8 +310,7 @@ TEST_CASE("configuration: presets, upstream params JSON, validation") {
   CHECK(config_from_json(nlohmann::json::parse(R"({"rnn_type": "GRU"})")).cell == Cell::gru);
   CHECK_THROWS_WITH(config_from_json(nlohmann::json::parse(R"({"rnn_type": "transformer"})")),
                     doctest::Contains("key 'rnn_type': 'transformer' is not a cell dyad implements (expected gru, rnn or lstm)"));
-  CHECK_THROWS_WITH(config_from_json(nlohmann::json::parse(R"({"hidden_size": "big"})")),
-                    doctest::Contains("hidden_size"));
+  CHECK_THROWS_WITH(config_from_json(nlohmann::json::parse(R"({"hidden_size": "big"})")), doctest::Contains("hidden_size"));
   auto bad = preset("fivefold");
   bad.roles.condition = 6;
   CHECK_THROWS(bad.validate());

@@ -71,8 +71,8 @@ TEST_CASE("config: integer keys take exact integers in range, naming the source 
 }
 
 TEST_CASE("config: number, boolean and string keys take only their own type") {
-  for (const char* key : {"learning_rate", "noise_scale", "nll_weight", "latent_label_weight", "anneal0", "k", "x0",
-                          "weight_decay", "cosine_factor"}) {
+  for (const char* key : {"learning_rate", "noise_scale", "nll_weight", "latent_label_weight", "anneal0", "k", "x0", "weight_decay",
+                          "cosine_factor"}) {
     CAPTURE(key);
     for (const char* bad : {"\"0.1\"", "true", "null", "[1]", "{}"}) {
       CAPTURE(bad);
@@ -83,7 +83,8 @@ TEST_CASE("config: number, boolean and string keys take only their own type") {
   }
   for (const char* key : {"bidirectional", "shuffle", "normalize"}) {
     CAPTURE(key);
-    for (const char* bad : {"1", "0", "\"true\"", "null"}) CHECK(error_for(key, bad).find(std::string("'") + key + "'") != std::string::npos);
+    for (const char* bad : {"1", "0", "\"true\"", "null"})
+      CHECK(error_for(key, bad).find(std::string("'") + key + "'") != std::string::npos);
     CHECK(error_for(key, "false").empty());
   }
   for (const char* key : {"task", "rnn_type", "anneal_function"}) {
@@ -113,8 +114,7 @@ TEST_CASE("config files: a missing file and broken JSON are named with the path 
   const auto missing = std::filesystem::temp_directory_path() / "dyad_no_such_config.json";
   std::filesystem::remove(missing);
   CHECK_THROWS_WITH_AS(config_from_file(missing),
-                       (missing.string() + ": cannot open the config file: No such file or directory").c_str(),
-                       std::runtime_error);
+                       (missing.string() + ": cannot open the config file: No such file or directory").c_str(), std::runtime_error);
   const auto broken = write_temp("dyad_params_broken.json", "{\"hidden_size\": 8,\n \"latent_size\": }");
   CHECK_THROWS_WITH_AS(config_from_file(broken), doctest::Contains((broken.string() + ": invalid JSON at byte 36: ").c_str()),
                        std::invalid_argument);
@@ -130,7 +130,8 @@ TEST_CASE("config files: a missing file and broken JSON are named with the path 
 TEST_CASE("config: absurd sizes are refused with the key and the cap, before anything is allocated") {
   // The audit's inputs: hidden_size 200000 (double free), num_layers 2e9 (hang).
   const auto big = write_temp("dyad_params_big.json", R"({"task": "ev", "hidden_size": 200000})");
-  CHECK_THROWS_WITH_AS(config_from_file(big), doctest::Contains((big.string() + ": key 'hidden_size': must be an integer in [2, 8192]").c_str()),
+  CHECK_THROWS_WITH_AS(config_from_file(big),
+                       doctest::Contains((big.string() + ": key 'hidden_size': must be an integer in [2, 8192]").c_str()),
                        std::invalid_argument);
   const auto deep = write_temp("dyad_params_deep.json", R"({"num_layers": 2e9})");
   CHECK_THROWS_WITH_AS(config_from_file(deep), doctest::Contains("key 'num_layers': must be an integer in [1, 16]"),
@@ -192,29 +193,29 @@ TEST_CASE("config: absurd sizes are refused with the key and the cap, before any
 
 TEST_CASE("parameter_shapes and parameter_count describe the model without building it") {
   for (const Cell cell : {Cell::gru, Cell::rnn, Cell::lstm})
-  for (const int layers : {1, 2, 3})
-    for (const bool bi : {false, true}) {
-      CAPTURE(to_string(cell));
-      CAPTURE(layers);
-      CAPTURE(bi);
-      ModelConfig c = small_config(layers, bi);
-      c.cell = cell;
-      CHECK(config_from_json(c.to_json()).cell == cell);
-      CHECK(parameter_shapes(c)[1].shape == std::vector<std::int64_t>{gates(cell) * c.hidden, c.hidden});
-      const Model<float> m(c);
-      const auto shapes = parameter_shapes(c);
-      REQUIRE(shapes.size() == m.parameters().slices().size());
-      std::int64_t total = 0;
-      for (std::size_t i = 0; i < shapes.size(); ++i) {
-        CHECK(shapes[i].name == m.parameters().slices()[i].name);
-        CHECK(shapes[i].shape == m.parameters().slices()[i].shape);
-        std::int64_t n = 1;
-        for (const auto d : shapes[i].shape) n *= d;
-        total += n;
+    for (const int layers : {1, 2, 3})
+      for (const bool bi : {false, true}) {
+        CAPTURE(to_string(cell));
+        CAPTURE(layers);
+        CAPTURE(bi);
+        ModelConfig c = small_config(layers, bi);
+        c.cell = cell;
+        CHECK(config_from_json(c.to_json()).cell == cell);
+        CHECK(parameter_shapes(c)[1].shape == std::vector<std::int64_t>{gates(cell) * c.hidden, c.hidden});
+        const Model<float> m(c);
+        const auto shapes = parameter_shapes(c);
+        REQUIRE(shapes.size() == m.parameters().slices().size());
+        std::int64_t total = 0;
+        for (std::size_t i = 0; i < shapes.size(); ++i) {
+          CHECK(shapes[i].name == m.parameters().slices()[i].name);
+          CHECK(shapes[i].shape == m.parameters().slices()[i].shape);
+          std::int64_t n = 1;
+          for (const auto d : shapes[i].shape) n *= d;
+          total += n;
+        }
+        CHECK(total == m.parameters().count());
+        CHECK(c.parameter_count() == total);
       }
-      CHECK(total == m.parameters().count());
-      CHECK(c.parameter_count() == total);
-    }
 }
 
 TEST_CASE("Parameters::add: overflowing or unallocatable shapes leave the store as it was") {
@@ -310,10 +311,10 @@ TEST_CASE("upstream's params files load unchanged; their unused keys are listed,
   CHECK(c.hidden == 128);
   CHECK(c.layers == 2);
   CHECK(c.min_length == 30);
-  CHECK(ignored == std::vector<std::string>{"dim_feedforward", "evaluation_path", "granularity_all", "granularity_car",
-                                            "jobs", "kernel_size", "model_type", "nhead", "num_granularity_all",
-                                            "num_granularity_car", "project", "save_model_path", "smoothing",
-                                            "test_path", "train_path", "use_flag", "variable_length"});
+  CHECK(ignored == std::vector<std::string>{"dim_feedforward", "evaluation_path", "granularity_all", "granularity_car", "jobs",
+                                            "kernel_size", "model_type", "nhead", "num_granularity_all", "num_granularity_car",
+                                            "project", "save_model_path", "smoothing", "test_path", "train_path", "use_flag",
+                                            "variable_length"});
   CHECK(config_from_json(parse(R"({"task": "batterybrandb"})")).roles.condition == 4);
   CHECK(task_roles("batterybrandb").encoder == task_roles("brand_b").encoder);
   // min_length survives a checkpoint's to_json.

@@ -24,7 +24,6 @@ std::filesystem::path fresh_db(const std::string& name) {
   return p;
 }
 
-
 // A model trained and calibrated on a toy fleet (20 cars, every 4th faulty), saved to `path`.
 Model<double> calibrated_model(const std::filesystem::path& path) {
   const ModelConfig c = test::tiny_config();
@@ -65,7 +64,8 @@ TEST_CASE("fleet database: created at the schema version, reopened, and foreign 
     sql::Database raw(other);
     raw.exec("CREATE TABLE t (x)", "test");
   }
-  CHECK_THROWS_WITH_AS(FleetDb{other}, doctest::Contains("is an SQLite database, but not a dyad fleet database"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(FleetDb{other}, doctest::Contains("is an SQLite database, but not a dyad fleet database"),
+                       std::runtime_error);
 
   const auto text = fresh_db("dyad_test_fleet_text.db");
   std::ofstream(text) << "car,segment\nthis is not a database, but long enough to have a header page of sorts....\n";

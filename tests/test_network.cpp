@@ -100,8 +100,8 @@ TEST_CASE("Network::loss: gradients of the parameters match finite differences, 
       evaluate(true);
       const Vector<double> analytic = net.parameters().grads();
       Vector<double>& p = net.parameters().values();
-      const double worst = dyad::test::max_probe_error<double>({{p.data(), analytic.data(), p.size()}},
-                                                               [&] { return evaluate(false); }, 1e-5, 1e-3);
+      const double worst = dyad::test::max_probe_error<double>(
+          {{p.data(), analytic.data(), p.size()}}, [&] { return evaluate(false); }, 1e-5, 1e-3);
       MESSAGE("Network::loss, max relative error " << worst);
       CHECK(worst < 1e-6);
     }
@@ -122,7 +122,8 @@ TEST_CASE("a const Network encodes identically from several threads, each with i
   const Matrix<float> sequential = encode();
   std::vector<Matrix<float>> results(4);
   std::vector<std::thread> threads;
-  for (auto& r : results) threads.emplace_back([&r, &encode] {
+  for (auto& r : results)
+    threads.emplace_back([&r, &encode] {
       for (int i = 0; i < 20; ++i) r = encode();
     });
   for (auto& t : threads) t.join();
@@ -155,8 +156,7 @@ TEST_CASE("gather_batch lays segments out step-major, normalised, with zero padd
         const float got = b.x.val[(t * B + j) * 3 + e];
         if (t < static_cast<Index>(d.length(s)))
           CHECK(got == doctest::Approx((v(t, static_cast<Index>(cols[e])) - norm.mean()[e]) / norm.scale()[e]).epsilon(1e-6));
-        else
-          CHECK(got == 0.0f);
+        else CHECK(got == 0.0f);
       }
   }
   CHECK_THROWS_WITH(column_indices(d, std::vector<std::string>{"a", "volts"}), doctest::Contains("volts"));

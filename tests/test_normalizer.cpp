@@ -76,17 +76,20 @@ TEST_CASE("normalizer: column subsets, restored state, errors") {
 
   dyad::Dataset without_c({"a"});
   CHECK_THROWS_WITH_AS(restored.apply(without_c), "dyad: no column 'c' in the data (columns: a)", std::invalid_argument);
-  CHECK_THROWS_WITH_AS(dyad::Normalizer({"a"}, {0.0}, {0.0}), "dyad::Normalizer: column 'a' has mean 0.000000 and scale 0.000000 (need finite, scale > 0)",
+  CHECK_THROWS_WITH_AS(dyad::Normalizer({"a"}, {0.0}, {0.0}),
+                       "dyad::Normalizer: column 'a' has mean 0.000000 and scale 0.000000 (need finite, scale > 0)",
                        std::invalid_argument);
   CHECK_THROWS_AS(dyad::Normalizer({"a", "b"}, {0.0}, {1.0}), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(dyad::Normalizer({"a", "a"}, {0.0, 0.0}, {1.0, 1.0}), "dyad::Normalizer: column 'a' appears twice", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(dyad::Normalizer({"a", "a"}, {0.0, 0.0}, {1.0, 1.0}), "dyad::Normalizer: column 'a' appears twice",
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(restored.transform(1.0, "volt"), "dyad::Normalizer: column 'volt' was not fitted", std::invalid_argument);
   const auto e = hand_example();
   CHECK_THROWS_AS(dyad::Normalizer::fit(e, std::vector<std::size_t>{}), std::invalid_argument);
   CHECK_THROWS_AS(dyad::Normalizer::fit(e, std::vector<std::size_t>{2}), std::out_of_range);
   dyad::Dataset with_nan({"v"});
   with_nan.add({"c", 0}, std::vector<float>{1, std::nanf("")});
-  CHECK_THROWS_WITH_AS(dyad::Normalizer::fit(with_nan), "dyad::Normalizer::fit: column 'v' holds NaN or infinite values", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(dyad::Normalizer::fit(with_nan), "dyad::Normalizer::fit: column 'v' holds NaN or infinite values",
+                       std::invalid_argument);
 }
 
 TEST_CASE("minmax: mileage scaling with the max == min guard") {

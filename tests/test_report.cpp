@@ -53,7 +53,8 @@ ReportData sample(bool with_segments = true) {
   ReportData r;
   r.title = "fleet <test> & \"report\"";
   r.facts = {{"data", "fleet&<1>.csv"}, {"h", "100"}};
-  r.scores = dyad::detect::evaluate_scores(cars, labels, {{"rec_error", rec}, {"latent_score", lat}, {"combined_score", comb}}, 250);
+  r.scores =
+      dyad::detect::evaluate_scores(cars, labels, {{"rec_error", rec}, {"latent_score", lat}, {"combined_score", comb}}, 250);
   r.ranking_score = "rec_error";
   if (with_segments) {
     SegmentView a{kNasty, 3, 1, 0.123, 10.0, {}};
@@ -253,7 +254,8 @@ TEST_CASE("report: wide positive score ranges use a log axis") {
   std::vector<std::string> cars;
   std::vector<int> labels;
   std::vector<double> s;
-  for (int c = 0; c < 6; ++c) cars.push_back(std::string("c") += std::to_string(c)), labels.push_back(c >= 4), s.push_back(std::pow(10.0, c - 4));
+  for (int c = 0; c < 6; ++c)
+    cars.push_back(std::string("c") += std::to_string(c)), labels.push_back(c >= 4), s.push_back(std::pow(10.0, c - 4));
   ReportData r;
   r.scores = dyad::detect::evaluate_scores(cars, labels, {{"rec_error", s}}, 100);
   const std::string html = dyad::report::render_html(r);
@@ -326,8 +328,8 @@ TEST_CASE("report: write_report writes atomically") {
   CHECK(slurp(out) == dyad::report::render_html(r2));
 
   // A missing directory throws, naming the path.
-  CHECK_THROWS_WITH_AS(dyad::report::write_report(dir.path / "missing" / "r.html", r),
-                       doctest::Contains("missing"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(dyad::report::write_report(dir.path / "missing" / "r.html", r), doctest::Contains("missing"),
+                       std::runtime_error);
 }
 
 TEST_CASE("report: verdicts from a fleet database, with a trend chart per flagged car only") {

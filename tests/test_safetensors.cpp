@@ -31,7 +31,9 @@ struct TempDir {
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
-  std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
+  std::size_t entries() const {
+    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator()));
+  }
 };
 
 template <class F>
@@ -116,7 +118,8 @@ TEST_CASE("safetensors: the header is the documented JSON") {
   st.metadata["k"] = "v";
   const auto bytes = st.to_bytes();
   const std::string header(reinterpret_cast<const char*>(bytes.data()) + 8, bytes.size() - 12);
-  CHECK(header == R"({"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})" + std::string(1, ' '));  // 79 + 1 = 80 bytes
+  CHECK(header == R"({"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})" +
+                      std::string(1, ' '));                                         // 79 + 1 = 80 bytes
   CHECK(std::memcmp(bytes.data() + bytes.size() - 4, "\x00\x00\x80\x3f", 4) == 0);  // 1.0f little-endian
 }
 
@@ -125,7 +128,7 @@ TEST_CASE("safetensors: F16 and BF16 convert exactly; offsets in any order") {
   const std::string header = R"({"b":{"dtype":"BF16","shape":[2],"data_offsets":[10,14]},)"
                              R"("h":{"dtype":"F16","shape":[5],"data_offsets":[0,10]}})";
   const std::vector<std::uint16_t> halves{0x3c00, 0xc000, 0x7bff, 0x0001, 0xfc00};  // 1, -2, 65504, 2^-24, -inf
-  const std::vector<std::uint16_t> bf{0x3f80, 0xc040};                                // 1, -3
+  const std::vector<std::uint16_t> bf{0x3f80, 0xc040};                              // 1, -3
   std::vector<std::byte> buf(14);
   for (std::size_t i = 0; i < 5; ++i) dyad::detail::store_le(buf.data() + 2 * i, halves[i]);
   for (std::size_t i = 0; i < 2; ++i) dyad::detail::store_le(buf.data() + 10 + 2 * i, bf[i]);
@@ -141,7 +144,7 @@ TEST_CASE("safetensors: F16 and BF16 convert exactly; offsets in any order") {
   CHECK(st.get<float>("b") == std::vector<float>{1.0f, -3.0f});
   CHECK(dyad::detail::half_to_float(0x7e00) != dyad::detail::half_to_float(0x7e00));  // NaN stays NaN
   CHECK(dyad::detail::half_to_float(0x0400) == std::ldexp(1.0f, -14));                // smallest normal
-  CHECK(dyad::detail::half_to_float(0x83ff) == -std::ldexp(1023.0f, -24));           // largest subnormal
+  CHECK(dyad::detail::half_to_float(0x83ff) == -std::ldexp(1023.0f, -24));            // largest subnormal
 }
 
 TEST_CASE("safetensors: malformed files name the file and the tensor") {
@@ -156,8 +159,9 @@ TEST_CASE("safetensors: malformed files name the file and the tensor") {
   }
   CHECK(parse_error(R"({"a": {"dtype": "F32",)", 0).starts_with(P + "bad JSON header: [json.exception.parse_error"));
   CHECK(parse_error("[1, 2]", 0) == P + "the header is not a JSON object");
-  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8) ==
-        P + "duplicate tensor name 'a'");
+  CHECK(
+      parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                  8) == P + "duplicate tensor name 'a'");
   CHECK(parse_error(R"({"a":{"dtype":"F32","dtype":"F64","shape":[1],"data_offsets":[0,4]}})", 4) ==
         P + "duplicate key 'dtype' in the entry of 'a'");
   CHECK(parse_error(R"({"a":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})", 4) == P + "tensor 'a': unknown dtype 'F31'");
@@ -165,8 +169,10 @@ TEST_CASE("safetensors: malformed files name the file and the tensor") {
         P + "tensor 'a': shape [-1] is not a list of non-negative integers");
   CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4) ==
         P + "tensor 'a': shape [1.5] is not a list of non-negative integers");
-  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4) == P + "tensor 'a': data_offsets [0] is not [begin, end]");
-  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})", 4) == P + "tensor 'a': unknown key 'extra'");
+  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4) ==
+        P + "tensor 'a': data_offsets [0] is not [begin, end]");
+  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})", 4) ==
+        P + "tensor 'a': unknown key 'extra'");
   CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1]}})", 4) == P + "tensor 'a': needs keys dtype, shape and data_offsets");
   CHECK(parse_error(R"({"a":[1]})", 0) == P + "tensor 'a': entry is not an object");
   CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4) ==
@@ -177,13 +183,16 @@ TEST_CASE("safetensors: malformed files name the file and the tensor") {
         P + "tensor 'a': F32 [3] needs 12 bytes, data_offsets give 8");
   CHECK(parse_error(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8) ==
         P + "tensor 'a': F64 [4294967296, 4294967296] needs too many bytes, data_offsets give 8");
-  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12) ==
-        P + "tensor 'b': data overlaps tensor 'a'");
-  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12) ==
-        P + "tensor 'b': data_offsets are not contiguous: bytes [4, 8) after 'a' belong to no tensor");
+  CHECK(
+      parse_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                  12) == P + "tensor 'b': data overlaps tensor 'a'");
+  CHECK(
+      parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                  12) == P + "tensor 'b': data_offsets are not contiguous: bytes [4, 8) after 'a' belong to no tensor");
   CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8) ==
         P + "tensor 'a': data_offsets are not contiguous: bytes [0, 4) after the buffer start belong to no tensor");
-  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 6) == P + "the buffer has 2 trailing bytes after the last tensor");
+  CHECK(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 6) ==
+        P + "the buffer has 2 trailing bytes after the last tensor");
   CHECK(parse_error(R"({"__metadata__":{"k":1}})", 0) == P + "__metadata__ value of 'k' is not a string");
   CHECK(parse_error(R"({"__metadata__":[]})", 0) == P + "__metadata__ is not an object");
   // A valid empty file, with space padding.
@@ -193,7 +202,9 @@ TEST_CASE("safetensors: malformed files name the file and the tensor") {
 TEST_CASE("safetensors: accessors check shape, dtype and names") {
   const dyad::SafeTensors st = dyad::SafeTensors::from_bytes(sample().to_bytes(), "model.safetensors");
   const std::string P = "model.safetensors: safetensors: ";
-  CHECK(error_of([&] { st.expect_shape("encoder.weight", {3, 2}); }) == P + "tensor 'encoder.weight': has shape [2, 3], expected [3, 2]");
+  CHECK(error_of([&] {
+          st.expect_shape("encoder.weight", {3, 2});
+        }) == P + "tensor 'encoder.weight': has shape [2, 3], expected [3, 2]");
   CHECK(error_of([&] { st.get<float>("decoder.weight"); }) == P + "tensor 'decoder.weight': no such tensor");
   CHECK(error_of([&] { st.get<float>("step"); }) == P + "tensor 'step': dtype I64 is not F64, F32, F16 or BF16");
   CHECK(error_of([&] { st.get<std::int64_t>("encoder.bias"); }) == P + "tensor 'encoder.bias': dtype F64 is not I64 or I32");
@@ -201,16 +212,20 @@ TEST_CASE("safetensors: accessors check shape, dtype and names") {
 
   dyad::SafeTensors big;
   big.add<std::int64_t>("n", {1}, std::vector<std::int64_t>{std::int64_t{1} << 40});
-  CHECK(error_of([&] { big.get<std::int32_t>("n"); }) == "<memory>: safetensors: tensor 'n': value 1099511627776 does not fit the requested integer type");
+  CHECK(error_of([&] { big.get<std::int32_t>("n"); }) ==
+        "<memory>: safetensors: tensor 'n': value 1099511627776 does not fit the requested integer type");
 }
 
 TEST_CASE("safetensors: building a bad value is refused, and saving it leaves no file") {
   dyad::SafeTensors st = sample();
-  CHECK(error_of([&] { st.add<float>("step", {1}, std::vector<float>{1}); }) == "<memory>: safetensors: tensor 'step': duplicate tensor name");
-  CHECK(error_of([&] { st.add<float>("x", {2, 2}, std::vector<float>{1, 2, 3}); }) ==
-        "<memory>: safetensors: tensor 'x': shape [2, 2] does not hold 3 values");
-  CHECK(error_of([&] { st.add(dyad::Tensor{"__metadata__", dyad::DType::U8, {1}, zeros(1)}); }) ==
-        "<memory>: safetensors: tensor '__metadata__': reserved name");
+  CHECK(error_of([&] { st.add<float>("step", {1}, std::vector<float>{1}); }) ==
+        "<memory>: safetensors: tensor 'step': duplicate tensor name");
+  CHECK(error_of([&] {
+          st.add<float>("x", {2, 2}, std::vector<float>{1, 2, 3});
+        }) == "<memory>: safetensors: tensor 'x': shape [2, 2] does not hold 3 values");
+  CHECK(error_of([&] {
+          st.add(dyad::Tensor{"__metadata__", dyad::DType::U8, {1}, zeros(1)});
+        }) == "<memory>: safetensors: tensor '__metadata__': reserved name");
 
   TempDir dir;
   const fs::path target = dir.path / "bad.safetensors";
@@ -219,7 +234,8 @@ TEST_CASE("safetensors: building a bad value is refused, and saving it leaves no
         target.string() + ": safetensors: tensor 'short': F32 [3] needs 12 bytes, have 8");
   CHECK(dir.entries() == 0);
   st.tensors.back() = {"step", dyad::DType::F32, {2}, zeros(8)};
-  CHECK(error_of([&] { dyad::save_safetensors(target, st); }) == target.string() + ": safetensors: tensor 'step': duplicate tensor name");
+  CHECK(error_of([&] { dyad::save_safetensors(target, st); }) ==
+        target.string() + ": safetensors: tensor 'step': duplicate tensor name");
   CHECK(dir.entries() == 0);
 }
 
@@ -240,15 +256,17 @@ TEST_CASE("atomic write: replaces the target whole, or leaves everything as it w
 
   dyad::write_file_atomically(target, [](std::ostream& os) { os << "first"; });
   CHECK(read() == "first");
-  dyad::write_file_atomically(target, [](std::ostream& os) { os << std::string(1 << 20, 'x') << "end"; });  // bigger than the buffer
+  dyad::write_file_atomically(target,
+                              [](std::ostream& os) { os << std::string(1 << 20, 'x') << "end"; });  // bigger than the buffer
   CHECK(read() == std::string(1 << 20, 'x') + "end");
   CHECK(dir.entries() == 1);
 
   // The writer throws halfway: the old content survives, no temporary is left.
-  CHECK_THROWS_WITH_AS(dyad::write_file_atomically(target, [](std::ostream& os) {
-                         os << std::string(200000, 'y');
-                         throw std::logic_error("writer failed");
-                       }),
+  CHECK_THROWS_WITH_AS(dyad::write_file_atomically(target,
+                                                   [](std::ostream& os) {
+                                                     os << std::string(200000, 'y');
+                                                     throw std::logic_error("writer failed");
+                                                   }),
                        "writer failed", std::logic_error);
   CHECK(read() == std::string(1 << 20, 'x') + "end");
   CHECK(dir.entries() == 1);
@@ -303,13 +321,17 @@ TEST_CASE("safetensors: deep nesting is refused before the JSON parser builds it
   const std::string P = "ckpt.safetensors: safetensors: ";
   // Regression: 100000 levels overflowed the stack in nlohmann's parser (the DOM it builds and destroys).
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  CHECK(parse_error(R"({"a":)" + deep + "}", 0) == P + "the header nests arrays and objects deeper than 8 levels (at byte 12 of the header)");
+  CHECK(parse_error(R"({"a":)" + deep + "}", 0) ==
+        P + "the header nests arrays and objects deeper than 8 levels (at byte 12 of the header)");
   CHECK(parse_error(R"({"a":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,4]}})", 4) ==
         P + "the header nests arrays and objects deeper than 8 levels (at byte 34 of the header)");
-  CHECK(parse_error(std::string(100000, '{'), 0) == P + "the header nests arrays and objects deeper than 8 levels (at byte 8 of the header)");
+  CHECK(parse_error(std::string(100000, '{'), 0) ==
+        P + "the header nests arrays and objects deeper than 8 levels (at byte 8 of the header)");
   // Unbalanced or inside strings (escaped quotes too): brackets in text do not count.
   const auto st = dyad::SafeTensors::from_bytes(
-      image(R"({"__metadata__":{"k":"[[[[[[[[[[{{{{{{{{{{"},"a\"[[[[[[[[[[":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", zeros(1)), "x");
+      image(R"({"__metadata__":{"k":"[[[[[[[[[[{{{{{{{{{{"},"a\"[[[[[[[[[[":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
+            zeros(1)),
+      "x");
   CHECK(st.metadata.at("k") == "[[[[[[[[[[{{{{{{{{{{");
   CHECK(st.tensors.at(0).name == "a\"[[[[[[[[[[");
   CHECK(!dyad::detail::nesting_beyond("[[[[[[[[]]]]]]]]", 8));
@@ -335,13 +357,13 @@ TEST_CASE("safetensors: text from the file is bounded and escaped in error messa
     CHECK(e.size() < 700);
     CHECK(e.find("...[") != std::string::npos);
   };
-  bounded(parse_error(R"({")" + big + R"(":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})", 4));  // tensor name
-  bounded(parse_error(R"({"a":{"dtype":")" + big + R"(","shape":[1],"data_offsets":[0,4]}})", 4));   // dtype
+  bounded(parse_error(R"({")" + big + R"(":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})", 4));        // tensor name
+  bounded(parse_error(R"({"a":{"dtype":")" + big + R"(","shape":[1],"data_offsets":[0,4]}})", 4));          // dtype
   bounded(parse_error(R"({"a":{")" + big + R"(":1,"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4));  // unknown key
-  bounded(parse_error(R"({"a":{"dtype":"F32","shape":[")" + big + R"("],"data_offsets":[0,4]}})", 4));  // shape
-  bounded(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,")" + big + R"("]}})", 4));  // data_offsets
-  bounded(parse_error(R"({"__metadata__":{")" + big + R"(":1}})", 0));                                       // metadata key
-  bounded(parse_error(R"({")" + big + R"(":{},")" + big + R"(":{}})", 0));                                   // duplicate name
+  bounded(parse_error(R"({"a":{"dtype":"F32","shape":[")" + big + R"("],"data_offsets":[0,4]}})", 4));      // shape
+  bounded(parse_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,")" + big + R"("]}})", 4));      // data_offsets
+  bounded(parse_error(R"({"__metadata__":{")" + big + R"(":1}})", 0));                                      // metadata key
+  bounded(parse_error(R"({")" + big + R"(":{},")" + big + R"(":{}})", 0));                                  // duplicate name
   bounded(parse_error(R"({")" + big + R"(":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4));  // duplicate key
   // The parser's own message quotes the token it stopped in.
   const std::string e = parse_error(R"({")" + std::string(1000000, 'q') + "\x01\"}", 0);
@@ -362,8 +384,9 @@ TEST_CASE("safetensors: shapes: rank, zero dimensions, conversions check before 
   CHECK(parse_error(R"({"a":{"dtype":"U8","shape":[)" + dims + R"(],"data_offsets":[0,1]}})", 1) ==
         P + "tensor 'a': shape has 65 dimensions, more than 64");
   // A zero dimension makes an empty tensor whatever the other dimensions are.
-  const auto st = dyad::SafeTensors::from_bytes(
-      image(R"({"e":{"dtype":"F64","shape":[4294967296,4294967296,0],"data_offsets":[0,0]}})", {}), "x");
+  const auto st =
+      dyad::SafeTensors::from_bytes(image(R"({"e":{"dtype":"F64","shape":[4294967296,4294967296,0],"data_offsets":[0,0]}})", {}),
+                                    "x");
   CHECK(st.at("e").numel() == 0);
   CHECK(st.get<double>("e").empty());
   // The fields are public: a shape that disagrees with the bytes is refused before the
@@ -371,15 +394,18 @@ TEST_CASE("safetensors: shapes: rank, zero dimensions, conversions check before 
   dyad::SafeTensors hand;
   hand.tensors.push_back({"big", dyad::DType::F32, {std::size_t{1} << 40}, {}});
   hand.tensors.push_back({"wrap", dyad::DType::F32, {std::size_t{1} << 62, 4}, {}});
-  CHECK(error_of([&] { hand.get<float>("big"); }) == "<memory>: safetensors: tensor 'big': byte size does not match dtype and shape");
-  CHECK(error_of([&] { hand.get<double>("wrap"); }) == "<memory>: safetensors: tensor 'wrap': byte size does not match dtype and shape");
+  CHECK(error_of([&] { hand.get<float>("big"); }) ==
+        "<memory>: safetensors: tensor 'big': byte size does not match dtype and shape");
+  CHECK(error_of([&] { hand.get<double>("wrap"); }) ==
+        "<memory>: safetensors: tensor 'wrap': byte size does not match dtype and shape");
 }
 
 TEST_CASE("safetensors: many tensors read in file order (no quadratic key lookup)") {
   // Zero-size tensors share an offset; their order is the header's, which is not sorted by name.
   std::string header = "{";
   const int n = 100000;
-  for (int i = 0; i < n; ++i) header += (i ? ",\"" : "\"") + std::to_string(n - i) + R"(":{"dtype":"U8","shape":[0],"data_offsets":[0,0]})";
+  for (int i = 0; i < n; ++i)
+    header += (i ? ",\"" : "\"") + std::to_string(n - i) + R"(":{"dtype":"U8","shape":[0],"data_offsets":[0,0]})";
   header += "}";
   const auto st = dyad::SafeTensors::from_bytes(image(header, {}), "x");
   REQUIRE(st.tensors.size() == static_cast<std::size_t>(n));
@@ -398,7 +424,8 @@ TEST_CASE("safetensors: a directory, a FIFO or a path through a file is refused 
   CHECK(error_of([&] { dyad::load_safetensors(fifo); }) == "dyad: cannot read '" + fifo.string() + "': not a regular file");
   const fs::path file = dir.path / "m.safetensors";
   dyad::save_safetensors(file, sample());
-  CHECK(error_of([&] { dyad::load_safetensors(file / "x"); }) == "dyad: cannot open '" + (file / "x").string() + "': Not a directory");
+  CHECK(error_of([&] { dyad::load_safetensors(file / "x"); }) ==
+        "dyad: cannot open '" + (file / "x").string() + "': Not a directory");
   if (::geteuid() != 0) {  // root reads anything
     fs::permissions(file, fs::perms::none);
     CHECK(error_of([&] { dyad::load_safetensors(file); }) == "dyad: cannot open '" + file.string() + "': Permission denied");

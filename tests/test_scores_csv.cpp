@@ -102,7 +102,8 @@ TEST_CASE("scores csv: errors name the file, line and column") {
   CHECK(error("car,segment,label,rec_error\na,0,2,1\n") == "s.csv:2:3: column 'label': '2' is not 0 or 1");
   CHECK(error("car,segment,label,rec_error\na,0,0,nan\n") == "s.csv:2:4: column 'rec_error': 'nan' is not a finite number");
   CHECK(error("car,segment,label,rec_error\na,0,0,1e999\n") == "s.csv:2:4: column 'rec_error': '1e999' is not a finite number");
-  CHECK(error("car,segment,label,rec_error\na,0,0\n") == "s.csv:2:4: column 'rec_error': missing field: the line has 3 fields, the header 4");
+  CHECK(error("car,segment,label,rec_error\na,0,0\n") ==
+        "s.csv:2:4: column 'rec_error': missing field: the line has 3 fields, the header 4");
   CHECK(error("car,segment,latent_score\na,0,1\n") == "s.csv:1:1: no column 'rec_error' (is this a score file?)");
   CHECK(error("car,label,rec_error\na,0,1\n") == "s.csv:1:1: missing required column 'segment'");
   CHECK(error("car,segment,rec_error,rec_error\na,0,1,1\n") == "s.csv:1:4: column 'rec_error': duplicate column name");

@@ -106,7 +106,8 @@ TEST_CASE("segment store: a dataset over mapped values outlives the file name an
   CHECK(store.values(0)(0, 0) == original.values(0)(0, 0) + 1);
   CHECK(copy.values(0)(0, 0) == original.values(0)(0, 0));
   Dataset grown = copy;
-  grown.add(original.meta(0), std::span<const float>(original.values(0).data(), static_cast<std::size_t>(original.values(0).size())));
+  grown.add(original.meta(0),
+            std::span<const float>(original.values(0).data(), static_cast<std::size_t>(original.values(0).size())));
   CHECK(grown.size() == original.size() + 1);
   CHECK(grown.values(0) == original.values(0));
   CHECK(grown.values(original.size()) == original.values(0));
@@ -161,7 +162,8 @@ TEST_CASE("segment store: damaged or foreign files are refused naming the file a
   refused([&](SafeTensors& st) { put_i32(tensor(st, "label"), 0, 2); }, "tensor 'label': entry 0 is 2 (expected 0 or 1)");
   refused([&](SafeTensors& st) { put_i64(tensor(st, "segment"), 1, 0); }, "tensor 'segment': car 'car0' segment 0 appears twice");
   refused([&](SafeTensors& st) { put_i64(tensor(st, "car_name_offsets"), 1, 0); }, "tensor 'car_name_offsets': entry 1 is 0");
-  refused([&](SafeTensors& st) { tensor(st, "mileage").dtype = DType::I64; }, "tensor 'mileage': is I64 [6], expected F64 of rank 1");
+  refused([&](SafeTensors& st) { tensor(st, "mileage").dtype = DType::I64; },
+          "tensor 'mileage': is I64 [6], expected F64 of rank 1");
   refused([&](SafeTensors& st) { std::erase_if(st.tensors, [](const Tensor& t) { return t.name == "timestamp"; }); },
           "holds 8 tensors, expected 9");
   {  // a model checkpoint is not data
@@ -169,7 +171,8 @@ TEST_CASE("segment store: damaged or foreign files are refused naming the file a
     model.add<float>("encoder_rnn.weight_ih_l0", {3, 2}, std::vector<float>(6, 0.5f));
     const fs::path m = temp("model.safetensors");
     model.save(m);
-    CHECK_THROWS_WITH(read_data(m), doctest::Contains("model.safetensors: segment store: a safetensors file without 'dyad.segment_store'"));
+    CHECK_THROWS_WITH(read_data(m),
+                      doctest::Contains("model.safetensors: segment store: a safetensors file without 'dyad.segment_store'"));
     fs::remove(m);
   }
   fs::remove(good);

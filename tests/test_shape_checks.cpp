@@ -84,10 +84,8 @@ TEST_CASE("linear: bias, null operands; a matched call computes W^T x + b and re
 
 TEST_CASE("relu: a null operand throws; a matched call clamps at 0") {
   Tape<double> tape;
-  check_names(error_of([&] { relu(tape, Var<double>(nullptr, nullptr, 2, 3)); }),
-              {"dyad::relu", "x is [2 x 3]", "no data"});
-  check_names(error_of([&] { relu(tape, Var<double>(nullptr, nullptr, -1, 3)); }),
-              {"dyad::relu", "x is [-1 x 3]", "negative"});
+  check_names(error_of([&] { relu(tape, Var<double>(nullptr, nullptr, 2, 3)); }), {"dyad::relu", "x is [2 x 3]", "no data"});
+  check_names(error_of([&] { relu(tape, Var<double>(nullptr, nullptr, -1, 3)); }), {"dyad::relu", "x is [-1 x 3]", "negative"});
   Operand x(3, 4);
   const Var<double> y = relu(tape, x.var());
   CHECK((y.value() - x.value.cwiseMax(0.0)).cwiseAbs().maxCoeff() == 0.0);
@@ -102,8 +100,7 @@ TEST_CASE("reparameterize: log_var and eps must have mu's shape") {
               {"dyad::reparameterize", "mu is [3 x 4]", "eps is [4 x 4]"});
   CHECK(tape.size() == 0);
   const Var<double> z = reparameterize(tape, mu.var(), lv.var(), eps.constant(), 0.5);
-  const Matrix<double> expected =
-      (mu.value.array() + 0.5 * (0.5 * lv.value.array()).exp() * eps.value.array()).matrix();
+  const Matrix<double> expected = (mu.value.array() + 0.5 * (0.5 * lv.value.array()).exp() * eps.value.array()).matrix();
   CHECK((z.value() - expected).cwiseAbs().maxCoeff() < 1e-12);
 }
 
@@ -112,8 +109,7 @@ TEST_CASE("kl_divergence: mu and log_var of different shapes throw") {
   Operand mu(3, 4), lv(3, 4), other(4, 3);
   check_names(error_of([&] { kl_divergence(tape, mu.var(), other.var()); }),
               {"dyad::kl_divergence", "mu is [3 x 4]", "log_var is [4 x 3]"});
-  const double expected =
-      -0.5 * (1.0 + lv.value.array() - mu.value.array().square() - lv.value.array().exp()).sum();
+  const double expected = -0.5 * (1.0 + lv.value.array() - mu.value.array().square() - lv.value.array().exp()).sum();
   CHECK(kl_divergence(tape, mu.var(), lv.var()).scalar() == doctest::Approx(expected));
 }
 
@@ -149,15 +145,13 @@ TEST_CASE("smooth_l1: shapes, sequence columns, lengths and empty operands") {
   double sum = 0;
   for (Index c : {0, 1, 2, 4})
     for (Index r = 0; r < 2; ++r) sum += huber(pred.value(r, c));
-  CHECK(smooth_l1(tape, pred.var(), Tape<double>::constant(zeros.data(), 2, 6), &seq).scalar() ==
-        doctest::Approx(sum / 8));
+  CHECK(smooth_l1(tape, pred.var(), Tape<double>::constant(zeros.data(), 2, 6), &seq).scalar() == doctest::Approx(sum / 8));
 }
 
 TEST_CASE("mse: shapes and empty operands") {
   Tape<double> tape;
   Operand pred(3, 2), target(3, 2), other(2, 3), empty(0, 4);
-  check_names(error_of([&] { mse(tape, pred.var(), other.constant()); }),
-              {"dyad::mse", "pred is [3 x 2]", "target is [2 x 3]"});
+  check_names(error_of([&] { mse(tape, pred.var(), other.constant()); }), {"dyad::mse", "pred is [3 x 2]", "target is [2 x 3]"});
   check_names(error_of([&] { mse(tape, empty.var(), empty.constant()); }), {"dyad::mse", "pred is [0 x 4]"});
   target.value.array() += 0.5;
   CHECK(mse(tape, pred.var(), target.constant()).scalar() == doctest::Approx(0.25));
@@ -166,16 +160,20 @@ TEST_CASE("mse: shapes and empty operands") {
 TEST_CASE("weighted_sum: non-scalar terms and too many terms throw") {
   Tape<double> tape;
   Operand a(1, 1), b(1, 1), vec(3, 1);
-  check_names(error_of([&] { weighted_sum<double>(tape, {{1.0, a.var()}, {2.0, vec.var()}}); }),
+  check_names(error_of([&] {
+                weighted_sum<double>(tape, {{1.0, a.var()}, {2.0, vec.var()}});
+              }),
               {"dyad::weighted_sum", "term 1 is [3 x 1]", "[1 x 1]"});
-  check_names(error_of([&] { weighted_sum<double>(tape, {{1.0, Var<double>(nullptr, nullptr, 1, 1)}}); }),
+  check_names(error_of([&] {
+                weighted_sum<double>(tape, {{1.0, Var<double>(nullptr, nullptr, 1, 1)}});
+              }),
               {"dyad::weighted_sum", "term 0 is [1 x 1] with no data"});
   const Var<double> s = a.var();
-  check_names(error_of([&] {
-                weighted_sum<double>(tape, {{1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}, {1.0, s},
-                                            {1.0, s}, {1.0, s}});
-              }),
-              {"dyad::weighted_sum", "9 terms", "at most 8"});
+  check_names(
+      error_of([&] {
+        weighted_sum<double>(tape, {{1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}, {1.0, s}});
+      }),
+      {"dyad::weighted_sum", "9 terms", "at most 8"});
   CHECK(tape.size() == 0);
   a.value(0, 0) = 2;
   b.value(0, 0) = 3;
@@ -198,18 +196,17 @@ TEST_CASE("gru_direction: every operand against x, w_hh and seq") {
   const SequenceShape seq{5, 2, nullptr};
   Var<double> out = tape.variable(4, 10), h_n = tape.variable(4, 2);
   auto call = [&](const Var<double>& x, const Var<double>& h0, const Var<double>& w_ih, const Var<double>& w_hh,
-                  const Var<double>& b_ih, const Var<double>& b_hh, const Var<double>& o, const Var<double>& hn,
-                  SequenceShape s) { return error_of([&] { gru_direction(tape, x, h0, w_ih, w_hh, b_ih, b_hh, o, hn, s, false); }); };
-  const auto x = g.x.var(), h0 = g.h0.var(), w_ih = g.w_ih.var(), w_hh = g.w_hh.var(), b_ih = g.b_ih.var(),
-             b_hh = g.b_hh.var();
+                  const Var<double>& b_ih, const Var<double>& b_hh, const Var<double>& o, const Var<double>& hn, SequenceShape s) {
+    return error_of([&] { gru_direction(tape, x, h0, w_ih, w_hh, b_ih, b_hh, o, hn, s, false); });
+  };
+  const auto x = g.x.var(), h0 = g.h0.var(), w_ih = g.w_ih.var(), w_hh = g.w_hh.var(), b_ih = g.b_ih.var(), b_hh = g.b_hh.var();
 
   Operand w_ih_bad_rows(2, 12), w_ih_bad_cols(3, 9), w_hh_bad(4, 11), b_bad(11, 1), h0_bad(4, 3), x_bad(3, 9);
   check_names(call(x, h0, w_ih_bad_rows.var(), w_hh, b_ih, b_hh, out, h_n, seq),
               {"dyad::gru_direction", "x is [3 x 10]", "w_ih is [2 x 12]"});
   check_names(call(x, h0, w_ih_bad_cols.var(), w_hh, b_ih, b_hh, out, h_n, seq),
               {"dyad::gru_direction", "w_ih is [3 x 9]", "w_hh is [4 x 12]"});
-  check_names(call(x, h0, w_ih, w_hh_bad.var(), b_ih, b_hh, out, h_n, seq),
-              {"dyad::gru_direction", "w_hh is [4 x 11]"});
+  check_names(call(x, h0, w_ih, w_hh_bad.var(), b_ih, b_hh, out, h_n, seq), {"dyad::gru_direction", "w_hh is [4 x 11]"});
   check_names(call(x, h0, w_ih, w_hh, b_bad.var(), b_hh, out, h_n, seq),
               {"dyad::gru_direction", "b_ih is [11 x 1]", "w_hh is [4 x 12]"});
   check_names(call(x, h0, w_ih, w_hh, b_ih, b_bad.var(), out, h_n, seq),
@@ -243,8 +240,7 @@ TEST_CASE("rnn_direction / lstm_direction: the weights have gates(cell) * hidden
   GruOperands g(3, 4, 5, 2);  // GRU-shaped: w_hh [4 x 12]
   const SequenceShape seq{5, 2, nullptr};
   Var<double> out = tape.variable(4, 10), h_n = tape.variable(4, 2);
-  auto call = [&](Cell cell, const Var<double>& w_ih, const Var<double>& w_hh, const Var<double>& b_ih,
-                  const Var<double>& b_hh) {
+  auto call = [&](Cell cell, const Var<double>& w_ih, const Var<double>& w_hh, const Var<double>& b_ih, const Var<double>& b_hh) {
     return error_of([&] { recurrent_direction(tape, cell, g.x.var(), g.h0.var(), w_ih, w_hh, b_ih, b_hh, out, h_n, seq, false); });
   };
   check_names(call(Cell::lstm, g.w_ih.var(), g.w_hh.var(), g.b_ih.var(), g.b_hh.var()),
@@ -279,8 +275,7 @@ TEST_CASE("gru_layer: direction count and the second direction's weights") {
   const std::array<GruWeights<double>, 2> wide_bias{fw, {r.w_ih.var(), r.w_hh.var(), b_ih_3.var(), r.b_hh.var(), true}};
   check_names(call(wide_bias, h0.var()), {"dyad::gru_layer", "weights[1].b_ih is [12 x 3]"});
   const std::array<GruWeights<double>, 2> both{fw, rw};
-  check_names(call(both, f.h0.var()),
-              {"dyad::gru_layer", "h0 is [4 x 2]", "weights[0].w_hh is [4 x 12]", "expected h0 [8 x 2]"});
+  check_names(call(both, f.h0.var()), {"dyad::gru_layer", "h0 is [4 x 2]", "weights[0].w_hh is [4 x 12]", "expected h0 [8 x 2]"});
   CHECK(tape.size() == 0);
 
   // Matched: each direction's final state sits at its end of the sequence.
@@ -298,8 +293,9 @@ TEST_CASE("RecurrentStack::forward: input size, h0, sequence, parameters") {
   Tape<double> tape;
   const SequenceShape seq{5, 2, nullptr};
   Operand x(3, 10), x_wide(4, 10), x_short(3, 8), h0(16, 2), h0_bad(8, 2);
-  auto call = [&](GruStack<double>& stack, Parameters<double>& p, const Var<double>& in, const Var<double>& h,
-                  SequenceShape s) { return error_of([&] { stack.forward(tape, p, in, h, s); }); };
+  auto call = [&](GruStack<double>& stack, Parameters<double>& p, const Var<double>& in, const Var<double>& h, SequenceShape s) {
+    return error_of([&] { stack.forward(tape, p, in, h, s); });
+  };
 
   check_names(call(gru, params, x_wide.var(), Var<double>{}, seq),
               {"dyad::RecurrentStack::forward", "x is [4 x 10]", "input size is 3"});
@@ -313,8 +309,7 @@ TEST_CASE("RecurrentStack::forward: input size, h0, sequence, parameters") {
   GruStack<double> empty;
   check_names(call(empty, params, x.var(), Var<double>{}, seq), {"dyad::RecurrentStack::forward", "no parameters"});
   Parameters<double> other;
-  check_names(call(gru, other, x.var(), Var<double>{}, seq),
-              {"dyad::RecurrentStack::forward", "params holds 0 parameters"});
+  check_names(call(gru, other, x.var(), Var<double>{}, seq), {"dyad::RecurrentStack::forward", "params holds 0 parameters"});
   CHECK(tape.size() == 0);
 
   const auto r = gru.forward(tape, params, x.var(), h0.var(), seq);

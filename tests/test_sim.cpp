@@ -415,6 +415,5 @@ TEST_CASE("sim: inconsistent pack parameters are rejected") {
   FleetConfig cfg;
   CarInfo car = make_car(cfg, 0, Fault::weak_cell);
   car.fault_spec.cell = cfg.cells;
-  CHECK_THROWS_AS(simulate_car(cfg, car, [](const dyad::SegmentMeta&, std::span<const float>) {}),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(simulate_car(cfg, car, [](const dyad::SegmentMeta&, std::span<const float>) {}), std::invalid_argument);
 }

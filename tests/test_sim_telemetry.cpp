@@ -75,8 +75,7 @@ std::int64_t parse_ms(std::string_view s, TimestampFormat f) {
     return std::llround(number(s) * 1000.0);
   }
   // 2021-01-01T00:00:10.250Z
-  if (s.size() != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' ||
-      s[23] != 'Z')
+  if (s.size() != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[23] != 'Z')
     malformed("not an ISO 8601 UTC time with milliseconds: '" + std::string(s) + "'");
   const auto field = [&](std::size_t pos, std::size_t n) { return static_cast<int>(number(s.substr(pos, n))); };
   using namespace std::chrono;
@@ -180,7 +179,7 @@ TEST_CASE("raw telemetry: header, delimiter, timestamps and column names as conf
   base.columns.state = "vehicle_state";
   base.columns.soc = "SOC";
 
-  std::vector<std::int64_t> reference_ms;  // the epoch_ms export's times, row by row
+  std::vector<std::int64_t> reference_ms;   // the epoch_ms export's times, row by row
   std::vector<std::string> reference_rest;  // and everything but the time
   for (const TimestampFormat f : {TimestampFormat::epoch_ms, TimestampFormat::epoch_s, TimestampFormat::iso8601}) {
     for (const char d : {',', ';', '\t'}) {
@@ -192,9 +191,9 @@ TEST_CASE("raw telemetry: header, delimiter, timestamps and column names as conf
       const Export e = run(cfg);
       const auto ls = lines(e.text);
       REQUIRE(ls.size() > 100);
-      const std::vector<std::string_view> want = {"VIN",        "ts",         "pack_voltage", "pack_current",
-                                                  "SOC",        "cell_v_max", "cell_v_min",   "temp_max",
-                                                  "temp_min",   "odometer_km", "vehicle_state"};
+      const std::vector<std::string_view> want = {"VIN",      "ts",          "pack_voltage", "pack_current",
+                                                  "SOC",      "cell_v_max",  "cell_v_min",   "temp_max",
+                                                  "temp_min", "odometer_km", "vehicle_state"};
       CHECK(split(ls[0], d) == want);
       const bool reference = f == TimestampFormat::epoch_ms && d == ',';
       if (!reference) REQUIRE(ls.size() - 1 == reference_ms.size());

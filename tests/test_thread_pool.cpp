@@ -24,7 +24,7 @@ TEST_CASE("ThreadPool runs every task of every region exactly once") {
       pool.run(tasks, [&](int i) { runs[static_cast<std::size_t>(i)].fetch_add(1); });
       for (const auto& r : runs) REQUIRE(r.load() == 1);
     };
-    for (int k = 0; k < 500; ++k) region(k % 9);  // back to back, while the workers spin
+    for (int k = 0; k < 500; ++k) region(k % 9);                 // back to back, while the workers spin
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // long enough for them to sleep
     region(17);
     region(0);

@@ -194,15 +194,14 @@ TorchCase torch_case(const std::string& file) {
 
 // Inputs pass through float in dyad::Dataset, so the fixtures' inputs are float-exact values.
 TEST_CASE("a PyTorch DynamicVAE (per-sample latents) scores identically in dyad") {
-  for (const std::string file : {"dyad_model.safetensors", "dyad_model_uni.safetensors", "dyad_model_rnn.safetensors",
-                                  "dyad_model_lstm.safetensors"}) {
+  for (const std::string file :
+       {"dyad_model.safetensors", "dyad_model_uni.safetensors", "dyad_model_rnn.safetensors", "dyad_model_lstm.safetensors"}) {
     CAPTURE(file);
     auto tc = torch_case(file);
     const Scores s = tc.model.score(tc.data);
     const Index B = Index(tc.idx.size()), Z = tc.model.config().latent;
     const Matrix<double> mu = Eigen::Map<const Eigen::Matrix<double, -1, -1, Eigen::RowMajor>>(vec(tc.st, "mu").data(), B, Z);
-    const Matrix<double> lv =
-        Eigen::Map<const Eigen::Matrix<double, -1, -1, Eigen::RowMajor>>(vec(tc.st, "log_var").data(), B, Z);
+    const Matrix<double> lv = Eigen::Map<const Eigen::Matrix<double, -1, -1, Eigen::RowMajor>>(vec(tc.st, "log_var").data(), B, Z);
     const double e_rec = max_rel(s.rec_error, vec(tc.st, "rec_error")), e_mu = max_rel(s.mu, mu), e_lv = max_rel(s.log_var, lv);
     MESSAGE("relative error: rec_error " << e_rec << ", mu " << e_mu << ", log_var " << e_lv);
     CHECK(e_rec < 1e-10);

@@ -67,7 +67,12 @@ TEST_CASE("an interrupted run resumes to the bit-identical model, with 1 and 2 w
       first.state_path = state;
       first.stop = &stop;
       Model<float> a(resume_config(threads));
-      const FitReport r1 = a.fit(d, [&](const Progress& p) { if (p.step == stop_after) stop = 1; }, first);
+      const FitReport r1 = a.fit(
+          d,
+          [&](const Progress& p) {
+            if (p.step == stop_after) stop = 1;
+          },
+          first);
       CHECK(r1.interrupted);
       CHECK(r1.steps == stop_after);
       REQUIRE(fs::exists(state));
@@ -78,7 +83,12 @@ TEST_CASE("an interrupted run resumes to the bit-identical model, with 1 and 2 w
       FitOptions second;
       second.resume = state;
       std::vector<long> steps_seen;
-      const FitReport r2 = m2.fit(d, [&](const Progress& p) { if (!p.epoch_end) steps_seen.push_back(p.step); }, second);
+      const FitReport r2 = m2.fit(
+          d,
+          [&](const Progress& p) {
+            if (!p.epoch_end) steps_seen.push_back(p.step);
+          },
+          second);
       CHECK(r2.resumed);
       CHECK_FALSE(r2.interrupted);
       CHECK(r2.steps == full.steps);
@@ -125,7 +135,12 @@ TEST_CASE("resuming with other data, another configuration or a damaged state is
   first.state_path = state;
   first.stop = &stop;
   Model<float> a(resume_config());
-  a.fit(d, [&](const Progress& p) { if (p.step == 2) stop = 1; }, first);
+  a.fit(
+      d,
+      [&](const Progress& p) {
+        if (p.step == 2) stop = 1;
+      },
+      first);
   REQUIRE(fs::exists(state));
 
   auto resume_error = [&](Model<float>& m, const Dataset& data) {

@@ -13,8 +13,8 @@ namespace dyad::test {
 
 // `n` segments over the columns of `roles` (plus an unused extra column), lengths in
 // [min_len, max_len], cars of 5 segments each, car k faulty when k % faulty_every == 1.
-inline Dataset toy_dataset(std::size_t n, const FeatureRoles& roles, std::uint64_t seed = 7, int min_len = 12,
-                           int max_len = 12, int faulty_every = 0) {
+inline Dataset toy_dataset(std::size_t n, const FeatureRoles& roles, std::uint64_t seed = 7, int min_len = 12, int max_len = 12,
+                           int faulty_every = 0) {
   std::vector<std::string> columns = roles.encoder;
   columns.insert(columns.begin() + 1, "ignored");
   Dataset d(columns);

@@ -13,7 +13,8 @@
 // (a CMake build with no CMAKE_BUILD_TYPE is such a build). Define DYAD_ALLOW_UNOPTIMIZED to
 // silence it, e.g. in a debug build.
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(__OPTIMIZE__) && !defined(DYAD_ALLOW_UNOPTIMIZED)
-#warning "dyad: compiled without optimisation: training and scoring run tens of times slower; build with -O2 (CMAKE_BUILD_TYPE=Release) and link dyad::native (or add -march=native), or define DYAD_ALLOW_UNOPTIMIZED"
+#warning \
+    "dyad: compiled without optimisation: training and scoring run tens of times slower; build with -O2 (CMAKE_BUILD_TYPE=Release) and link dyad::native (or add -march=native), or define DYAD_ALLOW_UNOPTIMIZED"
 #endif
 
 // Internal invariants of the kernels (checked in debug builds only). Errors a user can cause,

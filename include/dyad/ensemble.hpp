@@ -26,9 +26,7 @@ namespace dyad {
 
 // Member k's seed: the ensemble's seed plus k times 2^64 / golden ratio, so member 0 is the model
 // a single fit with that seed gives, and the members of ensembles with nearby seeds differ.
-inline std::uint64_t member_seed(std::uint64_t seed, int k) {
-  return seed + static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ull;
-}
+inline std::uint64_t member_seed(std::uint64_t seed, int k) { return seed + static_cast<std::uint64_t>(k) * 0x9E3779B97F4A7C15ull; }
 
 // Mean and standard deviation of each segment score a member produces (detect::score_names
 // order: rec_error, then latent, pattern and combined scores when fitted), over its training
@@ -173,7 +171,8 @@ class Ensemble {
 };
 
 template <class T, int Hidden, int Latent>
-void Ensemble<T, Hidden, Latent>::calibrate(const Dataset& data, std::span<const std::size_t> segments, int h_per_mille, const Communicator& comm) {
+void Ensemble<T, Hidden, Latent>::calibrate(const Dataset& data, std::span<const std::size_t> segments, int h_per_mille,
+                                            const Communicator& comm) {
   set_calibration(detail::calibration_of(*this, data, segments, h_per_mille, comm));
 }
 
@@ -231,7 +230,8 @@ FitReport Ensemble<T, Hidden, Latent>::fit(const Dataset& data, const ProgressCa
 }
 
 template <class T, int Hidden, int Latent>
-Scores Ensemble<T, Hidden, Latent>::score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch) const {
+Scores Ensemble<T, Hidden, Latent>::score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments,
+                                          std::size_t batch) const {
   Scores out = members_[0].score(ws, data, segments, batch);
   if (members_.size() == 1) return out;
   standardise(out, scales_[0]);

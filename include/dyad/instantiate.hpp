@@ -18,9 +18,9 @@
 #include "dyad/trainer.hpp"
 
 // The instances for one scalar type T (float or double), with sizes from the configuration.
-#define DYAD_INSTANTIATE(T)                          \
-  template class dyad::RecurrentStack<T>;            \
-  template class dyad::Network<T>;                   \
-  template class dyad::Model<T>;                     \
-  template class dyad::Trainer<dyad::Model<T>>;      \
+#define DYAD_INSTANTIATE(T)                     \
+  template class dyad::RecurrentStack<T>;       \
+  template class dyad::Network<T>;              \
+  template class dyad::Model<T>;                \
+  template class dyad::Trainer<dyad::Model<T>>; \
   template class dyad::Ensemble<T>;

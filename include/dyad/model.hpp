@@ -96,11 +96,11 @@ struct FitReport {
   long steps = 0;
   double seconds = 0;
   double final_loss = 0;
-  bool label_loss = false;     // false when the data has no mileage
-  bool latent_scores = false;  // latent, pattern and combined scores fitted (needs a few segments)
-  bool interrupted = false;    // stopped early through FitOptions::stop; the state is saved
-  bool resumed = false;        // continued from FitOptions::resume
-  int states_written = 0;      // training-state files written
+  bool label_loss = false;               // false when the data has no mileage
+  bool latent_scores = false;            // latent, pattern and combined scores fitted (needs a few segments)
+  bool interrupted = false;              // stopped early through FitOptions::stop; the state is saved
+  bool resumed = false;                  // continued from FitOptions::resume
+  int states_written = 0;                // training-state files written
   std::size_t calibration_cars = 0;      // normal cars held out for calibration
   std::size_t calibration_segments = 0;  // their segments and the faulty cars', scored to calibrate
   int members = 1;                       // networks trained (an Ensemble's; steps and seconds are their sums)
@@ -119,8 +119,8 @@ namespace detail {
 // scores (h = h_per_mille) of the listed segments of `data`, every segment when none are listed.
 // With a communicator of several ranks each scores a share of the segments.
 template <class M>
-detect::Calibration calibration_of(const M& model, const Dataset& data, std::span<const std::size_t> segments,
-                                   int h_per_mille, const Communicator& comm = single_process()) {
+detect::Calibration calibration_of(const M& model, const Dataset& data, std::span<const std::size_t> segments, int h_per_mille,
+                                   const Communicator& comm = single_process()) {
   std::vector<std::size_t> all;
   if (segments.empty()) {
     all.resize(data.size());
@@ -172,7 +172,8 @@ class Model<T, Eigen::Dynamic, Eigen::Dynamic> {
   const Parameters<T>& parameters() const { return network_.parameters(); }
   const Normalizer& normalizer() const { return normalizer_; }
   void set_normalizer(Normalizer n) {
-    if (n.columns() != config_.roles.encoder) throw std::invalid_argument("dyad::Model: normaliser columns differ from the encoder columns");
+    if (n.columns() != config_.roles.encoder)
+      throw std::invalid_argument("dyad::Model: normaliser columns differ from the encoder columns");
     normalizer_ = std::move(n);
   }
   const MinMax& mileage_scale() const { return mileage_; }
@@ -183,8 +184,8 @@ class Model<T, Eigen::Dynamic, Eigen::Dynamic> {
     const auto targets = config_.roles.encoder.size() - config_.roles.condition;
     if (latent.dim() != static_cast<std::size_t>(config_.latent) || pattern.dim() != targets)
       throw std::invalid_argument("dyad::Model: latent / pattern scorers have " + std::to_string(latent.dim()) + " / " +
-                                  std::to_string(pattern.dim()) + " dimensions, the model " +
-                                  std::to_string(config_.latent) + " / " + std::to_string(targets));
+                                  std::to_string(pattern.dim()) + " dimensions, the model " + std::to_string(config_.latent) +
+                                  " / " + std::to_string(targets));
     scorers_ = detect::SegmentScorers(std::move(latent), std::move(pattern), std::move(combiner));
   }
   const detect::SegmentScorers& scorers() const { return scorers_; }
@@ -313,9 +314,7 @@ class Model<T, Eigen::Dynamic, Eigen::Dynamic> {
   }
 
   // Column indices of the encoder columns in `data`; the error names a missing column.
-  std::vector<std::size_t> resolve_columns(const Dataset& data) const {
-    return column_indices(data, config_.roles.encoder);
-  }
+  std::vector<std::size_t> resolve_columns(const Dataset& data) const { return column_indices(data, config_.roles.encoder); }
 
  private:
   static ModelConfig checked(ModelConfig c) {
@@ -324,8 +323,7 @@ class Model<T, Eigen::Dynamic, Eigen::Dynamic> {
   }
 
   // rec_error, target_error, mu and log_var of the listed segments, `batch` at a time.
-  Scores reconstruction_errors(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments,
-                               std::size_t batch) const;
+  Scores reconstruction_errors(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch) const;
 
   // Mileage feeds the label loss when every training segment has it; none means no label loss
   // (loss() leaves the term out for a batch without mileage).
@@ -347,7 +345,8 @@ class Model<T, Eigen::Dynamic, Eigen::Dynamic> {
 };
 
 template <class T>
-void Model<T, Eigen::Dynamic, Eigen::Dynamic>::calibrate(const Dataset& data, std::span<const std::size_t> segments, int h_per_mille, const Communicator& comm) {
+void Model<T, Eigen::Dynamic, Eigen::Dynamic>::calibrate(const Dataset& data, std::span<const std::size_t> segments,
+                                                         int h_per_mille, const Communicator& comm) {
   set_calibration(detail::calibration_of(*this, data, segments, h_per_mille, comm));
 }
 
@@ -362,7 +361,9 @@ auto Model<T, Eigen::Dynamic, Eigen::Dynamic>::load(const std::filesystem::path&
 }
 
 template <class T>
-auto Model<T, Eigen::Dynamic, Eigen::Dynamic>::loss(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> batch, Share share, double klw, Rng* noise_rng) -> ShareLoss {
+auto Model<T, Eigen::Dynamic, Eigen::Dynamic>::loss(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols,
+                                                    std::span<const std::size_t> batch, Share share, double klw, Rng* noise_rng)
+    -> ShareLoss {
   if (share.count == 0 || share.first + share.count > batch.size())
     throw std::invalid_argument("dyad::Model::loss: share [" + std::to_string(share.first) + ", " +
                                 std::to_string(share.first + share.count) + ") of a batch of " + std::to_string(batch.size()));
@@ -397,14 +398,16 @@ auto Model<T, Eigen::Dynamic, Eigen::Dynamic>::loss(Tape<T>& tape, const Dataset
 }
 
 template <class T>
-Scores Model<T, Eigen::Dynamic, Eigen::Dynamic>::score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch) const {
+Scores Model<T, Eigen::Dynamic, Eigen::Dynamic>::score(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments,
+                                                       std::size_t batch) const {
   Scores s = reconstruction_errors(ws, data, segments, batch);
   scorers_.add_to(s);
   return s;
 }
 
 template <class T>
-void Model<T, Eigen::Dynamic, Eigen::Dynamic>::score_batch(Workspace& ws, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx, Scores& out, Index row0) const {
+void Model<T, Eigen::Dynamic, Eigen::Dynamic>::score_batch(Workspace& ws, const Dataset& data, std::span<const std::size_t> cols,
+                                                           std::span<const std::size_t> idx, Scores& out, Index row0) const {
   Tape<T>& tape = ws.tape();
   tape.reset();
   const Batch<T> b = gather_batch(tape, data, cols, idx, normalizer_);
@@ -451,7 +454,9 @@ Reconstruction Model<T, Eigen::Dynamic, Eigen::Dynamic>::reconstruct(const Datas
 }
 
 template <class T>
-Scores Model<T, Eigen::Dynamic, Eigen::Dynamic>::reconstruction_errors(Workspace& ws, const Dataset& data, std::span<const std::size_t> segments, std::size_t batch) const {
+Scores Model<T, Eigen::Dynamic, Eigen::Dynamic>::reconstruction_errors(Workspace& ws, const Dataset& data,
+                                                                       std::span<const std::size_t> segments,
+                                                                       std::size_t batch) const {
   const auto cols = resolve_columns(data);
   const auto n = static_cast<Index>(segments.size());
   Scores s;
@@ -463,12 +468,11 @@ Scores Model<T, Eigen::Dynamic, Eigen::Dynamic>::reconstruction_errors(Workspace
   batch = std::clamp<std::size_t>(batch, 1, std::max<std::size_t>(segments.size(), 1));
   std::size_t steps = 0;
   for (std::size_t i : segments) steps = std::max(steps, data.length(i));
-  check_memory(scoring_bytes(batch, steps), "scoring batches of " + std::to_string(batch) + " segments of up to " +
-                                                std::to_string(steps) + " steps",
+  check_memory(scoring_bytes(batch, steps),
+               "scoring batches of " + std::to_string(batch) + " segments of up to " + std::to_string(steps) + " steps",
                "lower the batch size (--batch-size)");
   for (std::size_t first = 0; first < segments.size(); first += batch)
-    score_batch(ws, data, cols, segments.subspan(first, std::min(batch, segments.size() - first)), s,
-                static_cast<Index>(first));
+    score_batch(ws, data, cols, segments.subspan(first, std::min(batch, segments.size() - first)), s, static_cast<Index>(first));
   return s;
 }
 
@@ -487,7 +491,8 @@ bool Model<T, Eigen::Dynamic, Eigen::Dynamic>::fit_mileage(const Dataset& data, 
 }
 
 template <class T>
-void Model<T, Eigen::Dynamic, Eigen::Dynamic>::fit_scorers(const Dataset& data, std::span<const std::size_t> train, const Communicator& comm) {
+void Model<T, Eigen::Dynamic, Eigen::Dynamic>::fit_scorers(const Dataset& data, std::span<const std::size_t> train,
+                                                           const Communicator& comm) {
   scorers_ = {};  // score() then gives the reconstruction errors only
   if (train.size() < 2) return;
   scorers_ = detect::SegmentScorers::fit(score_across(comm, *this, data, train));

@@ -48,7 +48,9 @@ struct FeatureRoles {
   std::vector<std::string> encoder;
   std::size_t condition = 2;
 
-  std::vector<std::string> conditions() const { return {encoder.begin(), encoder.begin() + static_cast<std::ptrdiff_t>(condition)}; }
+  std::vector<std::string> conditions() const {
+    return {encoder.begin(), encoder.begin() + static_cast<std::ptrdiff_t>(condition)};
+  }
   std::vector<std::string> targets() const { return {encoder.begin() + static_cast<std::ptrdiff_t>(condition), encoder.end()}; }
 
   void validate() const {
@@ -78,10 +80,8 @@ inline std::string canonical_task(std::string_view task) {
 inline FeatureRoles task_roles(std::string_view name) {
   const std::string task = canonical_task(name);
   if (task == "ev") return {{"soc", "current", "max_temp", "max_single_volt", "min_single_volt", "volt"}, 2};
-  if (task == "brand_a")
-    return {{"soc", "current", "min_temp", "max_single_volt", "max_temp", "min_single_volt", "volt"}, 2};
-  if (task == "brand_b")
-    return {{"soc", "current", "min_temp", "max_single_volt", "min_single_volt", "volt", "max_temp"}, 4};
+  if (task == "brand_a") return {{"soc", "current", "min_temp", "max_single_volt", "max_temp", "min_single_volt", "volt"}, 2};
+  if (task == "brand_b") return {{"soc", "current", "min_temp", "max_single_volt", "min_single_volt", "volt", "max_temp"}, 4};
   throw std::invalid_argument("dyad: unknown task '" + std::string(name) +
                               "' (expected ev, brand_a or brand_b; upstream's batterybranda / batterybrandb)");
 }
@@ -140,8 +140,8 @@ struct ModelConfig : Architecture, TrainingOptions {
       for (std::int64_t l = 0; l < L; ++l) n += Dir * (G * (l == 0 ? input : Dir * H) + G * H + 2 * G);
       return n;
     };
-    return rnn(E) + rnn(D) + 2 * (F * H * Z + Z) + (Z * F * H + F * H) + (Dir * H * (E - D) + (E - D)) +
-           (Z * (H / 2) + H / 2) + (H / 2 + 1);
+    return rnn(E) + rnn(D) + 2 * (F * H * Z + Z) + (Z * F * H + F * H) + (Dir * H * (E - D) + (E - D)) + (Z * (H / 2) + H / 2) +
+           (H / 2 + 1);
   }
 
   // Checks every setting; errors name the key (as in the params JSON) and the allowed range.
@@ -249,22 +249,42 @@ inline std::vector<ParameterShape> parameter_shapes(const Architecture& c) {
 }
 
 // The keys config_from_json reads (ModelConfig::to_json writes all but variable_length).
-inline constexpr std::string_view config_keys[] = {
-    "task", "columns", "condition_columns", "rnn_type", "hidden_size", "latent_size", "num_layers", "bidirectional",
-    "noise_scale", "nll_weight", "latent_label_weight", "anneal_function", "anneal0", "k", "x0", "learning_rate",
-    "weight_decay", "cosine_factor", "epochs", "batch_size", "seed", "threads", "shuffle", "normalize", "min_length"};
+inline constexpr std::string_view config_keys[] = {"task",
+                                                   "columns",
+                                                   "condition_columns",
+                                                   "rnn_type",
+                                                   "hidden_size",
+                                                   "latent_size",
+                                                   "num_layers",
+                                                   "bidirectional",
+                                                   "noise_scale",
+                                                   "nll_weight",
+                                                   "latent_label_weight",
+                                                   "anneal_function",
+                                                   "anneal0",
+                                                   "k",
+                                                   "x0",
+                                                   "learning_rate",
+                                                   "weight_decay",
+                                                   "cosine_factor",
+                                                   "epochs",
+                                                   "batch_size",
+                                                   "seed",
+                                                   "threads",
+                                                   "shuffle",
+                                                   "normalize",
+                                                   "min_length"};
 
 // Keys of upstream's params files that mean nothing to dyad (other model types, data paths,
 // evaluation settings; variable_length, because dyad always uses each segment's true length).
 // They are accepted so that upstream's files load unchanged, and reported as ignored.
 inline bool upstream_unused_key(std::string_view key) {
-  static constexpr std::string_view exact[] = {"project", "jobs", "model_type", "kernel_size", "nhead",
-                                               "dim_feedforward", "smoothing", "use_flag", "variable_length"};
+  static constexpr std::string_view exact[] = {"project",         "jobs",      "model_type", "kernel_size",    "nhead",
+                                               "dim_feedforward", "smoothing", "use_flag",   "variable_length"};
   for (const auto k : exact)
     if (key == k) return true;
   return key.starts_with("granularity_") || key.starts_with("num_granularity_") || key.ends_with("_path");
 }
-
 
 // The known key closest to `key` (by edit distance), for error messages.
 inline std::string_view closest_config_key(std::string_view key) {
@@ -282,16 +302,15 @@ inline std::string_view closest_config_key(std::string_view key) {
 // the key's type exactly: integers are JSON integers (or integral floats such as 128.0) within
 // the key's range (the caps in dyad::limits), numbers are finite, booleans are true/false;
 // 1e10, 1.5, -1, true or "12" for an integer key are refused with the source and the key.
-inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = ModelConfig{},
-                                    const std::string& where = "config", std::vector<std::string>* ignored = nullptr) {
+inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = ModelConfig{}, const std::string& where = "config",
+                                    std::vector<std::string>* ignored = nullptr) {
   using namespace detail;
   ModelConfig c = std::move(base);
   if (!j.is_object()) throw std::invalid_argument(where + ": expected a JSON object");
   for (const auto& [key, value] : j.items()) {
     if (std::find(std::begin(config_keys), std::end(config_keys), key) != std::end(config_keys)) continue;
     if (!upstream_unused_key(key))
-      json_key_error(where, excerpt(key, 60),
-                     "unknown key (did you mean '" + std::string(closest_config_key(key)) + "'?)");
+      json_key_error(where, excerpt(key, 60), "unknown key (did you mean '" + std::string(closest_config_key(key)) + "'?)");
     if (ignored) ignored->push_back(key);
   }
   auto has = [&](const char* key) { return j.contains(key); };
@@ -308,8 +327,9 @@ inline ModelConfig config_from_json(const nlohmann::json& j, ModelConfig base = 
   if (has("columns")) {
     c.roles.encoder = json_strings(j.at("columns"), where, "columns");
     if (c.roles.encoder.size() > limits::columns)
-      json_key_error(where, "columns", "lists " + std::to_string(c.roles.encoder.size()) + " columns, above the cap " +
-                                           std::to_string(limits::columns));
+      json_key_error(where, "columns",
+                     "lists " + std::to_string(c.roles.encoder.size()) + " columns, above the cap " +
+                         std::to_string(limits::columns));
   }
   if (has("task")) {
     c.task = canonical_task(json_string(j.at("task"), where, "task"));

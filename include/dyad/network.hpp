@@ -93,7 +93,7 @@ class Network {
   // 8 H F + 32. The RNN keeps 6 H F fewer values (one gate, no saved recurrent product), the
   // LSTM 4 H F more in training (four gates and the cell state) and 2 H F more in scoring.
   static double activation_values(const Architecture& a, std::size_t batch, std::size_t steps, bool training) {
-    const double per_hidden = a.cell == Cell::gru ? (training ? 14.0 : 8.0)
+    const double per_hidden = a.cell == Cell::gru   ? (training ? 14.0 : 8.0)
                               : a.cell == Cell::rnn ? (training ? 8.0 : 6.0)
                                                     : (training ? 18.0 : 10.0);
     const double per_step = per_hidden * a.hidden * a.factor() + 32;
@@ -154,7 +154,8 @@ Var<T> Network<T>::mileage_head(Tape<T>& tape, const Var<T>& mu) const {
 }
 
 template <class T>
-auto Network<T>::loss(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq, const Var<T>& eps, const Var<T>& mileage, const LossWeights& w) const -> LossParts {
+auto Network<T>::loss(Tape<T>& tape, const Var<T>& x, const SequenceShape& seq, const Var<T>& eps, const Var<T>& mileage,
+                      const LossWeights& w) const -> LossParts {
   const Encoded e = encode(tape, x, seq);
   const Var<T> z = reparameterize(tape, e.mu, e.log_var, eps, T(w.noise_scale));
   const Var<T> recon = decode(tape, x, z, seq);

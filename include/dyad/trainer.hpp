@@ -179,9 +179,8 @@ class Trainer {
   // different numbers of steps and wait on each other forever. Refused up front instead.
   void check_ranks_see_the_same_run() const {
     if (comm_.size() == 1) return;
-    const double mine[5] = {static_cast<double>(data_.size()), static_cast<double>(train_.size()),
-                            static_cast<double>(batch_size_), static_cast<double>(model_.parameters().count()),
-                            static_cast<double>(config_.epochs)};
+    const double mine[5] = {static_cast<double>(data_.size()), static_cast<double>(train_.size()), static_cast<double>(batch_size_),
+                            static_cast<double>(model_.parameters().count()), static_cast<double>(config_.epochs)};
     double hi[5], lo[5];
     std::copy(mine, mine + 5, hi);
     std::copy(mine, mine + 5, lo);
@@ -272,7 +271,9 @@ class Trainer {
 };
 
 template <class M>
-Trainer<M>::Trainer(M& model, const Dataset& data, const FitOptions& options) : model_(model), data_(data), config_(model.config()), comm_(options.communicator ? *options.communicator : single_process()), stop_(options.stop) {
+Trainer<M>::Trainer(M& model, const Dataset& data, const FitOptions& options)
+    : model_(model), data_(data), config_(model.config()), comm_(options.communicator ? *options.communicator : single_process()),
+      stop_(options.stop) {
   config_.validate();
   cols_ = model_.resolve_columns(data);
   FitSplit split = split_for_fit(data, config_, options);
@@ -298,10 +299,8 @@ Trainer<M>::Trainer(M& model, const Dataset& data, const FitOptions& options) : 
                "lower the batch size (--batch-size, config key batch_size)");
 
   check_ranks_see_the_same_run();
-  if (!config_.normalize)
-    model_.normalizer_ = Normalizer::identity(config_.roles.encoder);
-  else if (options.refit_normalizer)
-    model_.normalizer_ = fit_normalizer();
+  if (!config_.normalize) model_.normalizer_ = Normalizer::identity(config_.roles.encoder);
+  else if (options.refit_normalizer) model_.normalizer_ = fit_normalizer();
   report_.label_loss = model_.fit_mileage(data, train_);
 
   opt_ = AdamW<T>({config_.lr, 0.9, 0.999, 1e-8, config_.weight_decay});
@@ -311,7 +310,8 @@ Trainer<M>::Trainer(M& model, const Dataset& data, const FitOptions& options) : 
   if (config_.threads > 1) pool_ = std::make_unique<ThreadPool>(config_.threads);
   // The arena's first block holds a step's activations (at least 1 MiB).
   const double activations = Network<T>::activation_values(config_, rank_batch, steps, true) * sizeof(T);
-  tape_ = std::make_unique<Tape<T>>(Mode::training, std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(activations)));
+  tape_ =
+      std::make_unique<Tape<T>>(Mode::training, std::max<std::size_t>(std::size_t{1} << 20, static_cast<std::size_t>(activations)));
   tape_->set_pool(pool_.get());
 }
 
@@ -418,18 +418,18 @@ void Trainer<M>::restore(const TrainingState<T>& s, const std::string& source) {
   const std::string diff = config_difference(s.config, config_);
   if (!diff.empty()) throw std::invalid_argument(source + ": the configuration differs from the interrupted run's: " + diff);
   if (s.train_segments != static_cast<std::int64_t>(train_.size()) || s.data_fingerprint != fingerprint())
-    throw std::invalid_argument(source + ": the training data differs from the interrupted run's (" +
-                                std::to_string(s.train_segments) + " normal segments then, " +
-                                std::to_string(train_.size()) + " now" +
-                                (s.train_segments == static_cast<std::int64_t>(train_.size()) ? ", same count but other values" : "") +
-                                "); resume with the same --data and --calibration-fraction");
+    throw std::invalid_argument(
+        source + ": the training data differs from the interrupted run's (" + std::to_string(s.train_segments) +
+        " normal segments then, " + std::to_string(train_.size()) + " now" +
+        (s.train_segments == static_cast<std::int64_t>(train_.size()) ? ", same count but other values" : "") +
+        "); resume with the same --data and --calibration-fraction");
   if (s.weights.size() != model_.parameters().values().size())
-    throw std::invalid_argument(source + ": tensor 'weights' has " + std::to_string(s.weights.size()) +
-                                " values, the model " + std::to_string(model_.parameters().values().size()));
+    throw std::invalid_argument(source + ": tensor 'weights' has " + std::to_string(s.weights.size()) + " values, the model " +
+                                std::to_string(model_.parameters().values().size()));
   if (s.epoch > config_.epochs || s.batch >= static_cast<std::int64_t>(batches_))
     throw std::invalid_argument(source + ": epoch " + std::to_string(s.epoch) + ", batch " + std::to_string(s.batch) +
-                                " is past the run's " + std::to_string(config_.epochs) + " epochs of " +
-                                std::to_string(batches_) + " batches");
+                                " is past the run's " + std::to_string(config_.epochs) + " epochs of " + std::to_string(batches_) +
+                                " batches");
   std::vector<std::size_t> order(s.order.begin(), s.order.end()), sorted = order;
   std::ranges::sort(sorted);
   if (sorted != train_) throw std::invalid_argument(source + ": tensor 'order' is not a permutation of the training segments");
@@ -467,8 +467,7 @@ FitReport Model<T, Eigen::Dynamic, Eigen::Dynamic>::fit(const Dataset& data, con
       r.states_written = written;
       return r;
     }
-    if (epoch_end && options.checkpoint_every > 0 && writes && !trainer.done() &&
-        trainer.epoch() % options.checkpoint_every == 0)
+    if (epoch_end && options.checkpoint_every > 0 && writes && !trainer.done() && trainer.epoch() % options.checkpoint_every == 0)
       trainer.save_state(options.state_path), ++written;
   }
   FitReport r = trainer.finish();

@@ -6,8 +6,7 @@
 
 int main() {
   if (std::strcmp(DYAD_VERSION_STRING, DYAD_PACKAGE_VERSION) != 0) {
-    std::fprintf(stderr, "header version %s != package version %s\n", DYAD_VERSION_STRING,
-                 DYAD_PACKAGE_VERSION);
+    std::fprintf(stderr, "header version %s != package version %s\n", DYAD_VERSION_STRING, DYAD_PACKAGE_VERSION);
     return 1;
   }
   dyad::Rng a(42), b(42);
@@ -20,7 +19,6 @@ int main() {
     }
     sum += u;
   }
-  std::printf("dyad %s downstream ok (mean of 1000 uniforms %.3f)\n", DYAD_VERSION_STRING,
-              sum / 1000.0);
+  std::printf("dyad %s downstream ok (mean of 1000 uniforms %.3f)\n", DYAD_VERSION_STRING, sum / 1000.0);
   return 0;
 }

@@ -27,8 +27,7 @@ bool sizes_are_sane(const std::uint8_t* data, std::size_t size) {
     dyad::ModelConfig c;
     if (const auto it = st.metadata.find("dyad.config"); it != st.metadata.end())
       c = dyad::config_from_json(nlohmann::json::parse(it->second), dyad::ModelConfig{}, "fuzz (dyad.config)");
-    else
-      c = dyad::detail::infer_architecture(st, dyad::ModelConfig{});
+    else c = dyad::detail::infer_architecture(st, dyad::ModelConfig{});
     c.validate();
     return dyad::fuzz::buildable(c);
   } catch (const std::exception&) {
@@ -77,8 +76,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const auto n = static_cast<Eigen::Index>(d.size());
   const auto targets = static_cast<Eigen::Index>(c.roles.encoder.size() - c.roles.condition);
-  if (s.rec_error.size() != n || s.target_error.rows() != n || s.target_error.cols() != targets ||
-      s.mu.rows() != n || s.mu.cols() != c.latent || s.log_var.cols() != c.latent)
+  if (s.rec_error.size() != n || s.target_error.rows() != n || s.target_error.cols() != targets || s.mu.rows() != n ||
+      s.mu.cols() != c.latent || s.log_var.cols() != c.latent)
     dyad::fuzz::bug("scores have the wrong shape");
   // A calibration that loaded gives verdicts with p-values in [1/(n+1), 1], unless it holds no
   // score kind the model produces (an error, not a crash).

@@ -144,8 +144,8 @@ void check(const Outcome& o, std::string_view text, std::size_t every, bool time
     const auto& b = o.batches[k];
     if (at == lines.size()) dyad::fuzz::bug("a batch beyond the input's data lines");
     if (b.first_line != lines[at].number)
-      dyad::fuzz::bug("batch " + std::to_string(k) + " says it starts at line " + std::to_string(b.first_line) +
-                      ", not " + std::to_string(lines[at].number));
+      dyad::fuzz::bug("batch " + std::to_string(k) + " says it starts at line " + std::to_string(b.first_line) + ", not " +
+                      std::to_string(lines[at].number));
     if (k > 0 && lines[at].key == lines[at - 1].key) dyad::fuzz::bug("a segment split across two batches");
     std::size_t segments = 0, pos = 0;
     for (; pos < b.text.size(); ++at) {
@@ -160,8 +160,8 @@ void check(const Outcome& o, std::string_view text, std::size_t every, bool time
     // another, so only the batches before those two are sure to be full.
     const bool closing = k + 2 >= o.batches.size();
     if (segments > every || (!timeouts && !closing && segments != every))
-      dyad::fuzz::bug("batch " + std::to_string(k) + " holds " + std::to_string(segments) + " segments with every = " +
-                      std::to_string(every));
+      dyad::fuzz::bug("batch " + std::to_string(k) + " holds " + std::to_string(segments) +
+                      " segments with every = " + std::to_string(every));
   }
   if (!o.error && at != lines.size()) dyad::fuzz::bug("data lines missing from the batches");
 }

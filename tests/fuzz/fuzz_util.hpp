@@ -56,8 +56,7 @@ inline double parameter_count(const ModelConfig& c) {
     return Dir * (3 * H * (in + H) + 6 * H) + (L - 1) * Dir * (3 * H * (Dir * H + H) + 6 * H);
   };
   auto linear = [](double in, double out) { return out * in + out; };
-  return gru(E) + gru(D) + 2 * linear(F * H, Z) + linear(Z, F * H) + linear(Dir * H, E - D) + linear(Z, H / 2) +
-         linear(H / 2, 1);
+  return gru(E) + gru(D) + 2 * linear(F * H, Z) + linear(Z, F * H) + linear(Dir * H, E - D) + linear(Z, H / 2) + linear(H / 2, 1);
 }
 
 // A configuration that validate() accepted but that needs more than this many weights (8 GB

@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   const fs::path ck = root / "checkpoint";
   Model<float> fresh(tiny("ev", true, 1));
   fresh.save(ck / "fresh_ev_bi.safetensors");
-  for (const auto& [name, config] : {std::pair{"fitted_ev_bi", tiny("ev", true, 1)}, std::pair{"fitted_brand_b_uni2", tiny("brand_b", false, 2)}}) {
+  for (const auto& [name, config] :
+       {std::pair{"fitted_ev_bi", tiny("ev", true, 1)}, std::pair{"fitted_brand_b_uni2", tiny("brand_b", false, 2)}}) {
     Model<float> m(config);
     m.fit(test::toy_dataset(12, config.roles, 5, 4, 8));
     m.save(ck / (std::string(name) + ".safetensors"));

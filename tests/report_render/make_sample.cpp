@@ -38,8 +38,10 @@ int main(int argc, char** argv) {
       const bool bad = rng.uniform() < fault_share;
       cars.push_back(car);
       labels.push_back(faulty ? 1 : 0);
-      rec.push_back(0.004 * base * std::exp(0.35 * rng.normal()) * (bad ? rng.uniform(faulty ? 2.0 : 1.5, faulty ? 12.0 : 4.0) : 1.0));
-      latent.push_back(std::sqrt(8.0) * base * std::exp(0.2 * rng.normal()) * (bad ? rng.uniform(faulty ? 1.3 : 1.0, faulty ? 2.4 : 1.4) : 1.0));
+      rec.push_back(0.004 * base * std::exp(0.35 * rng.normal()) *
+                    (bad ? rng.uniform(faulty ? 2.0 : 1.5, faulty ? 12.0 : 4.0) : 1.0));
+      latent.push_back(std::sqrt(8.0) * base * std::exp(0.2 * rng.normal()) *
+                       (bad ? rng.uniform(faulty ? 1.3 : 1.0, faulty ? 2.4 : 1.4) : 1.0));
     }
   }
   const auto zscore = [](const std::vector<double>& v) {
@@ -61,7 +63,8 @@ int main(int argc, char** argv) {
              {"model", "dyad_ev.safetensors (GRU 2x bi, hidden 64, latent 8)"},
              {"segments scored", std::to_string(rec.size())},
              {"h (per mille)", std::to_string(h)}};
-  r.scores = dyad::detect::evaluate_scores(cars, labels, {{"rec_error", rec}, {"latent_score", latent}, {"combined_score", combined}}, h);
+  r.scores =
+      dyad::detect::evaluate_scores(cars, labels, {{"rec_error", rec}, {"latent_score", latent}, {"combined_score", combined}}, h);
   r.ranking_score = "combined_score";
 
   // Worst segment of each of the six highest-ranked cars.
@@ -91,10 +94,22 @@ int main(int argc, char** argv) {
         const double soc = soc0 + 0.3 * t, u = static_cast<double>(t) / steps;
         double model = 0, dev = 0;
         switch (j) {
-          case 0: model = 24 + 9 * u - 2 * u * u; dev = fault * 3.0 * u * u; break;                  // deg C
-          case 1: model = 3.55 + 0.006 * (soc - 20) + 0.02 * u; dev = fault * 0.045 * u; break;     // V
-          case 2: model = 3.53 + 0.006 * (soc - 20) + 0.02 * u; dev = -fault * 0.08 * u * u; break;  // V
-          default: model = 355 + 0.58 * (soc - 20) + 2 * u; dev = fault * 1.5 * std::sin(6 * u); break;  // V
+          case 0:
+            model = 24 + 9 * u - 2 * u * u;
+            dev = fault * 3.0 * u * u;
+            break;  // deg C
+          case 1:
+            model = 3.55 + 0.006 * (soc - 20) + 0.02 * u;
+            dev = fault * 0.045 * u;
+            break;  // V
+          case 2:
+            model = 3.53 + 0.006 * (soc - 20) + 0.02 * u;
+            dev = -fault * 0.08 * u * u;
+            break;  // V
+          default:
+            model = 355 + 0.58 * (soc - 20) + 2 * u;
+            dev = fault * 1.5 * std::sin(6 * u);
+            break;  // V
         }
         const double noise = (j == 0 ? 0.15 : j == 3 ? 0.3 : 0.002) * rng.normal();
         s.reconstructed.push_back(model);
@@ -112,8 +127,8 @@ int main(int argc, char** argv) {
     for (const auto& v : r.worst_segments) charts += v.signals.size();
     std::ofstream e(argv[2]);
     e << "cars=" << ranking.size() << "\nfaulty=" << faulty << "\nscores=" << r.scores.size()
-      << "\nsegments=" << r.worst_segments.size() << "\nsignal_charts=" << charts
-      << "\nsvgs=" << 1 + r.scores.size() + charts << "\n";
+      << "\nsegments=" << r.worst_segments.size() << "\nsignal_charts=" << charts << "\nsvgs=" << 1 + r.scores.size() + charts
+      << "\n";
   }
   return 0;
 }

@@ -28,7 +28,9 @@ struct BenchArgs {
 };
 
 inline void add_bench_options(CLI::App* cmd, BenchArgs& a) {
-  cmd->add_option("--preset", a.preset, "Model and batch shape to time")->capture_default_str()->check(CLI::IsMember(preset_names()));
+  cmd->add_option("--preset", a.preset, "Model and batch shape to time")
+      ->capture_default_str()
+      ->check(CLI::IsMember(preset_names()));
   add_rnn_type_option(cmd, a.rnn_type, "Recurrent cell of the preset's network: gru, rnn or lstm (default: gru)");
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   cmd->add_option("--steps", a.steps, "Time steps per segment (T)")->capture_default_str()->check(CLI::PositiveNumber);
@@ -44,7 +46,8 @@ double median_seconds(double budget, F&& f) {
   f();
   std::vector<double> t;
   const auto start = std::chrono::steady_clock::now();
-  while (t.size() < 5 || (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < budget && t.size() < 10000)) {
+  while (t.size() < 5 ||
+         (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < budget && t.size() < 10000)) {
     const auto a = std::chrono::steady_clock::now();
     f();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
@@ -96,7 +99,8 @@ inline int run_bench(const BenchArgs& a) {
   out.mu.resize(score_batch, c.latent);
   out.log_var.resize(score_batch, c.latent);
   const double score_s = median_seconds(a.seconds, [&] {
-    model.score_batch(workspace, data, cols, std::span<const std::size_t>(idx.data(), static_cast<std::size_t>(score_batch)), out, 0);
+    model.score_batch(workspace, data, cols, std::span<const std::size_t>(idx.data(), static_cast<std::size_t>(score_batch)), out,
+                      0);
   });
   const double latency_s = median_seconds(a.seconds, [&] {
     model.score_batch(workspace, data, cols, std::span<const std::size_t>(idx.data(), 1), out, 0);
@@ -111,15 +115,15 @@ inline int run_bench(const BenchArgs& a) {
   std::printf("dyad bench: preset %s (%s, H %d, layers %d, %s, Z %d), T %d, %d thread%s\n", a.preset.c_str(),
               std::string(to_string(c.cell)).c_str(), c.hidden, c.layers, c.bidirectional ? "bidirectional" : "unidirectional",
               c.latent, T, a.threads, a.threads > 1 ? "s" : "");
-  std::printf("  CPU               %s (%s); scoring in %s, training in fp32\n", cpu_brand().c_str(),
-              cpu_features().names().c_str(), to_string(workspace.precision()));
+  std::printf("  CPU               %s (%s); scoring in %s, training in fp32\n", cpu_brand().c_str(), cpu_features().names().c_str(),
+              to_string(workspace.precision()));
   std::printf("  forward cost      %.1f MFLOP per segment (training counted as 3x)\n", flops / 1e6);
-  std::printf("  training          %9.1f segments/s  %6.1f GFLOP/s  (batch %d, median step %.2f ms)\n", train_sps,
-              train_gflops, B, train_s * 1e3);
+  std::printf("  training          %9.1f segments/s  %6.1f GFLOP/s  (batch %d, median step %.2f ms)\n", train_sps, train_gflops, B,
+              train_s * 1e3);
   std::printf("  scoring           %9.1f segments/s  %6.1f GFLOP/s  (batch %d)\n", score_sps, score_gflops, score_batch);
   std::printf("  latency, batch 1  %9.3f ms\n", latency_s * 1e3);
-  std::printf("  GEMM peak         %9.1f GFLOP/s on %d core%s (768^3 sgemm each); training at %.0f%% of it\n", peak,
-              a.threads, a.threads > 1 ? "s" : "", 100 * train_gflops / peak);
+  std::printf("  GEMM peak         %9.1f GFLOP/s on %d core%s (768^3 sgemm each); training at %.0f%% of it\n", peak, a.threads,
+              a.threads > 1 ? "s" : "", 100 * train_gflops / peak);
   std::printf("  saved activations %9.1f MiB per training step; peak RSS %.1f MiB\n",
               double(trainer.tape().arena().high_water_bytes()) / (1 << 20), double(ru.ru_maxrss) / 1024);
   if (a.json)

@@ -20,7 +20,9 @@ struct CvArgs {
 };
 
 inline void add_cv_options(CLI::App* cmd, CvArgs& a) {
-  cmd->add_option("--data", a.data, "Fleet data, long CSV with labelled cars, or its segment store (dyad pack)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data", a.data, "Fleet data, long CSV with labelled cars, or its segment store (dyad pack)")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--folds", a.folds, "Folds over the normal cars")->capture_default_str()->check(CLI::Range(2, 100));
   cmd->add_option("--preset", a.preset, "Upstream configuration")->capture_default_str()->check(CLI::IsMember(preset_names()));
   cmd->add_option("--config", a.config, "JSON configuration overriding the preset")->check(CLI::ExistingFile);
@@ -40,8 +42,9 @@ inline int run_cv(const CvArgs& a) {
   config.seed = a.seed;
   const Dataset data = read_model_data(a.data, config);
   if (!data.labelled())
-    throw std::invalid_argument(a.data + " has no label column (unlabelled cars): cross-validation measures the AUROC, which "
-                                         "needs labels (dyad ingest --labels writes them)");
+    throw std::invalid_argument(a.data +
+                                " has no label column (unlabelled cars): cross-validation measures the AUROC, which "
+                                "needs labels (dyad ingest --labels writes them)");
   if (!a.json) {
     std::printf("%-5s %6s %6s %5s", "fold", "train", "test", "h");
     for (const auto n : detect::score_names) std::printf(" %15s", std::string(n).c_str());

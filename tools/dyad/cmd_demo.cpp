@@ -63,8 +63,8 @@ inline int run_demo(const DemoArgs& a) {
   config.epochs = a.epochs;
   config.threads = a.threads;
   config.seed = a.fleet.seed;
-  std::cerr << "[2/4] training the fivefold model on " << train.size() << " segments of " << train_cars.size()
-            << " normal cars (" << elapsed() << ")\n";
+  std::cerr << "[2/4] training the fivefold model on " << train.size() << " segments of " << train_cars.size() << " normal cars ("
+            << elapsed() << ")\n";
   Model<float> model(config);
   ProgressLine line;
   model.fit(train, std::ref(line));

@@ -38,7 +38,10 @@ void print_evaluation(const std::vector<detect::ScoreEvaluation>& ev, int top, s
   std::printf("\n");
   for (std::size_t r = 0; r < std::min(max_rows, order.size()); ++r) {
     const std::size_t i = order[r];
-    std::printf("%-4zu %-14s %-7s %8zu", r + 1, key.robust[i].car.c_str(), !labelled ? "?" : key.robust[i].label ? "FAULTY" : "normal",
+    std::printf("%-4zu %-14s %-7s %8zu", r + 1, key.robust[i].car.c_str(),
+                !labelled             ? "?"
+                : key.robust[i].label ? "FAULTY"
+                                      : "normal",
                 key.robust[i].segments);
     for (const auto& e : ev) std::printf(" %15.5g", e.robust[i].score);
     std::printf("\n");
@@ -61,9 +64,11 @@ nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>& ev, i
   for (const auto& e : ev) {
     nlohmann::json cars = nlohmann::json::array();
     for (std::size_t i = 0; i < e.robust.size(); ++i)
-      cars.push_back({{"car", e.robust[i].car}, {"label", labelled ? nlohmann::json(e.robust[i].label) : nlohmann::json(nullptr)},
+      cars.push_back({{"car", e.robust[i].car},
+                      {"label", labelled ? nlohmann::json(e.robust[i].label) : nlohmann::json(nullptr)},
                       {"segments", e.robust[i].segments},
-                      {"robust", e.robust[i].score}, {"average", e.average[i].score}});
+                      {"robust", e.robust[i].score},
+                      {"average", e.average[i].score}});
     j["scores"][e.name] = {{"auroc_robust", num(e.auroc_robust)}, {"auroc_average", num(e.auroc_average)}, {"cars", cars}};
   }
   return j;
@@ -72,10 +77,8 @@ nlohmann::json evaluation_json(const std::vector<detect::ScoreEvaluation>& ev, i
 inline int run_evaluate(const EvaluateArgs& a) {
   const ScoreTable t = read_scores_csv(a.scores);
   const auto ev = detect::evaluate_scores(t.cars, t.labels, detect::score_columns(t), a.top);
-  if (a.json)
-    std::printf("%s\n", evaluation_json(ev, a.top, t.labelled).dump().c_str());
-  else
-    print_evaluation(ev, a.top, SIZE_MAX, t.labelled);
+  if (a.json) std::printf("%s\n", evaluation_json(ev, a.top, t.labelled).dump().c_str());
+  else print_evaluation(ev, a.top, SIZE_MAX, t.labelled);
   return 0;
 }
 

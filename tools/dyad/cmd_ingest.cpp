@@ -25,8 +25,9 @@ inline void add_ingest_options(CLI::App* cmd, IngestArgs& a) {
   cmd->add_option("--spec", a.spec, "Ingest spec (JSON): column mapping, charging rule, grid and windows")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--labels", a.labels, "Labels CSV: header line, then car id,label (0 normal, 1 faulty); without it "
-                                        "(or a label column in the spec) the output is unlabelled")
+  cmd->add_option("--labels", a.labels,
+                  "Labels CSV: header line, then car id,label (0 normal, 1 faulty); without it "
+                  "(or a label column in the spec) the output is unlabelled")
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", a.out, "Output long CSV of charging windows (written whole or not at all)")->required();
   cmd->add_option("--report-json", a.report_json, "Also write the account of rows, sessions, windows and drops as JSON");
@@ -40,8 +41,8 @@ inline void print_ingest_report(const ingest::Report& r) {
     std::snprintf(buf, sizeof buf, "%.1f%%", t.rows ? 100.0 * static_cast<double>(n) / static_cast<double>(t.rows) : 0.0);
     return std::string(buf);
   };
-  std::cerr << "dyad ingest: " << r.files.size() << " file(s), " << t.rows << " rows, " << r.cars.size() << " cars: "
-            << t.sessions << " charging sessions, " << t.windows << " windows of " << r.signals.size() << " signals"
+  std::cerr << "dyad ingest: " << r.files.size() << " file(s), " << t.rows << " rows, " << r.cars.size() << " cars: " << t.sessions
+            << " charging sessions, " << t.windows << " windows of " << r.signals.size() << " signals"
             << (r.labelled ? "" : " (unlabelled)") << "\n";
   std::cerr << "  rows dropped: not charging " << t.not_charging << " (" << pct(t.not_charging) << "), outside a session "
             << t.short_session << ", gap " << t.gap << ", unparsable " << t.unparsable << ", out of range " << t.out_of_range

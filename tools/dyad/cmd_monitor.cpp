@@ -44,7 +44,8 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--db", a.db, "Fleet database (SQLite; created when missing)")->required();
-  auto* data = cmd->add_option("--data", a.data, "New segments, long CSV or segment store (dyad pack); segments already in the database are skipped")
+  auto* data = cmd->add_option("--data", a.data,
+                               "New segments, long CSV or segment store (dyad pack); segments already in the database are skipped")
                    ->check(CLI::ExistingFile);
   auto* follow = cmd->add_flag("--follow", a.follow,
                                "Read the long CSV from standard input as it arrives (instead of --data), committing "
@@ -78,7 +79,8 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
 inline Ensemble<float> load_calibrated(const std::string& path) {
   Ensemble<float> model = load_for_scoring(path, "");
   if (model.calibration().empty())
-    throw std::invalid_argument(path + ": the model is not calibrated, so its scores have no p-value; train it with "
+    throw std::invalid_argument(path +
+                                ": the model is not calibrated, so its scores have no p-value; train it with "
                                 "--calibration-fraction above 0 or run dyad calibrate");
   return model;
 }
@@ -92,8 +94,7 @@ inline detect::AlarmPolicy alarm_policy(const MonitorArgs& a, const detect::Cali
     throw std::invalid_argument("--cost-miss and --cost-inspection go together");
   if (a.cost_miss) {
     p.alarm_rate = cal.cost_alarm_rate(cal.kind(), *a.cost_miss, *a.cost_inspection);
-    std::cerr << who << ": the cost-based operating point on the calibration cars is an alarm rate of " << p.alarm_rate
-              << "\n";
+    std::cerr << who << ": the cost-based operating point on the calibration cars is an alarm rate of " << p.alarm_rate << "\n";
     if (p.alarm_rate == 0)
       std::cerr << who << ": warning: at these costs no car is worth an alarm; every status will be ok or watch\n";
   }
@@ -154,8 +155,8 @@ inline int run_monitor(const MonitorArgs& a) {
     ingest::Ingestor ingestor(ingest::spec_from_file(a.spec), windows);
     ingestor.read(std::filesystem::path(a.data));
     const ingest::Report report = ingestor.finish();
-    std::cerr << "dyad monitor: ingested " << report.total.windows << " windows from " << report.total.rows << " rows of "
-              << a.data << " (dyad ingest gives the full account of what it dropped)\n";
+    std::cerr << "dyad monitor: ingested " << report.total.windows << " windows from " << report.total.rows << " rows of " << a.data
+              << " (dyad ingest gives the full account of what it dropped)\n";
     for (const auto& w : report.warnings) std::cerr << "dyad monitor: warning: " << w << "\n";
     CsvOptions csv;
     csv.signals = model.config().roles.encoder;
@@ -248,11 +249,11 @@ inline int run_compare(const CompareArgs& a) {
               m.model.c_str(), changed.size(), compared);
   if (!changed.empty()) std::printf("%-16s %-6s %9s   %-6s %9s  %s\n", "car", "old", "p_value", "new", "p_value", "top signal");
   for (const auto& c : changed)
-    std::printf("%-16s %-6s %9.4g   %-6s %9.4g  %s\n", c["car"].get<std::string>().c_str(), c["old_status"].get<std::string>().c_str(),
-                c["old_p_value"].get<double>(), c["new_status"].get<std::string>().c_str(), c["new_p_value"].get<double>(),
+    std::printf("%-16s %-6s %9.4g   %-6s %9.4g  %s\n", c["car"].get<std::string>().c_str(),
+                c["old_status"].get<std::string>().c_str(), c["old_p_value"].get<double>(),
+                c["new_status"].get<std::string>().c_str(), c["new_p_value"].get<double>(),
                 c["top_signal"].get<std::string>().c_str());
-  if (compared < fresh.size())
-    std::printf("(%zu cars of --data have no verdict in the database yet)\n", fresh.size() - compared);
+  if (compared < fresh.size()) std::printf("(%zu cars of --data have no verdict in the database yet)\n", fresh.size() - compared);
   return 0;
 }
 
@@ -269,8 +270,9 @@ inline void add_status_options(CLI::App* cmd, StatusArgs& a) {
 }
 
 inline nlohmann::json car_state_json(const monitor::CarState& c) {
-  return {{"car", c.car},         {"status", detect::status_name(c.status)}, {"p_value", c.p_value},
-          {"score", c.score},     {"segments", c.segments},                  {"signals", monitor::signals_json(c.signals)},
+  return {{"car", c.car},           {"status", detect::status_name(c.status)},
+          {"p_value", c.p_value},   {"score", c.score},
+          {"segments", c.segments}, {"signals", monitor::signals_json(c.signals)},
           {"model_id", c.model_id}, {"time", std::isnan(c.time) ? nlohmann::json() : nlohmann::json(c.time)},
           {"updated", c.updated}};
 }
@@ -294,7 +296,8 @@ inline int run_status(const StatusArgs& a) {
   }
   const std::string model = a.model_id.empty() ? db.latest_model() : a.model_id;
   const auto fleet = model.empty() ? std::vector<monitor::CarState>{} : db.fleet(model);
-  if (!a.model_id.empty() && fleet.empty()) throw std::invalid_argument(a.db + ": no car has a verdict under model '" + a.model_id + "'");
+  if (!a.model_id.empty() && fleet.empty())
+    throw std::invalid_argument(a.db + ": no car has a verdict under model '" + a.model_id + "'");
   if (a.json) {
     nlohmann::json j = {{"model_id", model.empty() ? nlohmann::json() : nlohmann::json(model)}, {"cars", nlohmann::json::array()}};
     for (const auto& c : fleet) j["cars"].push_back(car_state_json(c));

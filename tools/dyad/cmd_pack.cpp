@@ -19,7 +19,8 @@ inline void add_pack_options(CLI::App* cmd, PackArgs& a) {
 
 inline int run_pack(const PackArgs& a) {
   check_output_path(a.out, "--out");
-  if (is_safetensors_file(a.data)) throw std::invalid_argument("--data '" + a.data + "' is already a segment store (or another safetensors file)");
+  if (is_safetensors_file(a.data))
+    throw std::invalid_argument("--data '" + a.data + "' is already a segment store (or another safetensors file)");
   const auto start = std::chrono::steady_clock::now();
   const PackReport r = pack_segment_store(a.data, a.out);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -20,10 +20,12 @@ struct ReportArgs {
 
 inline void add_report_options(CLI::App* cmd, ReportArgs& a) {
   auto* scores = cmd->add_option("--scores", a.scores, "Score file written by `dyad score`")->check(CLI::ExistingFile);
-  auto* data = cmd->add_option("--data", a.data, "The data file that was scored (long CSV or segment store)")->check(CLI::ExistingFile);
+  auto* data =
+      cmd->add_option("--data", a.data, "The data file that was scored (long CSV or segment store)")->check(CLI::ExistingFile);
   auto* model = cmd->add_option("--model", a.model, "The model that scored it")->check(CLI::ExistingFile);
-  auto* db = cmd->add_option("--db", a.db, "Instead: the verdicts in a fleet database (dyad monitor), with each flagged car's trend")
-                 ->check(CLI::ExistingFile);
+  auto* db =
+      cmd->add_option("--db", a.db, "Instead: the verdicts in a fleet database (dyad monitor), with each flagged car's trend")
+          ->check(CLI::ExistingFile);
   db->excludes(scores)->excludes(data)->excludes(model);
   cmd->add_option("--model-id", a.model_id, "--db: the model whose verdicts to show (default: the one used last)");
   cmd->add_option("--out", a.out, "Output HTML file")->required();
@@ -48,12 +50,16 @@ inline int run_report(const ReportArgs& a) {
   const Ensemble<float> model = Ensemble<float>::load(a.model, a.preset.empty() ? LoadOptions{} : LoadOptions{preset(a.preset)});
   const ScoreTable table = read_scores_csv(a.scores);
   if (!table.labelled)
-    throw std::invalid_argument(a.scores + " has no label column (unlabelled cars): the report's ROC curves need labels; "
-                                           "`dyad evaluate` ranks unlabelled cars");
+    throw std::invalid_argument(a.scores +
+                                " has no label column (unlabelled cars): the report's ROC curves need labels; "
+                                "`dyad evaluate` ranks unlabelled cars");
   const Dataset data = read_model_data(a.data, model.config());
   const auto r = build_report(table, data, model, a.top, a.cars,
-                              {{"scores", a.scores}, {"data", a.data}, {"model", a.model},
-                               {"segments scored", std::to_string(table.size())}, {"h (per mille)", std::to_string(a.top)}});
+                              {{"scores", a.scores},
+                               {"data", a.data},
+                               {"model", a.model},
+                               {"segments scored", std::to_string(table.size())},
+                               {"h (per mille)", std::to_string(a.top)}});
   report::write_report(a.out, r);
   std::cerr << "dyad report: wrote " << a.out << "\n";
   return 0;

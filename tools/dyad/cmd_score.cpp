@@ -51,8 +51,8 @@ void warn_out_of_range(const Ensemble<float>& model, const Dataset& data, const 
   for (const auto& f : found) {
     const SegmentMeta& m = data.meta(f.segment);
     std::cerr << who << ": warning: car '" << detail::excerpt(m.car, 60) << "' segment " << m.segment << " column '"
-              << model.normalizer().columns()[f.column] << "' step " << f.step << ": " << text::number_text(f.value)
-              << " is " << text::number_text(std::round(std::abs(f.standardised))) << " scales from the training mean "
+              << model.normalizer().columns()[f.column] << "' step " << f.step << ": " << text::number_text(f.value) << " is "
+              << text::number_text(std::round(std::abs(f.standardised))) << " scales from the training mean "
               << text::number_text(model.normalizer().mean()[f.column]) << "; check the data's units\n";
   }
   if (count > found.size())

@@ -41,9 +41,9 @@ inline void add_simulate_options(CLI::App* cmd, SimulateArgs& a) {
                   "Every fault starts on this day of its car's history (default: drawn in the first 30 days)")
       ->check(CLI::Range(0.0, 3660.0));
   cmd->add_option("--out", a.out, "Output long CSV of charging segments");
-  a.segments_only.push_back(cmd->add_option(
-      "--faults-out", a.faults_out,
-      "--out: also write each car's fault: car,label,fault,magnitude,onset_days,growth_days,cell,channel"));
+  a.segments_only.push_back(
+      cmd->add_option("--faults-out", a.faults_out,
+                      "--out: also write each car's fault: car,label,fault,magnitude,onset_days,growth_days,cell,channel"));
 
   sim::TelemetryConfig& t = a.telemetry;
   auto raw_only = [&](CLI::Option* o) { a.raw_only.push_back(o); };
@@ -120,15 +120,18 @@ inline int run_simulate_raw(SimulateArgs a) {
   if (!(t.drop_rate < 1)) throw std::runtime_error("--drop-rate must be below 1 (1 would drop every row)");
   if (!(t.jitter_s < t.interval_s / 2)) {
     char what[160];
-    std::snprintf(what, sizeof what, "--jitter (%g) must be below half of --interval (%g), so that each car's samples stay in order",
-                  t.jitter_s, t.interval_s);
+    std::snprintf(what, sizeof what,
+                  "--jitter (%g) must be below half of --interval (%g), so that each car's samples stay in order", t.jitter_s,
+                  t.interval_s);
     throw std::runtime_error(what);
   }
   const nlohmann::json spec = sim::telemetry_spec(t);  // validates the rest before any file is created
 
   // Every output path is checked, and no two are the same file, before anything is written.
-  const std::pair<const char*, const std::string*> outputs[] = {
-      {"--raw", &a.raw}, {"--spec-out", &a.spec_out}, {"--labels-out", &a.labels_out}, {"--sessions-out", &a.sessions_out}};
+  const std::pair<const char*, const std::string*> outputs[] = {{"--raw", &a.raw},
+                                                                {"--spec-out", &a.spec_out},
+                                                                {"--labels-out", &a.labels_out},
+                                                                {"--sessions-out", &a.sessions_out}};
   auto resolved = [](const std::string& p) { return std::filesystem::weakly_canonical(std::filesystem::absolute(p)); };
   for (std::size_t i = 0; i < std::size(outputs); ++i) {
     const std::string& path = *outputs[i].second;
@@ -155,8 +158,8 @@ inline int run_simulate_raw(SimulateArgs a) {
   char size[32];
   std::snprintf(size, sizeof size, "%.1f MB", static_cast<double>(bytes) / 1e6);
   std::cerr << "dyad simulate: " << t.fleet.cars << " cars (" << t.fleet.faulty << " faulty) x " << t.days
-            << " days, a sample every " << t.interval_s << " s; wrote " << rows << " rows (" << size << ") with "
-            << sessions.size() << " charging sessions to " << a.raw << "\n";
+            << " days, a sample every " << t.interval_s << " s; wrote " << rows << " rows (" << size << ") with " << sessions.size()
+            << " charging sessions to " << a.raw << "\n";
   return 0;
 }
 

@@ -28,7 +28,9 @@ struct TrainArgs {
 };
 
 inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
-  cmd->add_option("--data", a.data, "Training data, long CSV (one row per time step) or segment store (dyad pack)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data", a.data, "Training data, long CSV (one row per time step) or segment store (dyad pack)")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--out", a.out, "Where to write the model (.safetensors)")->required();
   auto* preset_opt = cmd->add_option("--preset", a.preset, "Upstream configuration: brand1, brand2, brand3, fivefold")
                          ->check(CLI::IsMember(preset_names()));
@@ -42,7 +44,9 @@ inline void add_train_options(CLI::App* cmd, TrainArgs& a) {
   cmd->add_option("--lr", a.lr, "Learning rate")->check(CLI::PositiveNumber);
   cmd->add_option("--seed", a.seed, "Random seed (initialisation, shuffling, latent noise)");
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
-  cmd->add_option("--init", a.init, "Fine-tune this model: its architecture, weights, normaliser and settings, changed only by the training flags given")
+  cmd->add_option(
+         "--init", a.init,
+         "Fine-tune this model: its architecture, weights, normaliser and settings, changed only by the training flags given")
       ->check(CLI::ExistingFile);
   cmd->add_flag("--no-shuffle", a.no_shuffle, "Keep the data order in every epoch");
   cmd->add_flag("--no-normalize", a.no_normalize, "Use the values as they are (already normalised data)");
@@ -103,8 +107,9 @@ inline ModelConfig train_config(const TrainArgs& a) {
 // training flags given change (--preset only names the columns of a PyTorch state_dict).
 inline Model<float> init_model(const TrainArgs& a) {
   if (!a.config.empty())
-    throw std::invalid_argument("--init trains the loaded model with its own settings; give training flags "
-                                "(--epochs, --batch-size, --lr, --seed, --threads, ...) instead of --config");
+    throw std::invalid_argument(
+        "--init trains the loaded model with its own settings; give training flags "
+        "(--epochs, --batch-size, --lr, --seed, --threads, ...) instead of --config");
   LoadOptions load;
   if (!a.preset.empty()) load.config = preset(a.preset);
   if (!a.rnn_type.empty()) {  // a PyTorch state_dict of another cell is refused, naming the tensor
@@ -140,7 +145,8 @@ extern "C" inline void on_train_signal(int sig) {
 }
 
 inline std::string shell_quote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=+:,@%") == std::string::npos)
+  if (!s.empty() &&
+      s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=+:,@%") == std::string::npos)
     return s;
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -163,7 +169,8 @@ inline ModelConfig resume_config(const TrainArgs& a, const ModelConfig& saved) {
   same("--lr", a.lr, saved.lr);
   same("--seed", a.seed, saved.seed);
   if (a.no_shuffle && saved.shuffle) throw std::invalid_argument("--no-shuffle differs from the interrupted run (it shuffled)");
-  if (a.no_normalize && saved.normalize) throw std::invalid_argument("--no-normalize differs from the interrupted run (it normalised)");
+  if (a.no_normalize && saved.normalize)
+    throw std::invalid_argument("--no-normalize differs from the interrupted run (it normalised)");
   if (a.threads) c.threads = *a.threads;
   return c;
 }
@@ -200,10 +207,9 @@ inline int run_train(const TrainArgs& a) {
   const Dataset data = read_model_data(a.data, model.config());
   if (!data.labelled())
     std::cerr << "dyad train: " << a.data << " has no label column (unlabelled): every segment is trained on as normal\n";
-  std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden
-            << ", layers " << model.config().layers << (model.config().bidirectional ? " x2" : "") << ", Z "
-            << model.config().latent << ", " << to_string(model.config().cell) << " cells, "
-            << model.member(0).parameters().count() << " parameters"
+  std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden << ", layers "
+            << model.config().layers << (model.config().bidirectional ? " x2" : "") << ", Z " << model.config().latent << ", "
+            << to_string(model.config().cell) << " cells, " << model.member(0).parameters().count() << " parameters"
             << (model.size() > 1 ? " in each of " + std::to_string(model.size()) + " networks" : std::string()) << "\n";
   options.calibration_fraction = a.calibration_fraction;
   options.calibration_top = a.calibration_top;
@@ -227,9 +233,18 @@ inline int run_train(const TrainArgs& a) {
         [&](const Progress& p) {
           line(p);
           if (!a.log_json.empty() && comm.root()) {
-            log.push_back({{"epoch", p.epoch + 1}, {"batch", p.batch}, {"step", p.step}, {"epoch_end", p.epoch_end},
-                           {"loss", p.loss}, {"nll", p.nll}, {"kl", p.kl}, {"label", p.label}, {"lr", p.lr},
-                           {"kl_weight", p.kl_weight}, {"segments_per_s", p.segments_per_s}, {"seconds", p.seconds}});
+            log.push_back({{"epoch", p.epoch + 1},
+                           {"batch", p.batch},
+                           {"step", p.step},
+                           {"epoch_end", p.epoch_end},
+                           {"loss", p.loss},
+                           {"nll", p.nll},
+                           {"kl", p.kl},
+                           {"label", p.label},
+                           {"lr", p.lr},
+                           {"kl_weight", p.kl_weight},
+                           {"segments_per_s", p.segments_per_s},
+                           {"seconds", p.seconds}});
             if (p.members > 1) log.back()["network"] = p.member + 1;
           }
         },
@@ -240,8 +255,8 @@ inline int run_train(const TrainArgs& a) {
   }
   remove_temporaries_on_signals();  // back to the plain handlers for the writes below
   if (r.interrupted && model.size() > 1) {
-    std::cerr << "\ndyad train: interrupted by signal " << train_stop_signal << " before the ensemble's "
-              << model.size() << " networks were trained; nothing was written\n";
+    std::cerr << "\ndyad train: interrupted by signal " << train_stop_signal << " before the ensemble's " << model.size()
+              << " networks were trained; nothing was written\n";
     return 130;
   }
   if (r.interrupted && !comm.root()) return 130;
@@ -262,7 +277,8 @@ inline int run_train(const TrainArgs& a) {
   std::error_code ignored;
   if (r.states_written > 0 || resumed) std::filesystem::remove(state_path, ignored);
   std::cerr << "dyad train: " << (r.resumed ? "resumed and " : "")
-            << (model.size() > 1 ? "trained " + std::to_string(model.size()) + " networks, each " : std::string()) << "trained on " << r.segments << " normal segments";
+            << (model.size() > 1 ? "trained " + std::to_string(model.size()) + " networks, each " : std::string()) << "trained on "
+            << r.segments << " normal segments";
   if (r.faulty_excluded) std::cerr << " (" << r.faulty_excluded << " faulty segments left out: one-class training)";
   std::cerr << ", " << r.steps << " steps in " << clock(r.seconds) << ", final loss " << r.final_loss
             << (r.label_loss ? "" : "; no mileage in the data, so no mileage loss") << "\n";

@@ -41,10 +41,8 @@ inline bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
 inline std::string clock(double seconds) {
   const long s = static_cast<long>(seconds + 0.5);
   char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
   return buf;
 }
 
@@ -69,8 +67,8 @@ inline void add_precision_option(CLI::App* cmd, std::string& precision) {
 inline Precision chosen_precision(const std::string& name, const char* who) {
   const Precision p = parse_precision(name);
   if (effective_precision(p) != p)
-    std::cerr << who << ": note: --precision bf16 needs AVX512-BF16, which this CPU lacks (it has: "
-              << cpu_features().names() << "); computing in fp32\n";
+    std::cerr << who << ": note: --precision bf16 needs AVX512-BF16, which this CPU lacks (it has: " << cpu_features().names()
+              << "); computing in fp32\n";
   return p;
 }
 
@@ -119,7 +117,8 @@ inline Dataset read_model_data(const std::string& path, const ModelConfig& confi
   options.signals = config.roles.encoder;
   Dataset data = read_data(path, options);  // a long CSV or a segment store (dyad pack)
   drop_short_segments(data, path, config);
-  if (data.size() == 0) throw std::runtime_error(path + ": no segment of at least min_length " + std::to_string(config.min_length) + " steps");
+  if (data.size() == 0)
+    throw std::runtime_error(path + ": no segment of at least min_length " + std::to_string(config.min_length) + " steps");
   return data;
 }
 
@@ -131,8 +130,9 @@ inline void print_calibration_summary(const char* who, const detect::Calibration
   }
   std::cerr << who << ": calibrated on " << c.size() << " healthy cars it did not train on";
   if (!c.faulty_cars().empty()) std::cerr << " (and " << c.faulty_cars().size() << " faulty cars, for --cost-miss)";
-  std::cerr << ", car scores of the top " << c.h_per_mille() << " per mille segments; the finest false-alarm rate it can state is 1/"
-            << c.size() + 1 << " = " << c.finest_rate() << "\n";
+  std::cerr << ", car scores of the top " << c.h_per_mille()
+            << " per mille segments; the finest false-alarm rate it can state is 1/" << c.size() + 1 << " = " << c.finest_rate()
+            << "\n";
 }
 
 }  // namespace dyad::cli

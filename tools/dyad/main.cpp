@@ -94,8 +94,7 @@ int main(int argc, char** argv) {
     if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
     std::cerr.rdbuf(cerr_buffer);
     std::cerr.clear();
-    std::cerr << "dyad: error" << (rank != 0 ? " (rank " + std::to_string(rank) + ")" : std::string()) << ": " << what
-              << "\n";
+    std::cerr << "dyad: error" << (rank != 0 ? " (rank " + std::to_string(rank) + ")" : std::string()) << ": " << what << "\n";
 #ifdef DYAD_WITH_MPI
     if (size > 1) dyad::MpiSession::abort(1);
 #endif

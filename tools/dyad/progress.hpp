@@ -26,9 +26,10 @@ class ProgressLine {
   void operator()(const Progress& p) {
     if (quiet_) return;
     char buf[288];
-    const std::string member = p.members > 1 ? "network " + std::to_string(p.member + 1) + "/" + std::to_string(p.members) + "  " : "";
-    const std::string when = p.epoch_end ? "elapsed " + clock(p.seconds) + "  ETA " + clock(seconds_left(p))
-                                         : "ETA " + clock(seconds_left(p));
+    const std::string member =
+        p.members > 1 ? "network " + std::to_string(p.member + 1) + "/" + std::to_string(p.members) + "  " : "";
+    const std::string when =
+        p.epoch_end ? "elapsed " + clock(p.seconds) + "  ETA " + clock(seconds_left(p)) : "ETA " + clock(seconds_left(p));
     std::snprintf(buf, sizeof buf,
                   "%sepoch %d/%d  batch %zu/%zu  loss %.4f (nll %.4f  kl %.2f  label %.4f)  lr %.2e  kl_w %.3g  %.0f seg/s  %s",
                   member.c_str(), p.epoch + 1, p.epochs, p.batch, p.batches, p.loss, p.nll, p.kl, p.label, p.lr, p.kl_weight,
@@ -62,7 +63,7 @@ class ProgressLine {
   bool quiet_, tty_;
   std::string prefix_;
   double last_ = 0;
-  int member_ = 0, done_members_ = 0;         // the network in training; how many are done
+  int member_ = 0, done_members_ = 0;             // the network in training; how many are done
   double member_seconds_ = 0, done_seconds_ = 0;  // its time so far; theirs in all
 };
 

@@ -25,8 +25,8 @@ namespace dyad::cli {
 // Builds the report: the ranking uses the strongest score present (combined, else rec_error),
 // and each of the `cars` highest-ranked cars shows its worst segment under that score.
 template <class M>  // a Model or an Ensemble
-report::ReportData build_report(const ScoreTable& table, const Dataset& data, const M& model, int top,
-                                int detail_cars, std::vector<std::pair<std::string, std::string>> facts) {
+report::ReportData build_report(const ScoreTable& table, const Dataset& data, const M& model, int top, int detail_cars,
+                                std::vector<std::pair<std::string, std::string>> facts) {
   report::ReportData r;
   r.facts = std::move(facts);
   r.scores = detect::evaluate_scores(table.cars, table.labels, detect::score_columns(table), top);

@@ -36,7 +36,8 @@ class Arena {
     high_water_ = std::max(high_water_, requested_);
     if (used_ + bytes > blocks_[current_].size) {
       // Move on to a later block that fits, or add one; rewind() merges them.
-      while (++current_ < blocks_.size() && bytes > blocks_[current_].size) {}
+      while (++current_ < blocks_.size() && bytes > blocks_[current_].size) {
+      }
       if (current_ == blocks_.size()) add_block(std::max(bytes, 2 * blocks_.back().size));
       used_ = 0;
     }
@@ -79,12 +80,12 @@ class Arena {
   };
   void add_block(std::size_t bytes) {
     bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    auto* p = static_cast<std::byte*>(::operator new(bytes, std::align_val_t{kAlignment}));
+    auto* p = static_cast<std::byte*>(::operator new (bytes, std::align_val_t{kAlignment}));
     blocks_.push_back({p, bytes});
     ++system_allocations_;
   }
   void release() {
-    for (auto& b : blocks_) ::operator delete(b.data, std::align_val_t{kAlignment});
+    for (auto& b : blocks_) ::operator delete (b.data, std::align_val_t{kAlignment});
     blocks_.clear();
   }
 

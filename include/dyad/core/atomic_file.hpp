@@ -196,8 +196,9 @@ inline OutputTarget resolve_output_target(const std::filesystem::path& target, c
   std::filesystem::path p = target;
   for (int hops = 0;; ++hops) {
     if (is_process_stream(p))
-      refuse(p, "a standard stream or another /proc entry, not a file (outputs are written whole or not at all: "
-                "write a file and cat it)");
+      refuse(p,
+             "a standard stream or another /proc entry, not a file (outputs are written whole or not at all: "
+             "write a file and cat it)");
     struct stat st {};
     if (::lstat(p.c_str(), &st) != 0) {
       if (errno == ENOENT) return {p, false, 0};  // a new file (perhaps a dangling link's target)
@@ -316,7 +317,8 @@ inline void remove_temporaries_on_signals() {
 inline void check_output_path(const std::filesystem::path& path, std::string_view flag) {
   const std::string label = std::string(flag) + " '" + path.string() + "'";
   if (path == "-")
-    throw std::runtime_error("dyad: " + label + ": standard output is not supported (outputs are written whole or not "
+    throw std::runtime_error("dyad: " + label +
+                             ": standard output is not supported (outputs are written whole or not "
                              "at all); give a file path");
   if (path.empty() || path.filename().empty() || path.filename() == "." || path.filename() == "..")
     throw std::runtime_error("dyad: " + label + ": not a file path");
@@ -331,14 +333,13 @@ inline void check_output_path(const std::filesystem::path& path, std::string_vie
                                             : "cannot use the directory '" + dir.string() + "': " + std::strerror(err)) +
                              via);
   }
-  if (!S_ISDIR(st.st_mode))
-    throw std::runtime_error("dyad: " + label + ": '" + dir.string() + "' is not a directory" + via);
+  if (!S_ISDIR(st.st_mode)) throw std::runtime_error("dyad: " + label + ": '" + dir.string() + "' is not a directory" + via);
   std::optional<detail::RegisteredTemporary> registration;
   int err = 0;
   const auto [fd, tmp] = detail::open_temporary_next_to(t.path, registration, err);
   if (fd < 0)
-    throw std::runtime_error("dyad: " + label + ": cannot create files in the directory '" + dir.string() + "': " +
-                             std::strerror(err) + via);
+    throw std::runtime_error("dyad: " + label + ": cannot create files in the directory '" + dir.string() +
+                             "': " + std::strerror(err) + via);
   ::close(fd);
   ::unlink(tmp.c_str());
 }
@@ -365,10 +366,8 @@ void write_file_atomically(const std::filesystem::path& target, Writer&& writer)
     {
       std::ostream os(&buf);
       os.exceptions(std::ios::goodbit);  // failures are reported from buf.error() below
-      if constexpr (std::is_invocable_v<Writer, std::ostream&, int>)
-        std::forward<Writer>(writer)(os, fd);
-      else
-        std::forward<Writer>(writer)(os);
+      if constexpr (std::is_invocable_v<Writer, std::ostream&, int>) std::forward<Writer>(writer)(os, fd);
+      else std::forward<Writer>(writer)(os);
       os.flush();
       if (!os || buf.error()) detail::throw_os_error("cannot write", name, buf.error() ? buf.error() : EIO);
     }

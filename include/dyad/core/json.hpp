@@ -54,8 +54,8 @@ inline nlohmann::json read_json_file(const std::filesystem::path& path, std::str
 template <class I>
 I json_integer(const nlohmann::json& v, std::string_view where, std::string_view key, I lo, I hi) {
   auto fail = [&]() {
-    json_key_error(where, key, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                                   json_excerpt(v));
+    json_key_error(where, key,
+                   "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + json_excerpt(v));
   };
   auto in_range = [&](auto x) {
     if (std::cmp_less(x, lo) || std::cmp_greater(x, hi)) fail();

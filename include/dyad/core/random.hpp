@@ -46,7 +46,9 @@ class Rng {
   std::uint64_t below(std::uint64_t n) {
     const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     std::uint64_t x;
-    do { x = next(); } while (x >= limit);
+    do {
+      x = next();
+    } while (x >= limit);
     return x % n;
   }
 
@@ -57,7 +59,9 @@ class Rng {
       return spare_;
     }
     double u1;
-    do { u1 = uniform(); } while (u1 <= 0.0);
+    do {
+      u1 = uniform();
+    } while (u1 <= 0.0);
     const double u2 = uniform();
     const double r = std::sqrt(-2.0 * std::log(u1));
     spare_ = r * std::sin(2.0 * std::numbers::pi * u2);

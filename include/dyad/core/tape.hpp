@@ -20,8 +20,7 @@ enum class Mode { training, inference };
 template <class T>
 class Tape {
  public:
-  explicit Tape(Mode mode = Mode::training, std::size_t arena_bytes = std::size_t{1} << 22)
-      : mode_(mode), arena_(arena_bytes) {
+  explicit Tape(Mode mode = Mode::training, std::size_t arena_bytes = std::size_t{1} << 22) : mode_(mode), arena_(arena_bytes) {
     entries_.reserve(64);
   }
 
@@ -46,7 +45,8 @@ class Tape {
   template <class F>
   void parallel(int tasks, F&& f) const {
     if (pool_) pool_->run(tasks, f);
-    else for (int i = 0; i < tasks; ++i) f(i);
+    else
+      for (int i = 0; i < tasks; ++i) f(i);
   }
 
   // A fresh tensor in the arena; its adjoint starts at zero when the tape records.

@@ -113,8 +113,8 @@ template <class T>
 bool parse_simple_decimal(const char* p, const char* e, T& value) {
   constexpr std::uint64_t max_mantissa = std::is_same_v<T, float> ? (std::uint64_t{1} << 24) : (std::uint64_t{1} << 53);
   constexpr int max_exp = std::is_same_v<T, float> ? 10 : 22;
-  constexpr double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-                         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  constexpr double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                              1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
   const bool negative = p != e && *p == '-';
   p += negative;
   std::uint64_t m = 0;
@@ -226,8 +226,8 @@ inline std::optional<std::size_t> split_quoted_fields(std::string_view line, std
 }
 
 // The common case, a line without quotes, found 16 bytes at a time.
-inline std::optional<std::size_t> split_fields(std::string_view line, std::vector<std::string_view>& fields,
-                                               FieldScratch& scratch, char delim = ',') {
+inline std::optional<std::size_t> split_fields(std::string_view line, std::vector<std::string_view>& fields, FieldScratch& scratch,
+                                               char delim = ',') {
 #if defined(__SSE2__)
   fields.clear();
   const char* p = line.data();
@@ -263,7 +263,8 @@ struct CsvErrors {
   std::string_view file;
   const std::vector<std::string>& header;
   [[noreturn]] void operator()(std::size_t line, std::size_t column, const std::string& message) const {
-    std::string where = std::string(file) + ":" + std::to_string(line) + ":" + std::to_string(column == whole_line ? 1 : column + 1) + ": ";
+    std::string where =
+        std::string(file) + ":" + std::to_string(line) + ":" + std::to_string(column == whole_line ? 1 : column + 1) + ": ";
     if (column < header.size()) where += "column '" + detail::excerpt(header[column]) + "': ";
     throw std::runtime_error(where + message);
   }

@@ -41,12 +41,8 @@ struct Var {
   StridedMap<T> adjoint() const { return StridedMap<T>(grad, rows, cols, Eigen::OuterStride<>(ld)); }
   T scalar() const { return val[0]; }
 
-  Var block_rows(Index start, Index n) const {
-    return Var(val + start, grad ? grad + start : nullptr, n, cols, ld);
-  }
-  Var block_cols(Index start, Index n) const {
-    return Var(val + start * ld, grad ? grad + start * ld : nullptr, rows, n, ld);
-  }
+  Var block_rows(Index start, Index n) const { return Var(val + start, grad ? grad + start : nullptr, n, cols, ld); }
+  Var block_cols(Index start, Index n) const { return Var(val + start * ld, grad ? grad + start * ld : nullptr, rows, n, ld); }
   // The same value, cut off from gradient flow.
   Var detached() const { return Var(val, nullptr, rows, cols, ld); }
 };

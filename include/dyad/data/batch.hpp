@@ -37,14 +37,14 @@ namespace detail {
 // products to inf and NaN; no battery signal is a million standard deviations off.
 inline constexpr double kMaxStandardised = 1e6;
 
-[[noreturn]] inline void input_out_of_range(const Dataset& data, std::size_t segment, std::size_t col,
-                                            const Normalizer& norm, std::size_t e, Index t, double z) {
+[[noreturn]] inline void input_out_of_range(const Dataset& data, std::size_t segment, std::size_t col, const Normalizer& norm,
+                                            std::size_t e, Index t, double z) {
   const SegmentMeta& m = data.meta(segment);
   const double value = data.values(segment)(t, static_cast<Index>(col));
-  throw std::invalid_argument("dyad: car '" + m.car + "' segment " + std::to_string(m.segment) + " column '" +
-                              norm.columns()[e] + "' step " + std::to_string(t) + ": value " + text::number_text(value) +
-                              " is far outside the model's training range (mean " + text::number_text(norm.mean()[e]) +
-                              ", scale " + text::number_text(norm.scale()[e]) + ": " + text::number_text(z) +
+  throw std::invalid_argument("dyad: car '" + m.car + "' segment " + std::to_string(m.segment) + " column '" + norm.columns()[e] +
+                              "' step " + std::to_string(t) + ": value " + text::number_text(value) +
+                              " is far outside the model's training range (mean " + text::number_text(norm.mean()[e]) + ", scale " +
+                              text::number_text(norm.scale()[e]) + ": " + text::number_text(z) +
                               " scales away); check the data's units");
 }
 }  // namespace detail
@@ -85,8 +85,8 @@ inline std::vector<OutOfRange> out_of_range_values(const Dataset& data, std::spa
 // Gathers segments `idx` of `data`, columns `cols` (column_indices of norm.columns()), scaled
 // by `norm`, onto `tape`. Allocates from the tape's arena only.
 template <class T>
-Batch<T> gather_batch(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols,
-                      std::span<const std::size_t> idx, const Normalizer& norm) {
+Batch<T> gather_batch(Tape<T>& tape, const Dataset& data, std::span<const std::size_t> cols, std::span<const std::size_t> idx,
+                      const Normalizer& norm) {
   const auto B = static_cast<Index>(idx.size());
   const auto E = static_cast<Index>(cols.size());
   int* lengths = tape.arena().template allocate<int>(idx.size());

@@ -95,7 +95,8 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
   const std::size_t car_col = find("car"), seg_col = find("segment"), t_col = find("t"), label_col = find("label"),
                     mileage_col = find("mileage"), time_col = find("timestamp");
   for (const char* required : {"car", "segment"})
-    if (find(required) == none) fail(header_line, whole_line, std::string("missing required column '") + required + "' (header: " + header_list() + ")");
+    if (find(required) == none)
+      fail(header_line, whole_line, std::string("missing required column '") + required + "' (header: " + header_list() + ")");
 
   std::vector<std::size_t> signal_cols;
   for (const auto& s : options.signals) {
@@ -133,7 +134,8 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
     if (allow_missing && s.empty()) return std::numeric_limits<double>::quiet_NaN();
     const auto st = text::parse_number(s, v);
     if (st == text::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::excerpt(s) + "' is out of range");
-    if (st != text::NumberStatus::ok) fail(line_no, c, (s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number"));
+    if (st != text::NumberStatus::ok)
+      fail(line_no, c, (s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number"));
     if (std::isinf(v) || (!allow_missing && std::isnan(v))) fail(line_no, c, "non-finite value '" + detail::excerpt(s) + "'");
     return v;
   };
@@ -162,8 +164,9 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
     if (car.empty()) fail(line_no, car_col, "missing value");
     std::int64_t segment;
     if (const auto st = text::parse_number(fields[seg_col], segment); st != text::NumberStatus::ok)
-      fail(line_no, seg_col, "'" + detail::excerpt(fields[seg_col]) +
-                                 (st == text::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
+      fail(line_no, seg_col,
+           "'" + detail::excerpt(fields[seg_col]) +
+               (st == text::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
     int label = 0;
     if (label_col != none) {
       const double l = parse_double(label_col, false);
@@ -178,17 +181,21 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
       finish_segment();
       auto& by_segment = seen[std::string(car)];
       if (const auto [it, fresh] = by_segment.try_emplace(segment, line_no); !fresh)
-        fail(line_no, seg_col, "car '" + detail::excerpt(car) + "' segment " + std::to_string(segment) + " reappears; it started at line " +
-                                   std::to_string(it->second) + " and rows of a segment must be contiguous");
+        fail(line_no, seg_col,
+             "car '" + detail::excerpt(car) + "' segment " + std::to_string(segment) + " reappears; it started at line " +
+                 std::to_string(it->second) + " and rows of a segment must be contiguous");
       meta = SegmentMeta{std::string(car), segment, label, mileage, timestamp};
       segment_start = line_no;
       in_segment = true;
     } else {
       if (label != meta.label)
-        fail(line_no, label_col, "label " + std::to_string(label) + " differs from the segment's label " + std::to_string(meta.label) +
-                                     " (line " + std::to_string(segment_start) + ")");
+        fail(line_no, label_col,
+             "label " + std::to_string(label) + " differs from the segment's label " + std::to_string(meta.label) + " (line " +
+                 std::to_string(segment_start) + ")");
       if (t_col != none && !(t > last_t))
-        fail(line_no, t_col, "t = " + detail::excerpt(fields[t_col]) + " does not increase within the segment (previous t = " + text::number_text(last_t) + ")");
+        fail(line_no, t_col,
+             "t = " + detail::excerpt(fields[t_col]) +
+                 " does not increase within the segment (previous t = " + text::number_text(last_t) + ")");
     }
     last_t = t;
 
@@ -197,8 +204,10 @@ void read_csv_segments(std::istream& in, std::string_view name, const CsvOptions
       const std::string_view s = fields[c];
       const auto st = text::parse_number(s, v);
       if (st == text::NumberStatus::out_of_range) fail(line_no, c, "'" + detail::excerpt(s) + "' is out of range for float");
-      if (st != text::NumberStatus::ok) fail(line_no, c, s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number");
-      if (!std::isfinite(v)) fail(line_no, c, "non-finite value '" + detail::excerpt(s) + "' (DyAD cannot train on NaN or infinity)");
+      if (st != text::NumberStatus::ok)
+        fail(line_no, c, s.empty() ? std::string("missing value") : "'" + detail::excerpt(s) + "' is not a number");
+      if (!std::isfinite(v))
+        fail(line_no, c, "non-finite value '" + detail::excerpt(s) + "' (DyAD cannot train on NaN or infinity)");
       values.push_back(v);
     }
   }
@@ -257,7 +266,8 @@ inline void write_csv(std::ostream& os, const Dataset& data) {
   for (std::size_t i = 0; i < data.size(); ++i) {
     const SegmentMeta& m = data.meta(i);
     if (m.car.empty() || m.car.find_first_of("\r\n") != std::string::npos)
-      throw std::invalid_argument("dyad::write_csv: segment " + std::to_string(i) + " has a car id that cannot be written: '" + m.car + "'");
+      throw std::invalid_argument("dyad::write_csv: segment " + std::to_string(i) + " has a car id that cannot be written: '" +
+                                  m.car + "'");
     if ((m.label != 0 && m.label != 1) || std::isinf(m.mileage) || std::isinf(m.timestamp))
       throw std::invalid_argument("dyad::write_csv: car '" + m.car + "' segment " + std::to_string(m.segment) +
                                   ": label must be 0 or 1 and mileage/timestamp finite or NaN");

@@ -95,9 +95,8 @@ class Dataset {
   // Appends a segment; `values` is row-major [length x num_columns()].
   void add(SegmentMeta meta, std::span<const float> values) {
     if (values.empty() || values.size() % columns_.size() != 0)
-      throw std::invalid_argument("dyad::Dataset::add: segment of car '" + meta.car + "' has " +
-                                  std::to_string(values.size()) + " values, not a positive multiple of " +
-                                  std::to_string(columns_.size()) + " columns");
+      throw std::invalid_argument("dyad::Dataset::add: segment of car '" + meta.car + "' has " + std::to_string(values.size()) +
+                                  " values, not a positive multiple of " + std::to_string(columns_.size()) + " columns");
     own_values();
     if (offsets_.empty()) offsets_.push_back(0);
     values_.insert(values_.end(), values.begin(), values.end());
@@ -159,7 +158,7 @@ class Dataset {
   }
 
   std::vector<float> values_;
-  std::span<const float> external_;      // the values, when owner_ holds them
+  std::span<const float> external_;  // the values, when owner_ holds them
   std::shared_ptr<const void> owner_;
   bool labelled_ = true;
 };

@@ -29,7 +29,8 @@ class Normalizer {
       if (!std::isfinite(mean_[c]) || !std::isfinite(scale_[c]) || !(scale_[c] > 0))
         throw std::invalid_argument("dyad::Normalizer: column '" + columns_[c] + "' has mean " + std::to_string(mean_[c]) +
                                     " and scale " + std::to_string(scale_[c]) + " (need finite, scale > 0)");
-      if (std::find(columns_.begin(), columns_.begin() + static_cast<std::ptrdiff_t>(c), columns_[c]) != columns_.begin() + static_cast<std::ptrdiff_t>(c))
+      if (std::find(columns_.begin(), columns_.begin() + static_cast<std::ptrdiff_t>(c), columns_[c]) !=
+          columns_.begin() + static_cast<std::ptrdiff_t>(c))
         throw std::invalid_argument("dyad::Normalizer: column '" + columns_[c] + "' appears twice");
     }
   }

@@ -33,8 +33,8 @@ namespace dyad {
 class SegmentBatcher {
  public:
   struct Batch {
-    std::string text;             // the data lines, each ending in '\n' (no header)
-    std::size_t first_line = 0;   // the input line number of its first data line (the header is line 1)
+    std::string text;            // the data lines, each ending in '\n' (no header)
+    std::size_t first_line = 0;  // the input line number of its first data line (the header is line 1)
   };
 
   explicit SegmentBatcher(std::size_t every, std::string source = "stdin",
@@ -49,8 +49,8 @@ class SegmentBatcher {
       line(partial_.substr(start, nl - start));
     partial_.erase(0, start);
     if (partial_.size() > max_line_)
-      throw std::runtime_error(source_ + ":" + std::to_string(lines_ + 1) + ":1: line longer than " +
-                               std::to_string(max_line_) + " bytes");
+      throw std::runtime_error(source_ + ":" + std::to_string(lines_ + 1) + ":1: line longer than " + std::to_string(max_line_) +
+                               " bytes");
   }
   // The end of the input: an unterminated last line counts as a line.
   void end() {
@@ -172,10 +172,8 @@ class SegmentStream {
       if (errno == EINTR || errno == EAGAIN) return;
       throw std::runtime_error(source_ + ": read failed: " + std::strerror(errno));
     }
-    if (n == 0)
-      batcher_.end();
-    else
-      batcher_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (n == 0) batcher_.end();
+    else batcher_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
   }
 
   int fd_;

@@ -222,8 +222,8 @@ class Calibration {
   }
 
   nlohmann::json to_json() const {
-    return {{"h_per_mille", h_},          {"cars", cars_},           {"faulty_cars", faulty_cars_}, {"scores", healthy_},
-            {"faulty_scores", faulty_}, {"signals", signals_},   {"signal_errors", signal_errors_}};
+    return {{"h_per_mille", h_},        {"cars", cars_},       {"faulty_cars", faulty_cars_},    {"scores", healthy_},
+            {"faulty_scores", faulty_}, {"signals", signals_}, {"signal_errors", signal_errors_}};
   }
 
   // Reads to_json()'s output; `where` names the source in errors. Every list must have one

@@ -102,13 +102,12 @@ inline void check_segment_scores(std::span<const std::string> cars, std::span<co
   if (scores.empty()) throw std::invalid_argument(std::string(fn) + ": no segments");
   for (std::size_t i = 0; i < scores.size(); ++i)
     if (std::isnan(scores[i]))
-      throw std::invalid_argument(std::string(fn) + ": score of segment " + std::to_string(i) + " (car '" + cars[i] +
-                                  "') is NaN");
+      throw std::invalid_argument(std::string(fn) + ": score of segment " + std::to_string(i) + " (car '" + cars[i] + "') is NaN");
 }
 
 template <class Reduce>
-std::vector<CarScore> car_scores(std::span<const std::string> cars, std::span<const int> labels,
-                                 std::span<const double> scores, Reduce reduce) {
+std::vector<CarScore> car_scores(std::span<const std::string> cars, std::span<const int> labels, std::span<const double> scores,
+                                 Reduce reduce) {
   check_segment_scores(cars, scores, "dyad::detect::car_scores");
   std::vector<CarScore> out;
   std::vector<double> v;

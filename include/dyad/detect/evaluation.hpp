@@ -12,12 +12,12 @@
 namespace dyad::detect {
 
 struct ScoreEvaluation {
-  std::string name;               // e.g. rec_error, latent_score, combined_score
-  std::vector<CarScore> robust;   // one per car, car-id order
+  std::string name;              // e.g. rec_error, latent_score, combined_score
+  std::vector<CarScore> robust;  // one per car, car-id order
   std::vector<CarScore> average;
-  double auroc_robust = 0;        // NaN when the cars are all of one class
+  double auroc_robust = 0;  // NaN when the cars are all of one class
   double auroc_average = 0;
-  std::vector<RocPoint> roc;      // of the robust car score
+  std::vector<RocPoint> roc;  // of the robust car score
 };
 
 // The AUROC of car scores (faulty = label 1); NaN when the cars are all of one class.

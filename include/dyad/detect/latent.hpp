@@ -35,8 +35,7 @@ class LatentScorer {
   LatentScorer() = default;
 
   // Restores a scorer from mean() and covariance() (row-major Z x Z, ridge included).
-  LatentScorer(std::vector<double> mean, std::vector<double> covariance)
-      : mean_(std::move(mean)), cov_(std::move(covariance)) {
+  LatentScorer(std::vector<double> mean, std::vector<double> covariance) : mean_(std::move(mean)), cov_(std::move(covariance)) {
     const std::size_t z = mean_.size();
     if (z == 0 || cov_.size() != z * z)
       throw std::invalid_argument("dyad::detect::LatentScorer: mean has " + std::to_string(z) + " entries, covariance " +
@@ -112,8 +111,8 @@ class ScoreCombiner {
   // Restores from means() and stds() (two entries each).
   ScoreCombiner(std::vector<double> means, std::vector<double> stds) : means_(std::move(means)), stds_(std::move(stds)) {
     if (means_.size() != 2 || stds_.size() != 2)
-      throw std::invalid_argument("dyad::detect::ScoreCombiner: needs 2 means and 2 stds, got " +
-                                  std::to_string(means_.size()) + " and " + std::to_string(stds_.size()));
+      throw std::invalid_argument("dyad::detect::ScoreCombiner: needs 2 means and 2 stds, got " + std::to_string(means_.size()) +
+                                  " and " + std::to_string(stds_.size()));
     for (std::size_t i = 0; i < 2; ++i)
       if (!std::isfinite(means_[i]) || !std::isfinite(stds_[i]) || !(stds_[i] > 0.0))
         throw std::invalid_argument("dyad::detect::ScoreCombiner: score " + std::to_string(i) +
@@ -129,7 +128,8 @@ class ScoreCombiner {
         throw std::invalid_argument("dyad::detect::ScoreCombiner::fit: the " + which + " score needs at least 2 values");
       double sum = 0.0;
       for (double v : s) {
-        if (!std::isfinite(v)) throw std::invalid_argument("dyad::detect::ScoreCombiner::fit: the " + which + " score is not finite");
+        if (!std::isfinite(v))
+          throw std::invalid_argument("dyad::detect::ScoreCombiner::fit: the " + which + " score is not finite");
         sum += v;
       }
       const double mean = sum / static_cast<double>(s.size());

@@ -42,8 +42,7 @@ inline std::vector<std::string> shuffled(std::span<const std::string> ids, std::
 
 // Splits car ids into `folds` folds: sort, shuffle with Rng(seed), cut into contiguous slices
 // [f*n/folds, (f+1)*n/folds) as upstream does. Sizes differ by at most one.
-inline std::vector<std::vector<std::string>> split_folds(std::span<const std::string> cars, std::size_t folds,
-                                                         std::uint64_t seed) {
+inline std::vector<std::vector<std::string>> split_folds(std::span<const std::string> cars, std::size_t folds, std::uint64_t seed) {
   if (folds < 2 || folds > cars.size())
     throw std::invalid_argument("dyad::detect::split_folds: " + std::to_string(folds) + " folds for " +
                                 std::to_string(cars.size()) + " cars (need 2 <= folds <= cars)");
@@ -88,8 +87,8 @@ struct FoldCars {
 };
 
 // Cars of fold `fold` (0-based) of `folds`; deterministic in (car sets, folds, fold, seed).
-inline FoldCars fold_cars(std::span<const std::string> normal_cars, std::span<const std::string> faulty_cars,
-                          std::size_t folds, std::size_t fold, std::uint64_t seed) {
+inline FoldCars fold_cars(std::span<const std::string> normal_cars, std::span<const std::string> faulty_cars, std::size_t folds,
+                          std::size_t fold, std::uint64_t seed) {
   const char* fn = "dyad::detect::fold_cars";
   if (fold >= folds)
     throw std::invalid_argument(std::string(fn) + ": fold " + std::to_string(fold) + " of " + std::to_string(folds) + " folds");
@@ -110,8 +109,7 @@ inline FoldCars fold_cars(std::span<const std::string> normal_cars, std::span<co
 
   const auto faulty = detail::shuffled(faulty_cars, ~seed, fn);
   const std::size_t m = faulty.size(), start = fold * m / folds;
-  for (std::size_t i = 0; i < m; ++i)
-    ((i < m / 2) ? out.validation_faulty : out.test_faulty).push_back(faulty[(start + i) % m]);
+  for (std::size_t i = 0; i < m; ++i) ((i < m / 2) ? out.validation_faulty : out.test_faulty).push_back(faulty[(start + i) % m]);
   return out;
 }
 

@@ -29,8 +29,9 @@ inline ClassCounts check_labelled(std::span<const double> scores, std::span<cons
     if (std::isnan(scores[i])) throw std::invalid_argument(std::string(fn) + ": score " + std::to_string(i) + " is NaN");
     if (labels[i] == 0) ++c.normal;
     else if (labels[i] == 1) ++c.faulty;
-    else throw std::invalid_argument(std::string(fn) + ": label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
-                                     " (expected 0 normal or 1 faulty)");
+    else
+      throw std::invalid_argument(std::string(fn) + ": label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
+                                  " (expected 0 normal or 1 faulty)");
   }
   if (c.normal == 0 || c.faulty == 0)
     throw std::invalid_argument(std::string(fn) + ": needs both classes, got " + std::to_string(c.normal) + " normal and " +

@@ -35,8 +35,7 @@ namespace detect {
 
 // The segment scores, weakest first. The last one a model produces is the strongest, and the
 // one cars are ranked by: combined_score when the latent scorers were fitted, else rec_error.
-inline constexpr std::array<std::string_view, 4> score_names = {"rec_error", "latent_score", "pattern_score",
-                                                               "combined_score"};
+inline constexpr std::array<std::string_view, 4> score_names = {"rec_error", "latent_score", "pattern_score", "combined_score"};
 
 // Named segment scores, in score_names order: what evaluate_scores takes.
 using ScoreColumns = std::vector<std::pair<std::string, std::vector<double>>>;
@@ -67,7 +66,7 @@ struct ScoreTable {
   std::vector<std::int64_t> segments;
   std::vector<int> labels;
   std::map<std::string, std::vector<double>> columns;  // rec_error, latent_score, ...
-  bool labelled = true;  // false: the labels are unknown (all 0), so there is no AUROC
+  bool labelled = true;                                // false: the labels are unknown (all 0), so there is no AUROC
 
   std::size_t size() const { return cars.size(); }
   bool has(const std::string& name) const { return columns.count(name) > 0; }
@@ -96,7 +95,7 @@ inline ScoreTable to_score_table(const Dataset& data, std::span<const std::size_
   for (auto& [name, values] : detect::score_columns(s, rows)) t.columns[name] = std::move(values);
   for (Eigen::Index k = 0; k < s.target_error.cols(); ++k)
     t.columns[s.targets[static_cast<std::size_t>(k)] + "_error"].assign(s.target_error.col(k).data(),
-                                                                         s.target_error.col(k).data() + s.size());
+                                                                        s.target_error.col(k).data() + s.size());
   return t;
 }
 // Every segment of `data`, with its scores.

@@ -33,8 +33,8 @@
 namespace dyad::ingest {
 
 struct Options {
-  bool strict = false;         // implausible values are errors, not dropped rows
-  std::size_t examples = 3;    // file:line examples kept per reason
+  bool strict = false;                                              // implausible values are errors, not dropped rows
+  std::size_t examples = 3;                                         // file:line examples kept per reason
   std::size_t max_line_bytes = dyad::text::default_max_line_bytes;  // as CsvOptions's
 };
 
@@ -151,7 +151,8 @@ class Ingestor {
     }
     const char delim = spec_.delimiter ? spec_.delimiter : detect_delimiter(line);
     if (auto bad = dyad::text::split_fields(line, fields, scratch, delim))
-      throw std::runtime_error(name + ":" + std::to_string(line_no) + ":" + std::to_string(*bad + 1) + ": malformed quoted header field");
+      throw std::runtime_error(name + ":" + std::to_string(line_no) + ":" + std::to_string(*bad + 1) +
+                               ": malformed quoted header field");
     const std::vector<std::string> header(fields.begin(), fields.end());
     const Columns cols = map_columns(header, name, line_no, delim);
     const dyad::text::CsvErrors fail{name, header};
@@ -161,8 +162,9 @@ class Ingestor {
       ++report_.total.rows;
       const auto bad = dyad::text::split_fields(line, fields, scratch, delim);
       if (bad || fields.size() <= cols.last) {
-        drop("unparsable", name, line_no, bad ? "malformed quoted field " + std::to_string(*bad + 1)
-                                               : std::to_string(fields.size()) + " fields, the header has " + std::to_string(header.size()));
+        drop("unparsable", name, line_no,
+             bad ? "malformed quoted field " + std::to_string(*bad + 1)
+                 : std::to_string(fields.size()) + " fields, the header has " + std::to_string(header.size()));
         continue;
       }
       parse_row(fields, cols, name, line_no, fail);
@@ -185,7 +187,8 @@ class Ingestor {
     total.unparsable = report_.total.unparsable + total.unparsable;
     report_.total = total;
     if (soc_seen_ > 100 && soc_max_ <= 1.0)
-      report_.warnings.push_back("every SOC value is at most 1: it looks like a 0-1 fraction; add \"scale\": {\"soc\": 100} to the spec");
+      report_.warnings.push_back(
+          "every SOC value is at most 1: it looks like a 0-1 fraction; add \"scale\": {\"soc\": 100} to the spec");
     if (report_.total.windows == 0)
       report_.warnings.push_back("no window written: no charging session of at least length * interval_s (" +
                                  dyad::text::number_text(spec_.length * spec_.interval_s) + " s) without a hole");
@@ -252,9 +255,8 @@ class Ingestor {
   static bool missing(std::string_view f) {
     if (f.empty()) return true;
     auto is = [&](std::string_view token) {
-      return f.size() == token.size() && std::equal(f.begin(), f.end(), token.begin(), [](char a, char b) {
-               return (a | 0x20) == (b | 0x20);
-             });
+      return f.size() == token.size() &&
+             std::equal(f.begin(), f.end(), token.begin(), [](char a, char b) { return (a | 0x20) == (b | 0x20); });
     };
     return is("na") || is("nan") || is("null") || is("n/a") || is("none");
   }
@@ -270,7 +272,8 @@ class Ingestor {
       char buf[64];
       std::copy(f.begin(), f.end(), buf);
       buf[comma] = '.';
-      if (dyad::text::parse_number(std::string_view(buf, f.size()), v) == dyad::text::NumberStatus::ok && std::isfinite(v)) return v;
+      if (dyad::text::parse_number(std::string_view(buf, f.size()), v) == dyad::text::NumberStatus::ok && std::isfinite(v))
+        return v;
     }
     return std::nullopt;
   }
@@ -286,10 +289,13 @@ class Ingestor {
     bool implausible = false;
     for (std::size_t k = 0; k < cols.signals.size(); ++k) {
       const auto v = number(fields[cols.signals[k]]);
-      if (!v) return drop("unparsable", name, line_no, spec_.signals[k].first + " '" + dyad::detail::excerpt(fields[cols.signals[k]], 40) + "'");
+      if (!v)
+        return drop("unparsable", name, line_no,
+                    spec_.signals[k].first + " '" + dyad::detail::excerpt(fields[cols.signals[k]], 40) + "'");
       double x = *v * scale_[k];
       if (std::abs(x) > std::numeric_limits<float>::max())  // the long CSV holds floats
-        return drop("unparsable", name, line_no, spec_.signals[k].first + " " + dyad::text::number_text(x) + " is beyond float range");
+        return drop("unparsable", name, line_no,
+                    spec_.signals[k].first + " " + dyad::text::number_text(x) + " is beyond float range");
       if (static_cast<int>(k) == current_ && spec_.current_negative) x = -x;
       if (!std::isnan(x) && ranges_[k] && !(x >= ranges_[k]->lo && x <= ranges_[k]->hi)) {
         const std::string msg = dyad::text::number_text(x) + " is not " + ranges_[k]->what;
@@ -357,8 +363,8 @@ class Ingestor {
                                  "' is not in the labels file; list every car (0 normal, 1 faulty)");
       label = it->second;
     } else if (report_.labelled && label < 0) {
-      throw std::runtime_error("dyad ingest: car '" + dyad::detail::excerpt(car, 60) + "' has a session without a label in column '" +
-                               spec_.label + "'");
+      throw std::runtime_error("dyad ingest: car '" + dyad::detail::excerpt(car, 60) +
+                               "' has a session without a label in column '" + spec_.label + "'");
     }
     const std::string car_field = dyad::text::csv_quote(car);
     const std::size_t S = spec_.signals.size();

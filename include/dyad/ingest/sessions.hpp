@@ -43,16 +43,16 @@ struct Sample {
 
 // Why rows were dropped, and what became of the rest (per car and in total).
 struct RowCounts {
-  std::uint64_t rows = 0;            // data rows read
-  std::uint64_t charging_rows = 0;   // rows in a session
-  std::uint64_t sessions = 0;        // charging sessions found
-  std::uint64_t windows = 0;         // windows written
-  std::uint64_t not_charging = 0;    // dropped: not charging
-  std::uint64_t short_session = 0;   // dropped: in a session too short for one window
-  std::uint64_t gap = 0;             // dropped: in a part of a session cut off by a hole > max_gap_s
-  std::uint64_t unparsable = 0;      // dropped: a field that is not a timestamp / number / car
-  std::uint64_t out_of_range = 0;    // dropped: a physically implausible value
-  std::uint64_t out_of_order = 0;    // dropped: a repeated timestamp, or later than max_disorder_s
+  std::uint64_t rows = 0;                // data rows read
+  std::uint64_t charging_rows = 0;       // rows in a session
+  std::uint64_t sessions = 0;            // charging sessions found
+  std::uint64_t windows = 0;             // windows written
+  std::uint64_t not_charging = 0;        // dropped: not charging
+  std::uint64_t short_session = 0;       // dropped: in a session too short for one window
+  std::uint64_t gap = 0;                 // dropped: in a part of a session cut off by a hole > max_gap_s
+  std::uint64_t unparsable = 0;          // dropped: a field that is not a timestamp / number / car
+  std::uint64_t out_of_range = 0;        // dropped: a physically implausible value
+  std::uint64_t out_of_order = 0;        // dropped: a repeated timestamp, or later than max_disorder_s
   std::uint64_t cells_interpolated = 0;  // missing cells bridged from their neighbours
 
   RowCounts& operator+=(const RowCounts& o) {
@@ -65,10 +65,10 @@ struct RowCounts {
 
 // A window: its place in the car's history and its values, row-major [length x signals].
 struct Window {
-  std::int64_t segment = 0;  // the start in epoch milliseconds (increasing in time per car)
-  double start_s = 0;        // epoch seconds of its first step
+  std::int64_t segment = 0;                                   // the start in epoch milliseconds (increasing in time per car)
+  double start_s = 0;                                         // epoch seconds of its first step
   double mileage = std::numeric_limits<double>::quiet_NaN();  // odometer at its start
-  int label = -1;            // the largest label of its session's rows; -1: none
+  int label = -1;                                             // the largest label of its session's rows; -1: none
   std::span<const float> values;
 };
 
@@ -142,8 +142,8 @@ class SessionCutter {
       close(emit);
       return;
     }
-    if (!session_.empty() && (s.t - session_.back().t > spec_.max_gap_s ||
-                              (s.t - session_.front().t) / spec_.interval_s >= kMaxSessionPoints))
+    if (!session_.empty() &&
+        (s.t - session_.back().t > spec_.max_gap_s || (s.t - session_.front().t) / spec_.interval_s >= kMaxSessionPoints))
       close(emit);
     session_.push_back(s);
   }
@@ -165,8 +165,8 @@ class SessionCutter {
     for (const Sample& s : session_) label = std::max(label, s.label);
     for (std::size_t c = 0; c < cols; ++c) {
       auto value = [&](std::size_t i) { return c < signals_ ? double(session_[i].values[c]) : session_[i].mileage; };
-      std::size_t prev = n;  // last sample with a value at or before the grid point
-      std::size_t next = 0;  // first sample with a value after it
+      std::size_t prev = n;                // last sample with a value at or before the grid point
+      std::size_t next = 0;                // first sample with a value after it
       for (std::size_t i = 0; i < n; ++i)  // cells bridged: a missing cell between two close valid ones
         if (std::isnan(value(i)) && c < signals_) {
           std::size_t a = i, b = i;

@@ -37,7 +37,8 @@ namespace dyad::ingest {
 
 // dyad's physical signals in their canonical (simulator and long CSV) order.
 inline const std::vector<std::string>& known_signals() {
-  static const std::vector<std::string> s = {"volt", "current", "soc", "max_single_volt", "min_single_volt", "max_temp", "min_temp"};
+  static const std::vector<std::string> s = {"volt",     "current", "soc", "max_single_volt", "min_single_volt",
+                                             "max_temp", "min_temp"};
   return s;
 }
 
@@ -64,9 +65,9 @@ struct Spec {
 };
 
 namespace detail {
-inline constexpr std::string_view spec_keys[] = {"columns",        "charging",  "charging_current", "interval_s",
-                                                 "max_gap_s",      "length",    "stride",           "delimiter",
-                                                 "timestamp_unit", "scale",     "max_disorder_s",   "charging_threshold_a"};
+inline constexpr std::string_view spec_keys[] = {"columns",        "charging", "charging_current", "interval_s",
+                                                 "max_gap_s",      "length",   "stride",           "delimiter",
+                                                 "timestamp_unit", "scale",    "max_disorder_s",   "charging_threshold_a"};
 
 inline void check_keys(const nlohmann::json& j, std::string_view where, std::span<const std::string_view> keys) {
   for (const auto& [key, value] : j.items()) {
@@ -96,7 +97,8 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
     else if (name == "label") s.label = column;
     else if (name == "segment" || name == "t")
       json_key_error(where, "columns." + name, "is written by ingest, not read from the export");
-    else if (std::find(known_signals().begin(), known_signals().end(), name) == known_signals().end()) extra.emplace_back(name, column);
+    else if (std::find(known_signals().begin(), known_signals().end(), name) == known_signals().end())
+      extra.emplace_back(name, column);
   }
   for (const std::string& name : known_signals())
     if (cols.contains(name)) s.signals.emplace_back(name, cols.at(name).get<std::string>());
@@ -124,7 +126,8 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
   auto positive = [&](const char* key, double& field, double hi) {
     if (!j.contains(key)) return;
     field = json_number(j.at(key), where, key);
-    if (!(field > 0) || field > hi) json_key_error(where, key, "must be in (0, " + dyad::text::number_text(hi) + "], got " + json_excerpt(j.at(key)));
+    if (!(field > 0) || field > hi)
+      json_key_error(where, key, "must be in (0, " + dyad::text::number_text(hi) + "], got " + json_excerpt(j.at(key)));
   };
   positive("interval_s", s.interval_s, 86400);
   positive("max_gap_s", s.max_gap_s, 86400 * 7);
@@ -133,17 +136,21 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
   if (j.contains("length")) s.length = json_integer<int>(j.at("length"), where, "length", 2, 1 << 20);
   if (j.contains("stride")) s.stride = json_integer<int>(j.at("stride"), where, "stride", 1, 1 << 20);
   if (s.max_gap_s < s.interval_s)
-    json_key_error(where, "max_gap_s", "(" + dyad::text::number_text(s.max_gap_s) + ") is below interval_s (" + dyad::text::number_text(s.interval_s) +
-                                           "): no two samples could be joined");
+    json_key_error(where, "max_gap_s",
+                   "(" + dyad::text::number_text(s.max_gap_s) + ") is below interval_s (" + dyad::text::number_text(s.interval_s) +
+                       "): no two samples could be joined");
   if (s.max_gap_s / s.interval_s > 1e4)
-    json_key_error(where, "max_gap_s", "spans more than 10000 intervals (" + dyad::text::number_text(s.max_gap_s) + " s at interval_s " +
-                                           dyad::text::number_text(s.interval_s) + ")");
+    json_key_error(where, "max_gap_s",
+                   "spans more than 10000 intervals (" + dyad::text::number_text(s.max_gap_s) + " s at interval_s " +
+                       dyad::text::number_text(s.interval_s) + ")");
   if (j.contains("delimiter")) {
     const std::string d = json_string(j.at("delimiter"), where, "delimiter");
     if (d == "auto") s.delimiter = 0;
     else if (d == "," || d == ";" || d == "\t" || d == "|") s.delimiter = d[0];
     else if (d == "tab") s.delimiter = '\t';
-    else json_key_error(where, "delimiter", "must be \",\", \";\", \"\\t\", \"|\" or \"auto\", got " + json_excerpt(j.at("delimiter")));
+    else
+      json_key_error(where, "delimiter",
+                     "must be \",\", \";\", \"\\t\", \"|\" or \"auto\", got " + json_excerpt(j.at("delimiter")));
   }
   if (j.contains("timestamp_unit")) {
     const std::string u = json_string(j.at("timestamp_unit"), where, "timestamp_unit");
@@ -151,7 +158,9 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
     else if (u == "iso8601") s.timestamp_unit = TimestampUnit::iso8601;
     else if (u == "s") s.timestamp_unit = TimestampUnit::seconds;
     else if (u == "ms") s.timestamp_unit = TimestampUnit::milliseconds;
-    else json_key_error(where, "timestamp_unit", "must be \"auto\", \"iso8601\", \"s\" or \"ms\", got " + json_excerpt(j.at("timestamp_unit")));
+    else
+      json_key_error(where, "timestamp_unit",
+                     "must be \"auto\", \"iso8601\", \"s\" or \"ms\", got " + json_excerpt(j.at("timestamp_unit")));
   }
   if (j.contains("scale")) {
     const auto& sc = j.at("scale");

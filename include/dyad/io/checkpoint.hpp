@@ -131,8 +131,7 @@ inline std::string tensor_checksum(const SafeTensors& st) {
 inline void verify_tensor_checksum(const SafeTensors& st, bool required = false) {
   const auto it = st.metadata.find(kChecksumKey);
   if (it == st.metadata.end()) {
-    if (required)
-      throw std::runtime_error(st.source + ": the file is damaged: its metadata '" + kChecksumKey + "' is missing");
+    if (required) throw std::runtime_error(st.source + ": the file is damaged: its metadata '" + kChecksumKey + "' is missing");
     return;
   }
   const std::string& stored = it->second;
@@ -216,10 +215,10 @@ inline ModelConfig infer_architecture(const SafeTensors& st, ModelConfig c, bool
   c.layers = layers;
   c.bidirectional = st.contains("encoder_rnn.weight_ih_l0_reverse");
   if (c.roles.encoder.size() != E || c.roles.condition != D)
-    throw std::invalid_argument(st.source + ": the checkpoint's encoder takes " + std::to_string(E) +
-                                " columns and its decoder " + std::to_string(D) + ", but the configuration names " +
-                                std::to_string(c.roles.encoder.size()) + " encoder columns with " +
-                                std::to_string(c.roles.condition) + " conditioning; pass the matching preset or config");
+    throw std::invalid_argument(st.source + ": the checkpoint's encoder takes " + std::to_string(E) + " columns and its decoder " +
+                                std::to_string(D) + ", but the configuration names " + std::to_string(c.roles.encoder.size()) +
+                                " encoder columns with " + std::to_string(c.roles.condition) +
+                                " conditioning; pass the matching preset or config");
   return c;
 }
 
@@ -233,8 +232,8 @@ inline void check_tensors(const SafeTensors& st, const ModelConfig& c) {
   auto describe = [&] {
     return "hidden_size " + std::to_string(c.hidden) + ", latent_size " + std::to_string(c.latent) + ", num_layers " +
            std::to_string(c.layers) + (c.bidirectional ? ", bidirectional " : ", unidirectional ") +
-           std::string(to_string(c.cell)) + ", " +
-           std::to_string(c.roles.encoder.size()) + " encoder / " + std::to_string(c.roles.condition) + " conditioning columns";
+           std::string(to_string(c.cell)) + ", " + std::to_string(c.roles.encoder.size()) + " encoder / " +
+           std::to_string(c.roles.condition) + " conditioning columns";
   };
   // Unknown names first: afterwards there are at most expected.size() tensors, so the
   // lookups below stay cheap whatever the file holds.
@@ -245,8 +244,7 @@ inline void check_tensors(const SafeTensors& st, const ModelConfig& c) {
     if (!t) st.fail(p.name, "missing from the checkpoint (a model with " + describe() + " needs it)");
     if (!std::ranges::equal(t->shape, p.shape, [](std::size_t a, std::int64_t b) { return std::cmp_equal(a, b); })) {
       const std::vector<std::size_t> want(p.shape.begin(), p.shape.end());
-      st.fail(p.name, "has shape " + shape_string(t->shape) + ", but a model with " + describe() + " needs " +
-                          shape_string(want));
+      st.fail(p.name, "has shape " + shape_string(t->shape) + ", but a model with " + describe() + " needs " + shape_string(want));
     }
     if (t->dtype != DType::F64 && t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16)
       st.fail(p.name, "dtype " + std::string(dtype_name(t->dtype)) + " is not F64, F32, F16 or BF16");
@@ -309,8 +307,9 @@ inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c)
     const auto n = parse_meta(st, "dyad.normalizer");
     auto columns = json_strings(json_member(n, where, "columns"), where, "columns");
     if (columns != c.roles.encoder)
-      json_key_error(where, "columns", "is " + json_excerpt(columns) + ", but the encoder columns (dyad.config) are " +
-                                           json_excerpt(c.roles.encoder));
+      json_key_error(where, "columns",
+                     "is " + json_excerpt(columns) + ", but the encoder columns (dyad.config) are " +
+                         json_excerpt(c.roles.encoder));
     auto mean = json_vector(n, where, "mean", columns.size());
     auto scale = json_vector(n, where, "scale", columns.size());
     for (std::size_t i = 0; i < scale.size(); ++i)
@@ -326,14 +325,14 @@ inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c)
     if (!(lo <= hi)) json_key_error(where, "max", "must be >= min (" + json_excerpt(lo) + "), got " + json_excerpt(hi));
     x.mileage = MinMax(lo, hi);
   }
-  if (st.metadata.count("dyad.latent"))
-    x.scorers = read_scorers(parse_meta(st, "dyad.latent"), src + " (dyad.latent)", c);
+  if (st.metadata.count("dyad.latent")) x.scorers = read_scorers(parse_meta(st, "dyad.latent"), src + " (dyad.latent)", c);
   if (st.metadata.count("dyad.calibration")) {
     const std::string where = src + " (dyad.calibration)";
     x.calibration = detect::Calibration::from_json(parse_meta(st, "dyad.calibration"), where);
     if (x.calibration.signals() != c.roles.targets())
-      json_key_error(where, "signals", "is " + json_excerpt(x.calibration.signals()) + ", but the model's targets are " +
-                                           json_excerpt(c.roles.targets()));
+      json_key_error(where, "signals",
+                     "is " + json_excerpt(x.calibration.signals()) + ", but the model's targets are " +
+                         json_excerpt(c.roles.targets()));
   }
   return x;
 }
@@ -362,8 +361,7 @@ void add_metadata(SafeTensors& st, const M& model, const detect::Calibration& ca
   st.metadata["dyad.version"] = DYAD_VERSION_STRING;
   st.metadata["dyad.config"] = model.config().to_json().dump();
   st.metadata["dyad.normalizer"] = nlohmann::json{{"columns", n.columns()}, {"mean", n.mean()}, {"scale", n.scale()}}.dump();
-  st.metadata["dyad.mileage"] =
-      nlohmann::json{{"min", model.mileage_scale().min()}, {"max", model.mileage_scale().max()}}.dump();
+  st.metadata["dyad.mileage"] = nlohmann::json{{"min", model.mileage_scale().min()}, {"max", model.mileage_scale().max()}}.dump();
   if (!calibration.empty()) st.metadata["dyad.calibration"] = calibration.to_json().dump();
 }
 

@@ -33,7 +33,7 @@ namespace dyad {
 template <class M, class Scale>
 struct EnsembleCheckpoint {
   std::vector<M> members;
-  std::vector<Scale> scales;       // empty for a plain checkpoint (one member)
+  std::vector<Scale> scales;        // empty for a plain checkpoint (one member)
   detect::Calibration calibration;  // the ensemble's; empty for a plain checkpoint (the model keeps its own)
 };
 
@@ -52,17 +52,18 @@ EnsembleCheckpoint<M, Scale> read_ensemble(SafeTensors& st) {
   const nlohmann::json meta = parse_meta(st, kEnsembleKey);
   const nlohmann::json& list = json_member(meta, where, "members");
   if (!list.is_array() || list.size() < 2 || list.size() > static_cast<std::size_t>(limits::ensemble))
-    json_key_error(where, "members", "must be an array of 2 to " + std::to_string(limits::ensemble) +
-                                         " members, got " + json_excerpt(list));
+    json_key_error(where, "members",
+                   "must be an array of 2 to " + std::to_string(limits::ensemble) + " members, got " + json_excerpt(list));
   // Each member's tensors, their prefix dropped, in a file of their own; none may be left over.
   std::vector<SafeTensors> files(list.size());
-  for (std::size_t k = 0; k < files.size(); ++k) files[k].source = src + ", member " + std::to_string(k) + " (tensors " + ensemble_member_prefix(k) + "*)";
+  for (std::size_t k = 0; k < files.size(); ++k)
+    files[k].source = src + ", member " + std::to_string(k) + " (tensors " + ensemble_member_prefix(k) + "*)";
   for (Tensor& t : st.tensors) {
     std::size_t k = 0;
     while (k < files.size() && !t.name.starts_with(ensemble_member_prefix(k))) ++k;
     if (k == files.size())
-      st.fail(t.name, "is not a member's tensor: an ensemble of " + std::to_string(files.size()) + " names them member0. to member" +
-                          std::to_string(files.size() - 1) + ".");
+      st.fail(t.name, "is not a member's tensor: an ensemble of " + std::to_string(files.size()) +
+                          " names them member0. to member" + std::to_string(files.size() - 1) + ".");
     t.name.erase(0, ensemble_member_prefix(k).size());
     files[k].tensors.push_back(std::move(t));
   }
@@ -97,8 +98,8 @@ EnsembleCheckpoint<M, Scale> read_ensemble(SafeTensors& st) {
 // Writes an ensemble of two or more `members` with their score `scales` (one per member) and the
 // ensemble's `calibration` to `path` atomically.
 template <class M, class Scale>
-void save_ensemble_checkpoint(const std::filesystem::path& path, const std::vector<M>& members,
-                              const std::vector<Scale>& scales, const detect::Calibration& calibration) {
+void save_ensemble_checkpoint(const std::filesystem::path& path, const std::vector<M>& members, const std::vector<Scale>& scales,
+                              const detect::Calibration& calibration) {
   SafeTensors st;
   st.source = path.string();
   nlohmann::json list = nlohmann::json::array();

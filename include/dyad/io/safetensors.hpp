@@ -49,13 +49,20 @@ struct DTypeInfo {
   std::string_view name;
   std::size_t size;
 };
-inline constexpr std::array<DTypeInfo, 15> kDTypes{{{DType::BOOL, "BOOL", 1},   {DType::U8, "U8", 1},
-                                                    {DType::I8, "I8", 1},       {DType::F8_E5M2, "F8_E5M2", 1},
-                                                    {DType::F8_E4M3, "F8_E4M3", 1}, {DType::I16, "I16", 2},
-                                                    {DType::U16, "U16", 2},     {DType::F16, "F16", 2},
-                                                    {DType::BF16, "BF16", 2},   {DType::I32, "I32", 4},
-                                                    {DType::U32, "U32", 4},     {DType::F32, "F32", 4},
-                                                    {DType::I64, "I64", 8},     {DType::U64, "U64", 8},
+inline constexpr std::array<DTypeInfo, 15> kDTypes{{{DType::BOOL, "BOOL", 1},
+                                                    {DType::U8, "U8", 1},
+                                                    {DType::I8, "I8", 1},
+                                                    {DType::F8_E5M2, "F8_E5M2", 1},
+                                                    {DType::F8_E4M3, "F8_E4M3", 1},
+                                                    {DType::I16, "I16", 2},
+                                                    {DType::U16, "U16", 2},
+                                                    {DType::F16, "F16", 2},
+                                                    {DType::BF16, "BF16", 2},
+                                                    {DType::I32, "I32", 4},
+                                                    {DType::U32, "U32", 4},
+                                                    {DType::F32, "F32", 4},
+                                                    {DType::I64, "I64", 8},
+                                                    {DType::U64, "U64", 8},
                                                     {DType::F64, "F64", 8}}};
 }  // namespace detail
 
@@ -177,8 +184,7 @@ struct HeaderKeys {
     if (!open_objects.back().insert(k).second) {
       if (duplicate.empty())
         duplicate = top ? "duplicate tensor name '" + excerpt(k) + "'"
-                        : "duplicate key '" + excerpt(k) + "' in the entry of '" +
-                              excerpt(order.empty() ? "" : order.back()) + "'";
+                        : "duplicate key '" + excerpt(k) + "' in the entry of '" + excerpt(order.empty() ? "" : order.back()) + "'";
     } else if (top) {
       order.push_back(k);
     }
@@ -214,7 +220,7 @@ struct Tensor {
 class SafeTensors {
  public:
   std::map<std::string, std::string> metadata;
-  std::vector<Tensor> tensors;  // file order (by data offset)
+  std::vector<Tensor> tensors;      // file order (by data offset)
   std::string source = "<memory>";  // where it was read from; names the file in errors
 
   const Tensor* find(std::string_view name) const {
@@ -303,8 +309,9 @@ class SafeTensors {
     const auto size = detail::checked_numel(t.shape, dtype_size(t.dtype));
     if (!size) fail_at(where, t.name, "shape " + detail::excerpt(detail::shape_string(t.shape)) + " overflows");
     if (*size != t.bytes.size())
-      fail_at(where, t.name, std::string(dtype_name(t.dtype)) + " " + detail::excerpt(detail::shape_string(t.shape)) + " needs " +
-                                 std::to_string(*size) + " bytes, have " + std::to_string(t.bytes.size()));
+      fail_at(where, t.name,
+              std::string(dtype_name(t.dtype)) + " " + detail::excerpt(detail::shape_string(t.shape)) + " needs " +
+                  std::to_string(*size) + " bytes, have " + std::to_string(t.bytes.size()));
   }
   std::string header(std::string_view where) const;
   void write_with_header(std::ostream& os, const std::string& h) const;
@@ -321,22 +328,27 @@ class SafeTensors {
     if constexpr (std::is_floating_point_v<T>) {
       switch (t.dtype) {
         case DType::F64:
-          for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>(std::bit_cast<double>(detail::load_le<std::uint64_t>(p + 8 * i)));
+          for (std::size_t i = 0; i < n; ++i)
+            out[i] = static_cast<T>(std::bit_cast<double>(detail::load_le<std::uint64_t>(p + 8 * i)));
           break;
         case DType::F32:
-          for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>(std::bit_cast<float>(detail::load_le<std::uint32_t>(p + 4 * i)));
+          for (std::size_t i = 0; i < n; ++i)
+            out[i] = static_cast<T>(std::bit_cast<float>(detail::load_le<std::uint32_t>(p + 4 * i)));
           break;
         case DType::F16:
-          for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>(detail::half_to_float(detail::load_le<std::uint16_t>(p + 2 * i)));
+          for (std::size_t i = 0; i < n; ++i)
+            out[i] = static_cast<T>(detail::half_to_float(detail::load_le<std::uint16_t>(p + 2 * i)));
           break;
         case DType::BF16:
           for (std::size_t i = 0; i < n; ++i)
-            out[i] = static_cast<T>(std::bit_cast<float>(static_cast<std::uint32_t>(detail::load_le<std::uint16_t>(p + 2 * i)) << 16));
+            out[i] =
+                static_cast<T>(std::bit_cast<float>(static_cast<std::uint32_t>(detail::load_le<std::uint16_t>(p + 2 * i)) << 16));
           break;
         default: fail(t.name, "dtype " + std::string(dtype_name(t.dtype)) + " is not F64, F32, F16 or BF16");
       }
     } else {
-      static_assert(std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t>, "dyad: get<T> needs float, double, int32_t or int64_t");
+      static_assert(std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t>,
+                    "dyad: get<T> needs float, double, int32_t or int64_t");
       for (std::size_t i = 0; i < n; ++i) {
         std::int64_t v;
         if (t.dtype == DType::I64) v = static_cast<std::int64_t>(detail::load_le<std::uint64_t>(p + 8 * i));
@@ -363,8 +375,8 @@ inline std::string SafeTensors::header(std::string_view where) const {
       check(t, where);
       if (!names.insert(t.name).second) fail_at(where, t.name, "duplicate tensor name");
       s += s.size() > 1 ? "," : "";
-      s += nlohmann::json(t.name).dump() + ":{\"dtype\":\"" + std::string(dtype_name(t.dtype)) + "\",\"shape\":" +
-           nlohmann::json(t.shape).dump() + ",\"data_offsets\":[" + std::to_string(offset) + "," +
+      s += nlohmann::json(t.name).dump() + ":{\"dtype\":\"" + std::string(dtype_name(t.dtype)) +
+           "\",\"shape\":" + nlohmann::json(t.shape).dump() + ",\"data_offsets\":[" + std::to_string(offset) + "," +
            std::to_string(offset + t.bytes.size()) + "]}";
       offset += t.bytes.size();
     }
@@ -385,7 +397,8 @@ inline void SafeTensors::write_with_header(std::ostream& os, const std::string& 
   detail::store_le<std::uint64_t>(len, h.size());
   os.write(reinterpret_cast<const char*>(len), 8);
   os.write(h.data(), static_cast<std::streamsize>(h.size()));
-  for (const auto& t : tensors) os.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+  for (const auto& t : tensors)
+    os.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
 }
 
 inline std::vector<std::byte> SafeTensors::to_bytes() const {
@@ -410,7 +423,8 @@ inline SafeTensors SafeTensors::parse(std::span<const std::byte> file, std::stri
   if (file.size() < 8) fail_file("file of " + std::to_string(file.size()) + " bytes is too short for the 8-byte header length");
   const std::uint64_t n = detail::load_le<std::uint64_t>(file.data());
   if (n > detail::kMaxHeaderBytes)
-    fail_file("header length " + std::to_string(n) + " exceeds the format's limit of " + std::to_string(detail::kMaxHeaderBytes) + " bytes");
+    fail_file("header length " + std::to_string(n) + " exceeds the format's limit of " + std::to_string(detail::kMaxHeaderBytes) +
+              " bytes");
   if (n > file.size() - 8)
     fail_file("header length " + std::to_string(n) + " exceeds the file size (" + std::to_string(file.size()) + " bytes)");
   const std::string_view text(reinterpret_cast<const char*>(file.data() + 8), static_cast<std::size_t>(n));
@@ -486,15 +500,16 @@ inline SafeTensors SafeTensors::parse(std::span<const std::byte> file, std::stri
   }
 
   // The tensors must tile the buffer exactly, without overlaps or gaps.
-  std::ranges::stable_sort(spans, [](const Span& a, const Span& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  std::ranges::stable_sort(spans,
+                           [](const Span& a, const Span& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   std::size_t pos = 0;
   const std::string* prev = nullptr;  // the tensor before, none at the buffer start
   for (const auto& s : spans) {
     const std::string& name = st.tensors[s.index].name;
     if (s.begin < pos) st.fail(name, "data overlaps tensor '" + excerpt(*prev) + "'");
     if (s.begin > pos)
-      st.fail(name, "data_offsets are not contiguous: bytes [" + std::to_string(pos) + ", " + std::to_string(s.begin) +
-                        ") after " + (prev ? "'" + excerpt(*prev) + "'" : std::string("the buffer start")) + " belong to no tensor");
+      st.fail(name, "data_offsets are not contiguous: bytes [" + std::to_string(pos) + ", " + std::to_string(s.begin) + ") after " +
+                        (prev ? "'" + excerpt(*prev) + "'" : std::string("the buffer start")) + " belong to no tensor");
     pos = s.end;
     prev = &name;
   }

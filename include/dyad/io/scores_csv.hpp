@@ -90,7 +90,10 @@ inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
   ScoreTable t;
   std::vector<std::vector<double>*> columns;
   for (std::size_t c = 0; c < header.size(); ++c) {
-    std::size_t* meta = header[c] == "car" ? &car_col : header[c] == "segment" ? &seg_col : header[c] == "label" ? &label_col : nullptr;
+    std::size_t* meta = header[c] == "car"       ? &car_col
+                        : header[c] == "segment" ? &seg_col
+                        : header[c] == "label"   ? &label_col
+                                                 : nullptr;
     if (meta && *meta != none) fail(header_line, c, "duplicate column name (also column " + std::to_string(*meta + 1) + ")");
     if (meta) {
       *meta = c;
@@ -115,8 +118,9 @@ inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
     if (car.empty()) fail(line_no, car_col, "missing value");
     std::int64_t segment = 0;
     if (const auto st = text::parse_number(fields[seg_col], segment); st != text::NumberStatus::ok)
-      fail(line_no, seg_col, "'" + detail::excerpt(fields[seg_col]) +
-                                 (st == text::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
+      fail(line_no, seg_col,
+           "'" + detail::excerpt(fields[seg_col]) +
+               (st == text::NumberStatus::out_of_range ? "' is out of range for a 64-bit integer" : "' is not an integer"));
     int label = 0;
     if (label_col != none) {
       if (fields[label_col] != "0" && fields[label_col] != "1")
@@ -124,14 +128,16 @@ inline ScoreTable read_scores_csv(std::istream& in, std::string_view name) {
       label = fields[label_col] == "1";
     }
     if (const auto [it, fresh] = seen[std::string(car)].try_emplace(segment, line_no); !fresh)
-      fail(line_no, seg_col, "car '" + detail::excerpt(car) + "' segment " + std::to_string(segment) + " already has a row (line " +
-                                 std::to_string(it->second) + "); a score file has one row per segment");
+      fail(line_no, seg_col,
+           "car '" + detail::excerpt(car) + "' segment " + std::to_string(segment) + " already has a row (line " +
+               std::to_string(it->second) + "); a score file has one row per segment");
     for (std::size_t k = 0; k < score_cols.size(); ++k) {
       const std::string_view f = fields[score_cols[k]];
       double v = 0;
       const auto st = text::parse_number(f, v);
       if (st != text::NumberStatus::ok || !std::isfinite(v))
-        fail(line_no, score_cols[k], f.empty() ? std::string("missing value") : "'" + detail::excerpt(f) + "' is not a finite number");
+        fail(line_no, score_cols[k],
+             f.empty() ? std::string("missing value") : "'" + detail::excerpt(f) + "' is not a finite number");
       columns[k]->push_back(v);
     }
     t.cars.emplace_back(car);

@@ -256,8 +256,10 @@ inline Dataset open_segment_store(const std::filesystem::path& path, const CsvOp
   std::vector<std::string> columns;
   std::set<std::string> unique;
   for (const auto& c : m["columns"]) {
-    if (!c.is_string() || c.get_ref<const std::string&>().empty()) fail("metadata 'columns' holds an entry that is not a column name");
-    if (!unique.insert(c.get<std::string>()).second) fail("metadata 'columns' names '" + detail::excerpt(c.get<std::string>()) + "' twice");
+    if (!c.is_string() || c.get_ref<const std::string&>().empty())
+      fail("metadata 'columns' holds an entry that is not a column name");
+    if (!unique.insert(c.get<std::string>()).second)
+      fail("metadata 'columns' names '" + detail::excerpt(c.get<std::string>()) + "' twice");
     columns.push_back(c.get<std::string>());
   }
   if (!m.contains("labelled") || !m["labelled"].is_boolean()) fail("metadata 'labelled' is not true or false");
@@ -266,8 +268,10 @@ inline Dataset open_segment_store(const std::filesystem::path& path, const CsvOp
     if (!unique.count(s)) fail("no signal column '" + detail::excerpt(s) + "' (the store holds " + m["columns"].dump() + ")");
 
   // The tensors, by name, with dtype and rank checked; the shapes' agreement below.
-  static constexpr const char* names[] = {"values", "mileage", "timestamp", "offsets", "segment", "label", "car", "car_names", "car_name_offsets"};
-  if (st.tensors.size() != std::size(names)) fail("holds " + std::to_string(st.tensors.size()) + " tensors, expected " + std::to_string(std::size(names)));
+  static constexpr const char* names[] = {"values", "mileage", "timestamp", "offsets",         "segment",
+                                          "label",  "car",     "car_names", "car_name_offsets"};
+  if (st.tensors.size() != std::size(names))
+    fail("holds " + std::to_string(st.tensors.size()) + " tensors, expected " + std::to_string(std::size(names)));
   auto tensor = [&](std::string_view name, DType dtype, std::size_t rank) {
     for (std::size_t i = 0; i < st.tensors.size(); ++i) {
       const Tensor& t = st.tensors[i];
@@ -283,7 +287,8 @@ inline Dataset open_segment_store(const std::filesystem::path& path, const CsvOp
   const auto [offsets_t, offsets_b] = tensor("offsets", DType::I64, 1);
   const std::size_t rows = values_t->shape[0], n = offsets_t->shape[0] - (offsets_t->shape[0] > 0 ? 1 : 0);
   if (values_t->shape[1] != columns.size())
-    st.fail("values", "has " + std::to_string(values_t->shape[1]) + " columns, the metadata names " + std::to_string(columns.size()));
+    st.fail("values",
+            "has " + std::to_string(values_t->shape[1]) + " columns, the metadata names " + std::to_string(columns.size()));
   if (offsets_t->shape[0] == 0) st.fail("offsets", "is empty (expected segments + 1 entries)");
   auto per_segment = [&](std::string_view name, DType dtype) {
     const auto [t, b] = tensor(name, dtype, 1);
@@ -305,7 +310,8 @@ inline Dataset open_segment_store(const std::filesystem::path& path, const CsvOp
     if ((c == 0 && o != 0) || (c > 0 && o <= prev) || o > static_cast<std::int64_t>(names_t->shape[0]) ||
         (c == cars && o != static_cast<std::int64_t>(names_t->shape[0])))
       st.fail("car_name_offsets", "entry " + std::to_string(c) + " is " + std::to_string(o) +
-                                      " (expected 0 first, then increasing to the car_names size " + std::to_string(names_t->shape[0]) + ")");
+                                      " (expected 0 first, then increasing to the car_names size " +
+                                      std::to_string(names_t->shape[0]) + ")");
     if (c > 0) car_names[c - 1].assign(reinterpret_cast<const char*>(names_b.data()) + prev, static_cast<std::size_t>(o - prev));
     prev = o;
   }
@@ -316,7 +322,8 @@ inline Dataset open_segment_store(const std::filesystem::path& path, const CsvOp
   for (std::size_t i = 0; i <= n; ++i) {
     const auto r = detail::load_le_value<std::int64_t>(offsets_b.data() + 8 * i);
     const auto before = i == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(value_offsets[i - 1] / columns.size());
-    if ((i == 0 && r != 0) || (i > 0 && r <= before) || r > static_cast<std::int64_t>(rows) || (i == n && r != static_cast<std::int64_t>(rows)))
+    if ((i == 0 && r != 0) || (i > 0 && r <= before) || r > static_cast<std::int64_t>(rows) ||
+        (i == n && r != static_cast<std::int64_t>(rows)))
       st.fail("offsets", "entry " + std::to_string(i) + " is " + std::to_string(r) + " (expected 0 first, then increasing to the " +
                              std::to_string(rows) + " rows of values)");
     value_offsets[i] = static_cast<std::size_t>(r) * columns.size();
@@ -325,11 +332,13 @@ inline Dataset open_segment_store(const std::filesystem::path& path, const CsvOp
     SegmentMeta& s = meta[i];
     const auto car = detail::load_le_value<std::int32_t>(car_b.data() + 4 * i);
     if (car < 0 || static_cast<std::size_t>(car) >= cars)
-      st.fail("car", "entry " + std::to_string(i) + " is " + std::to_string(car) + ", outside the " + std::to_string(cars) + " car names");
+      st.fail("car",
+              "entry " + std::to_string(i) + " is " + std::to_string(car) + ", outside the " + std::to_string(cars) + " car names");
     s.car = car_names[static_cast<std::size_t>(car)];
     s.segment = detail::load_le_value<std::int64_t>(segment_b.data() + 8 * i);
     s.label = detail::load_le_value<std::int32_t>(label_b.data() + 4 * i);
-    if (s.label != 0 && s.label != 1) st.fail("label", "entry " + std::to_string(i) + " is " + std::to_string(s.label) + " (expected 0 or 1)");
+    if (s.label != 0 && s.label != 1)
+      st.fail("label", "entry " + std::to_string(i) + " is " + std::to_string(s.label) + " (expected 0 or 1)");
     if (!labelled && s.label != 0) st.fail("label", "entry " + std::to_string(i) + " is 1 in a store without labels");
     s.mileage = detail::load_le_value<double>(mileage_b.data() + 8 * i);
     s.timestamp = detail::load_le_value<double>(timestamp_b.data() + 8 * i);

@@ -36,9 +36,9 @@ struct TrainingState {
   MinMax mileage;
   Vector<T> weights, adam_m, adam_v;  // the flat buffers, padding included
   std::int64_t adam_steps = 0;
-  std::int64_t step = 0;        // mini-batches done
-  int epoch = 0;                // the epoch the next batch belongs to
-  std::int64_t batch = 0;       // the next batch within that epoch (0: the epoch has not begun)
+  std::int64_t step = 0;            // mini-batches done
+  int epoch = 0;                    // the epoch the next batch belongs to
+  std::int64_t batch = 0;           // the next batch within that epoch (0: the epoch has not begun)
   std::vector<std::int64_t> order;  // the segment order of the current epoch
   Rng::State order_rng, noise_rng;
   std::array<double, 4> epoch_sums{};  // loss, nll, kl, label summed over the epoch's batches so far
@@ -83,8 +83,9 @@ inline Rng::State rng_from_json(const nlohmann::json& j, const std::string& wher
 template <class T>
 Vector<T> state_vector(const SafeTensors& st, const char* name) {
   const Tensor& t = st.at(name);
-  if (t.dtype != dtype_of<T>()) st.fail(name, "has dtype " + std::string(dtype_name(t.dtype)) + ", expected " +
-                                               std::string(dtype_name(dtype_of<T>())) + " (the model's scalar type)");
+  if (t.dtype != dtype_of<T>())
+    st.fail(name, "has dtype " + std::string(dtype_name(t.dtype)) + ", expected " + std::string(dtype_name(dtype_of<T>())) +
+                      " (the model's scalar type)");
   if (t.shape.size() != 1) st.fail(name, "is not 1-dimensional");
   const std::vector<T> v = st.get<T>(name);
   return Eigen::Map<const Vector<T>>(v.data(), static_cast<Index>(v.size()));
@@ -144,7 +145,8 @@ TrainingState<T> load_training_state(const std::filesystem::path& path) {
     s.mileage = MinMax(m.at("min").get<double>(), m.at("max").get<double>());
     const auto p = detail::parse_meta(st, "dyad.progress");
     const std::string progress = where + " (dyad.progress)";
-    s.adam_steps = detail::json_integer<std::int64_t>(p.at("adam_steps"), progress, "adam_steps", 0, std::numeric_limits<std::int64_t>::max());
+    s.adam_steps =
+        detail::json_integer<std::int64_t>(p.at("adam_steps"), progress, "adam_steps", 0, std::numeric_limits<std::int64_t>::max());
     s.step = detail::json_integer<std::int64_t>(p.at("step"), progress, "step", 0, std::numeric_limits<std::int64_t>::max());
     s.epoch = detail::json_integer<int>(p.at("epoch"), progress, "epoch", 0, limits::epochs);
     s.batch = detail::json_integer<std::int64_t>(p.at("batch"), progress, "batch", 0, std::numeric_limits<std::int64_t>::max());
@@ -153,7 +155,8 @@ TrainingState<T> load_training_state(const std::filesystem::path& path) {
     s.epoch_sums = p.at("epoch_sums").get<std::array<double, 4>>();
     s.seconds = p.at("seconds").get<double>();
     s.data_fingerprint = detail::parse_hex64(p.at("data_fingerprint").get<std::string>(), where + " (data_fingerprint)");
-    s.train_segments = detail::json_integer<std::int64_t>(p.at("train_segments"), progress, "train_segments", 1, std::numeric_limits<std::int64_t>::max());
+    s.train_segments = detail::json_integer<std::int64_t>(p.at("train_segments"), progress, "train_segments", 1,
+                                                          std::numeric_limits<std::int64_t>::max());
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(where + ": training state metadata is incomplete: " + e.what());
   } catch (const std::invalid_argument& e) {

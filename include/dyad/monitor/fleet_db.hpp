@@ -142,7 +142,8 @@ struct CarState {
 inline nlohmann::json signals_json(const std::vector<detect::SignalRatio>& s) {
   nlohmann::json j = nlohmann::json::array();
   // A signal the healthy cars reconstruct perfectly has an infinite ratio: JSON null.
-  for (const auto& r : s) j.push_back({{"name", r.name}, {"ratio", std::isfinite(r.ratio) ? nlohmann::json(r.ratio) : nlohmann::json()}});
+  for (const auto& r : s)
+    j.push_back({{"name", r.name}, {"ratio", std::isfinite(r.ratio) ? nlohmann::json(r.ratio) : nlohmann::json()}});
   return j;
 }
 
@@ -161,7 +162,11 @@ class FleetDb {
   // Records the model once (by id).
   void add_model(const ModelRecord& m) {
     sql::Statement s(db_, "INSERT OR IGNORE INTO models (id, path, added, config, normalizer, calibration) VALUES (?,?,?,?,?,?)");
-    s.bind(1, m.id).bind(2, m.path).bind(3, detail::utc_now()).bind(4, m.config.dump()).bind(5, m.normalizer.dump())
+    s.bind(1, m.id)
+        .bind(2, m.path)
+        .bind(3, detail::utc_now())
+        .bind(4, m.config.dump())
+        .bind(5, m.normalizer.dump())
         .bind(6, m.calibration.dump());
     s.run();
   }
@@ -237,7 +242,8 @@ class FleetDb {
   }
 
   std::optional<CarState> car_state(const std::string& car, const std::string& model_id) {
-    sql::Statement s(db_, "SELECT status, p_value, score, segments, signals, time, updated FROM car_status WHERE car = ? AND model_id = ?");
+    sql::Statement
+        s(db_, "SELECT status, p_value, score, segments, signals, time, updated FROM car_status WHERE car = ? AND model_id = ?");
     s.bind(1, car).bind(2, model_id);
     if (!s.step()) return std::nullopt;
     return read_state(s, car, model_id, 0);
@@ -300,7 +306,8 @@ class FleetDb {
       update.bind(1, c.updated).bind(2, c.time).bind(3, c.p_value).bind(4, top).bind(5, c.car).bind(6, c.model_id);
       update.run();
     } else if (was_alarm) {
-      sql::Statement clear(db_, "UPDATE alarms SET cleared = ?, cleared_time = ? WHERE car = ? AND model_id = ? AND cleared IS NULL");
+      sql::Statement clear(db_,
+                           "UPDATE alarms SET cleared = ?, cleared_time = ? WHERE car = ? AND model_id = ? AND cleared IS NULL");
       clear.bind(1, c.updated).bind(2, c.time).bind(3, c.car).bind(4, c.model_id);
       clear.run();
     }

@@ -68,7 +68,7 @@ inline nlohmann::json to_json(const StatusChange& c) {
 
 struct MonitorOptions {
   detect::AlarmPolicy policy;
-  std::size_t window = 0;  // a car's score is over its last `window` segments; 0: all of them
+  std::size_t window = 0;                 // a car's score is over its last `window` segments; 0: all of them
   Precision precision = Precision::fp32;  // of the scoring (Model::Workspace)
 };
 

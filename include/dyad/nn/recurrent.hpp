@@ -90,8 +90,8 @@ class RecurrentStack {
     if (h0.val != nullptr) {
       detail::check_operand(op, "h0", h0);
       if (h0.rows != rows || h0.cols != seq.batch) [[unlikely]]
-        detail::shape_error(op, "h0 is ", h0, " but the stack holds ", shape_.factor(), " states of hidden size ",
-                            shape_.hidden, " and seq.batch is ", seq.batch, " (expected h0 [", rows, " x ", seq.batch,
+        detail::shape_error(op, "h0 is ", h0, " but the stack holds ", shape_.factor(), " states of hidden size ", shape_.hidden,
+                            " and seq.batch is ", seq.batch, " (expected h0 [", rows, " x ", seq.batch,
                             "] = [layers * directions * hidden x batch], or an empty Var for zeros)");
     }
   }
@@ -101,7 +101,8 @@ class RecurrentStack {
 };
 
 template <class T>
-auto RecurrentStack<T>::forward(Tape<T>& tape, Parameters<T>& params, const Var<T>& x, Var<T> h0, SequenceShape seq) const -> Result {
+auto RecurrentStack<T>::forward(Tape<T>& tape, Parameters<T>& params, const Var<T>& x, Var<T> h0, SequenceShape seq) const
+    -> Result {
   check_forward(params, x, h0, seq);
   const Index H = shape_.hidden, D = shape_.directions(), B = seq.batch;
   if (h0.val == nullptr) {
@@ -116,8 +117,7 @@ auto RecurrentStack<T>::forward(Tape<T>& tape, Parameters<T>& params, const Var<
     std::array<RecurrentWeights<T>, 2> w;
     for (Index d = 0; d < D; ++d) {
       const auto& id = ids_[static_cast<std::size_t>(l * D + d)];
-      w[static_cast<std::size_t>(d)] = {params.var(id.w_ih), params.var(id.w_hh), params.var(id.b_ih),
-                                        params.var(id.b_hh), d == 1};
+      w[static_cast<std::size_t>(d)] = {params.var(id.w_ih), params.var(id.w_hh), params.var(id.b_ih), params.var(id.b_hh), d == 1};
     }
     recurrent_layer<T>(tape, shape_.cell, input, std::span<const RecurrentWeights<T>>(w.data(), static_cast<std::size_t>(D)),
                        h0.block_rows(l * D * H, D * H), out, h_n.block_rows(l * D * H, D * H), seq);

@@ -22,10 +22,8 @@ template <class T>
 Var<T> relu(Tape<T>& tape, const Var<T>& x) {
   detail::check_operand("relu", "x", x);
   Var<T> y = tape.variable(x.rows, x.cols);
-  if (x.contiguous())
-    simd::relu(x.val, y.val, static_cast<std::size_t>(x.size()));
-  else
-    y.value() = x.value().cwiseMax(T(0));
+  if (x.contiguous()) simd::relu(x.val, y.val, static_cast<std::size_t>(x.size()));
+  else y.value() = x.value().cwiseMax(T(0));
   tape.template record<detail::ReluNode<T>>(x, y);
   return y;
 }

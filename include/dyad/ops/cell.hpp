@@ -14,17 +14,14 @@ enum class Cell { gru, rnn, lstm };
 
 constexpr std::int64_t gates(Cell cell) { return cell == Cell::gru ? 3 : cell == Cell::rnn ? 1 : 4; }
 
-constexpr std::string_view to_string(Cell cell) {
-  return cell == Cell::gru ? "gru" : cell == Cell::rnn ? "rnn" : "lstm";
-}
+constexpr std::string_view to_string(Cell cell) { return cell == Cell::gru ? "gru" : cell == Cell::rnn ? "rnn" : "lstm"; }
 
 // Upstream writes the cell in lower or upper case ("gru", "GRU").
 inline Cell parse_cell(std::string_view name) {
   for (const Cell c : {Cell::gru, Cell::rnn, Cell::lstm}) {
     const std::string_view lower = to_string(c);
     bool same = name.size() == lower.size();
-    for (std::size_t i = 0; same && i < name.size(); ++i)
-      same = name[i] == lower[i] || name[i] == lower[i] - 'a' + 'A';
+    for (std::size_t i = 0; same && i < name.size(); ++i) same = name[i] == lower[i] || name[i] == lower[i] - 'a' + 'A';
     if (same) return c;
   }
   const std::string shown = name.size() > 40 ? std::string(name.substr(0, 40)) + "..." : std::string(name);

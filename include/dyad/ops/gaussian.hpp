@@ -14,8 +14,7 @@ struct ReparameterizeNode {
     const auto dz = z.adjoint().array();
     if (mu.needs_grad()) mu.adjoint().array() += dz;
     if (log_var.needs_grad())
-      log_var.adjoint().array() +=
-          dz * (T(0.5) * noise_scale) * eps.value().array() * (T(0.5) * log_var.value().array()).exp();
+      log_var.adjoint().array() += dz * (T(0.5) * noise_scale) * eps.value().array() * (T(0.5) * log_var.value().array()).exp();
   }
 };
 
@@ -41,8 +40,7 @@ Var<T> reparameterize(Tape<T>& tape, const Var<T>& mu, const Var<T>& log_var, co
   detail::check_same_shape(op, "mu", mu, "log_var", log_var);
   detail::check_same_shape(op, "mu", mu, "eps", eps);
   Var<T> z = tape.variable(mu.rows, mu.cols);
-  z.value().array() =
-      mu.value().array() + noise_scale * (T(0.5) * log_var.value().array()).exp() * eps.value().array();
+  z.value().array() = mu.value().array() + noise_scale * (T(0.5) * log_var.value().array()).exp() * eps.value().array();
   tape.template record<detail::ReparameterizeNode<T>>(mu, log_var, eps, z, noise_scale);
   return z;
 }
@@ -54,8 +52,7 @@ Var<T> kl_divergence(Tape<T>& tape, const Var<T>& mu, const Var<T>& log_var) {
   detail::check_operand("kl_divergence", "log_var", log_var);
   detail::check_same_shape("kl_divergence", "mu", mu, "log_var", log_var);
   Var<T> kl = tape.variable(1, 1);
-  kl.val[0] = T(-0.5) * (T(1) + log_var.value().array() - mu.value().array().square() - log_var.value().array().exp())
-                            .sum();
+  kl.val[0] = T(-0.5) * (T(1) + log_var.value().array() - mu.value().array().square() - log_var.value().array().exp()).sum();
   tape.template record<detail::KlNode<T>>(mu, log_var, kl);
   return kl;
 }

@@ -47,8 +47,7 @@ struct MseNode {
   Var<T> pred, target, loss;
   T inv_count;
   void backward() {
-    if (pred.needs_grad())
-      pred.adjoint().array() += (T(2) * loss.grad[0] * inv_count) * (pred.value() - target.value()).array();
+    if (pred.needs_grad()) pred.adjoint().array() += (T(2) * loss.grad[0] * inv_count) * (pred.value() - target.value()).array();
   }
 };
 
@@ -96,8 +95,7 @@ Var<T> smooth_l1(Tape<T>& tape, const Var<T>& pred, const Var<T>& target, const 
   Var<T> loss = tape.variable(1, 1);
   const T inv_count = T(1) / static_cast<T>(counted * pred.rows);
   loss.val[0] = sum * inv_count;
-  tape.template record<detail::SmoothL1Node<T>>(pred, target, loss, seq ? *seq : SequenceShape{},
-                                                seq != nullptr, inv_count);
+  tape.template record<detail::SmoothL1Node<T>>(pred, target, loss, seq ? *seq : SequenceShape{}, seq != nullptr, inv_count);
   return loss;
 }
 
@@ -122,8 +120,7 @@ Var<T> weighted_sum(Tape<T>& tape, std::initializer_list<std::pair<T, Var<T>>> t
   for (const auto& term : terms) {
     const Var<T>& v = term.second;
     if (v.rows != 1 || v.cols != 1 || v.val == nullptr) [[unlikely]]
-      detail::shape_error("weighted_sum", "term ", i, " is ", v, v.val ? "" : " with no data",
-                          " (expected a scalar loss [1 x 1])");
+      detail::shape_error("weighted_sum", "term ", i, " is ", v, v.val ? "" : " with no data", " (expected a scalar loss [1 x 1])");
     ++i;
   }
   Var<T> out = tape.variable(1, 1);

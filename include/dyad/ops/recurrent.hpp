@@ -39,7 +39,7 @@ template <class T>
 struct RecurrentDirection {
   RecurrentWeights<T> w;
   Var<T> h0, out, h_n;  // row blocks of the layer's tensors
-  T* act = nullptr;  // [G x N]: saved activations, dGi in backward ([G x B] unless hoisted)
+  T* act = nullptr;     // [G x N]: saved activations, dGi in backward ([G x B] unless hoisted)
   // GRU: [H x N] saved W_hn h + b_hn (training). LSTM: the cell states, [H x N] when training,
   // [H x B] updated in place when scoring. RNN: none.
   T* saved = nullptr;
@@ -127,19 +127,15 @@ struct RecurrentLayerNode {
       if (!hoisted) {
         Eigen::Map<Matrix<T>> GI(g.act + b0 * G, G, nb);
         GI.colwise() = g.w.b_ih.value().col(0);
-        if (x_bf16)
-          bf16_multiply_add(g.ih_bf16, G, x.rows, x_bf16 + (t * B + b0) * x_ld, x_ld, g.act + b0 * G, G, nb);
-        else
-          GI.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(t * B + b0, nb);
+        if (x_bf16) bf16_multiply_add(g.ih_bf16, G, x.rows, x_bf16 + (t * B + b0) * x_ld, x_ld, g.act + b0 * G, G, nb);
+        else GI.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(t * B + b0, nb);
       }
       // Bias first, product accumulated: Eigen would otherwise zero the buffer before the GEMM.
       GH.colwise() = g.w.b_hh.value().col(0);
-      if (bf16)
-        bf16_multiply_add(g.hh_bf16, G, H, g.state_bf16 + b0 * H, H, g.gh + b0 * G, G, nb);
+      if (bf16) bf16_multiply_add(g.hh_bf16, G, H, g.state_bf16 + b0 * H, H, g.gh + b0 * G, G, nb);
       else if (g.hh_packed)
         simd::PackedMatrix<T>::multiply_add(g.hh_packed, G, H, hp.val + b0 * hp.ld, hp.ld, g.gh + b0 * G, G, nb);
-      else
-        GH.noalias() += g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
+      else GH.noalias() += g.w.w_hh.value().transpose() * hp.value().middleCols(b0, nb);
       T* const cp = cell == Cell::lstm && training ? previous_cell(g, k, t) : nullptr;
       for (Index b = b0; b < b1; ++b) {
         const Index c = t * B + b;
@@ -173,7 +169,8 @@ struct RecurrentLayerNode {
     RecurrentDirection<T>& g = dir[static_cast<std::size_t>(d)];
     const Index H = this->H(), G = this->G(), B = seq.batch, nb = b1 - b0;
     Eigen::Map<Matrix<T>> DH(g.dh + b0 * H, H, nb), DHd(g.dh_direct + b0 * H, H, nb);
-    if (g.h_n.needs_grad()) DH = g.h_n.adjoint().middleCols(b0, nb); else DH.setZero();
+    if (g.h_n.needs_grad()) DH = g.h_n.adjoint().middleCols(b0, nb);
+    else DH.setZero();
     if (g.dc) std::fill_n(g.dc + b0 * H, H * nb, T(0));  // c_n is not an output
     for (Index k = seq.steps - 1; k >= 0; --k) {
       const Index t = time_of(g, k, seq.steps);
@@ -193,8 +190,8 @@ struct RecurrentLayerNode {
               simd::rnn_gates_backward(g.out.val + c * g.out.ld, g.dh + b * H, g.act + c * G, g.dh_direct + b * H, h_size);
               break;
             case Cell::lstm:
-              simd::lstm_gates_backward(g.act + c * G, g.saved + c * H, cp + b * H, g.dh + b * H, g.dc + b * H,
-                                        g.dh_direct + b * H, h_size);
+              simd::lstm_gates_backward(g.act + c * G, g.saved + c * H, cp + b * H, g.dh + b * H, g.dc + b * H, g.dh_direct + b * H,
+                                        h_size);
               break;
           }
         } else {  // padding: no gradient enters the gates; the states' gradients carry
@@ -206,8 +203,7 @@ struct RecurrentLayerNode {
       DH = DHd;
       if (g.hh_packed_backward)
         simd::PackedMatrix<T>::multiply_add(g.hh_packed_backward, H, G, g.dgh + (t * B + b0) * G, G, g.dh + b0 * H, H, nb);
-      else
-        DH.noalias() += g.w.w_hh.value() * Eigen::Map<Matrix<T>>(g.dgh + (t * B + b0) * G, G, nb);
+      else DH.noalias() += g.w.w_hh.value() * Eigen::Map<Matrix<T>>(g.dgh + (t * B + b0) * G, G, nb);
     }
     if (g.h0.needs_grad()) g.h0.adjoint().middleCols(b0, nb) += DH;
   }
@@ -226,10 +222,8 @@ struct RecurrentLayerNode {
       g.w.w_hh.adjoint().noalias() += g.h0.value() * dGh.middleCols(first, B).transpose();
       if (seq.steps > 1) {
         const auto states = g.out.value();
-        if (g.w.reverse)
-          g.w.w_hh.adjoint().noalias() += states.rightCols(N - B) * dGh.leftCols(N - B).transpose();
-        else
-          g.w.w_hh.adjoint().noalias() += states.leftCols(N - B) * dGh.rightCols(N - B).transpose();
+        if (g.w.reverse) g.w.w_hh.adjoint().noalias() += states.rightCols(N - B) * dGh.leftCols(N - B).transpose();
+        else g.w.w_hh.adjoint().noalias() += states.leftCols(N - B) * dGh.rightCols(N - B).transpose();
       }
     }
   }
@@ -251,8 +245,7 @@ struct RecurrentLayerNode {
       const Index c0 = N * p / parts, c1 = N * (p + 1) / parts;
       for (int d = 0; d < directions; ++d) {
         const auto& g = dir[static_cast<std::size_t>(d)];
-        x.adjoint().middleCols(c0, c1 - c0).noalias() +=
-            g.w.w_ih.value() * Eigen::Map<Matrix<T>>(g.act + c0 * G, G, c1 - c0);
+        x.adjoint().middleCols(c0, c1 - c0).noalias() += g.w.w_ih.value() * Eigen::Map<Matrix<T>>(g.act + c0 * G, G, c1 - c0);
       }
     });
   }
@@ -263,17 +256,15 @@ struct RecurrentLayerNode {
 // it, x and seq. recurrent_layer names the weights "weights[d].w_ih", recurrent_direction (one
 // set) plain "w_ih".
 template <class T>
-void check_recurrent_layer(const char* op, Cell cell, bool one_set, const Var<T>& x,
-                           std::span<const RecurrentWeights<T>> weights, const Var<T>& h0, const Var<T>& out,
-                           const Var<T>& h_n, const SequenceShape& seq) {
+void check_recurrent_layer(const char* op, Cell cell, bool one_set, const Var<T>& x, std::span<const RecurrentWeights<T>> weights,
+                           const Var<T>& h0, const Var<T>& out, const Var<T>& h_n, const SequenceShape& seq) {
   if (weights.size() != 1 && weights.size() != 2) [[unlikely]]
     shape_error(op, weights.size(), " weight sets (expected 1 or 2 directions)");
   check_operand(op, "x", x);
   check_sequence(op, "x", x.cols, seq);
   static constexpr const char* kPlain[4] = {"w_ih", "w_hh", "b_ih", "b_hh"};
-  static constexpr const char* kIndexed[2][4] = {
-      {"weights[0].w_ih", "weights[0].w_hh", "weights[0].b_ih", "weights[0].b_hh"},
-      {"weights[1].w_ih", "weights[1].w_hh", "weights[1].b_ih", "weights[1].b_hh"}};
+  static constexpr const char* kIndexed[2][4] = {{"weights[0].w_ih", "weights[0].w_hh", "weights[0].b_ih", "weights[0].b_hh"},
+                                                 {"weights[1].w_ih", "weights[1].w_hh", "weights[1].b_ih", "weights[1].b_hh"}};
   const Var<T>& w_hh0 = weights[0].w_hh;
   const char* const w_hh0_name = one_set ? kPlain[1] : kIndexed[0][1];
   const Index H = w_hh0.rows, G = gates(cell) * H;
@@ -304,20 +295,20 @@ void check_recurrent_layer(const char* op, Cell cell, bool one_set, const Var<T>
   check_operand(op, "out", out);
   check_operand(op, "h_n", h_n);
   if (h0.rows != DH || h0.cols != B) [[unlikely]]
-    shape_error(op, "h0 is ", h0, " but ", w_hh0_name, " is ", w_hh0, " and seq.batch is ", B, " (expected h0 [", DH,
-                " x ", B, "] = [", state_rows, " x batch])");
+    shape_error(op, "h0 is ", h0, " but ", w_hh0_name, " is ", w_hh0, " and seq.batch is ", B, " (expected h0 [", DH, " x ", B,
+                "] = [", state_rows, " x batch])");
   if (out.rows != DH || out.cols != N) [[unlikely]]
-    shape_error(op, "out is ", out, " but x is ", x, " and ", w_hh0_name, " is ", w_hh0, " (expected out [", DH, " x ",
-                N, "] = [", state_rows, " x steps * batch])");
+    shape_error(op, "out is ", out, " but x is ", x, " and ", w_hh0_name, " is ", w_hh0, " (expected out [", DH, " x ", N, "] = [",
+                state_rows, " x steps * batch])");
   if (h_n.rows != DH || h_n.cols != B) [[unlikely]]
-    shape_error(op, "h_n is ", h_n, " but ", w_hh0_name, " is ", w_hh0, " and seq.batch is ", B, " (expected h_n [", DH,
-                " x ", B, "] = [", state_rows, " x batch])");
+    shape_error(op, "h_n is ", h_n, " but ", w_hh0_name, " is ", w_hh0, " and seq.batch is ", B, " (expected h_n [", DH, " x ", B,
+                "] = [", state_rows, " x batch])");
 }
 
 // recurrent_layer after its operands were checked.
 template <class T>
-void run_recurrent_layer(Tape<T>& tape, Cell cell, const Var<T>& x, std::span<const RecurrentWeights<T>> weights,
-                         const Var<T>& h0, const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
+void run_recurrent_layer(Tape<T>& tape, Cell cell, const Var<T>& x, std::span<const RecurrentWeights<T>> weights, const Var<T>& h0,
+                         const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
   const FlushDenormals ftz;
   const int D = static_cast<int>(weights.size());
   const Index H = weights[0].w_hh.rows, G = gates(cell) * H, B = seq.batch, N = seq.columns();
@@ -400,16 +391,15 @@ void run_recurrent_layer(Tape<T>& tape, Cell cell, const Var<T>& x, std::span<co
   }
   // The hoisted input projections, split by direction and column halves.
   const int halves = std::max(1, tape.threads() / D);
-  if (hoisted) tape.parallel(D * halves, [&](int task) {
-    const auto& g = node.dir[static_cast<std::size_t>(task / halves)];
-    const Index c0 = N * (task % halves) / halves, c1 = N * (task % halves + 1) / halves;
-    Eigen::Map<Matrix<T>> Gi(g.act + c0 * G, G, c1 - c0);
-    Gi.colwise() = g.w.b_ih.value().col(0);
-    if (node.x_bf16)
-      bf16_multiply_add(g.ih_bf16, G, x.rows, node.x_bf16 + c0 * node.x_ld, node.x_ld, g.act + c0 * G, G, c1 - c0);
-    else
-      Gi.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(c0, c1 - c0);
-  });
+  if (hoisted)
+    tape.parallel(D * halves, [&](int task) {
+      const auto& g = node.dir[static_cast<std::size_t>(task / halves)];
+      const Index c0 = N * (task % halves) / halves, c1 = N * (task % halves + 1) / halves;
+      Eigen::Map<Matrix<T>> Gi(g.act + c0 * G, G, c1 - c0);
+      Gi.colwise() = g.w.b_ih.value().col(0);
+      if (node.x_bf16) bf16_multiply_add(g.ih_bf16, G, x.rows, node.x_bf16 + c0 * node.x_ld, node.x_ld, g.act + c0 * G, G, c1 - c0);
+      else Gi.noalias() += g.w.w_ih.value().transpose() * x.value().middleCols(c0, c1 - c0);
+    });
   tape.parallel(D * node.shards, [&](int task) {
     int d;
     Index b0, b1;
@@ -428,8 +418,8 @@ void run_recurrent_layer(Tape<T>& tape, Cell cell, const Var<T>& x, std::span<co
 // definition: the latent reads h_n only, the decoder starts from h0 and c0 = 0).
 // Mismatched shapes or sequence lengths throw std::invalid_argument before anything runs.
 template <class T>
-void recurrent_layer(Tape<T>& tape, Cell cell, const Var<T>& x, std::span<const RecurrentWeights<T>> weights,
-                     const Var<T>& h0, const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
+void recurrent_layer(Tape<T>& tape, Cell cell, const Var<T>& x, std::span<const RecurrentWeights<T>> weights, const Var<T>& h0,
+                     const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
   static constexpr const char* op[] = {"gru_layer", "rnn_layer", "lstm_layer"};
   detail::check_recurrent_layer(op[static_cast<int>(cell)], cell, false, x, weights, h0, out, h_n, seq);
   detail::run_recurrent_layer(tape, cell, x, weights, h0, out, h_n, seq);
@@ -437,9 +427,9 @@ void recurrent_layer(Tape<T>& tape, Cell cell, const Var<T>& x, std::span<const 
 
 // One direction of a recurrent layer: x [I x T*B], h0 [H x B] -> out [H x T*B], h_n [H x B].
 template <class T>
-void recurrent_direction(Tape<T>& tape, Cell cell, const Var<T>& x, const Var<T>& h0, const Var<T>& w_ih,
-                         const Var<T>& w_hh, const Var<T>& b_ih, const Var<T>& b_hh, const Var<T>& out, const Var<T>& h_n,
-                         SequenceShape seq, bool reverse) {
+void recurrent_direction(Tape<T>& tape, Cell cell, const Var<T>& x, const Var<T>& h0, const Var<T>& w_ih, const Var<T>& w_hh,
+                         const Var<T>& b_ih, const Var<T>& b_hh, const Var<T>& out, const Var<T>& h_n, SequenceShape seq,
+                         bool reverse) {
   static constexpr const char* op[] = {"gru_direction", "rnn_direction", "lstm_direction"};
   const RecurrentWeights<T> w[1] = {{w_ih, w_hh, b_ih, b_hh, reverse}};
   detail::check_recurrent_layer<T>(op[static_cast<int>(cell)], cell, true, x, w, h0, out, h_n, seq);
@@ -448,15 +438,14 @@ void recurrent_direction(Tape<T>& tape, Cell cell, const Var<T>& x, const Var<T>
 
 // The GRU's names for the two above.
 template <class T>
-void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> weights, const Var<T>& h0,
-               const Var<T>& out, const Var<T>& h_n, SequenceShape seq) {
+void gru_layer(Tape<T>& tape, const Var<T>& x, std::span<const GruWeights<T>> weights, const Var<T>& h0, const Var<T>& out,
+               const Var<T>& h_n, SequenceShape seq) {
   recurrent_layer(tape, Cell::gru, x, weights, h0, out, h_n, seq);
 }
 
 template <class T>
-void gru_direction(Tape<T>& tape, const Var<T>& x, const Var<T>& h0, const Var<T>& w_ih, const Var<T>& w_hh,
-                   const Var<T>& b_ih, const Var<T>& b_hh, const Var<T>& out, const Var<T>& h_n, SequenceShape seq,
-                   bool reverse) {
+void gru_direction(Tape<T>& tape, const Var<T>& x, const Var<T>& h0, const Var<T>& w_ih, const Var<T>& w_hh, const Var<T>& b_ih,
+                   const Var<T>& b_hh, const Var<T>& out, const Var<T>& h_n, SequenceShape seq, bool reverse) {
   recurrent_direction(tape, Cell::gru, x, h0, w_ih, w_hh, b_ih, b_hh, out, h_n, seq, reverse);
 }
 

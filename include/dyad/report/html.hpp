@@ -48,8 +48,8 @@ struct VerdictView {
   double p_value = 1, score = 0;
   std::int64_t segments = 0;
   std::vector<std::pair<std::string, double>> signals;  // name and ratio to the healthy median, most abnormal first
-  std::string hint;                                      // of the top signal (a hint, not a diagnosis)
-  std::vector<double> times, scores, p_values;           // history, oldest first; times in epoch seconds
+  std::string hint;                                     // of the top signal (a hint, not a diagnosis)
+  std::vector<double> times, scores, p_values;          // history, oldest first; times in epoch seconds
   std::vector<std::string> statuses;
 };
 
@@ -163,7 +163,9 @@ inline std::vector<Tick> log_ticks(double lo, double hi) {
   const int e0 = static_cast<int>(std::floor(std::log10(lo))), e1 = static_cast<int>(std::ceil(std::log10(hi)));
   const double span = std::log10(hi / lo);
   const int every = std::max(1, (e1 - e0 + 5) / 6);
-  const std::vector<double> mult = span <= 2.5 ? std::vector<double>{1, 2, 5} : span <= 4 ? std::vector<double>{1, 3} : std::vector<double>{1};
+  const std::vector<double> mult = span <= 2.5 ? std::vector<double>{1, 2, 5}
+                                   : span <= 4 ? std::vector<double>{1, 3}
+                                               : std::vector<double>{1};
   for (int e = e0; e <= e1; ++e) {
     if ((e - e0) % every != 0) continue;
     for (double m : mult) {
@@ -214,8 +216,8 @@ void add(std::string& o, const Parts&... parts) {
 
 inline void svg_open(std::string& o, std::string_view cls, double w, double h, std::string_view aria) {
   const std::string ws = fixed(w), hs = fixed(h);
-  add(o, "<svg class=\"", cls, "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"", ws, "\" height=\"", hs,
-      "\" viewBox=\"0 0 ", ws, " ", hs, "\" role=\"img\" aria-label=\"");
+  add(o, "<svg class=\"", cls, "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"", ws, "\" height=\"", hs, "\" viewBox=\"0 0 ", ws,
+      " ", hs, "\" role=\"img\" aria-label=\"");
   append_escaped(o, aria);
   o += "\">\n";
 }
@@ -235,7 +237,8 @@ inline void svg_vertical_label(std::string& o, double x, double y, std::string_v
   o += "</text>";
 }
 
-inline void svg_line(std::string& o, std::string_view cls, double x1, double y1, double x2, double y2, std::string_view extra = {}) {
+inline void svg_line(std::string& o, std::string_view cls, double x1, double y1, double x2, double y2,
+                     std::string_view extra = {}) {
   add(o, "<line class=\"", cls, "\" x1=\"", fixed(x1), "\" y1=\"", fixed(y1), "\" x2=\"", fixed(x2), "\" y2=\"", fixed(y2), "\"");
   if (!extra.empty()) add(o, " ", extra);
 }
@@ -455,8 +458,8 @@ inline void roc_section(std::string& o, const ReportData& r) {
     // Width from a generous 7 px per character of the 12 px legend font.
     const double row = 18, lw = std::min(W - 16, 34 + 7.0 * static_cast<double>(longest) + 8 + 82);
     const double lh = row * static_cast<double>(r.scores.size()) + 10, lx = x1 - lw - 8, ly = y1 - lh - 8;
-    add(o, "<rect class=\"legend-box\" x=\"", fixed(lx), "\" y=\"", fixed(ly), "\" width=\"", fixed(lw), "\" height=\"",
-        fixed(lh), "\" rx=\"6\"/>");
+    add(o, "<rect class=\"legend-box\" x=\"", fixed(lx), "\" y=\"", fixed(ly), "\" width=\"", fixed(lw), "\" height=\"", fixed(lh),
+        "\" rx=\"6\"/>");
     for (std::size_t i = 0; i < r.scores.size(); ++i) {
       const auto& e = r.scores[i];
       const double cy = ly + 5 + row * (static_cast<double>(i) + 0.5);
@@ -475,8 +478,8 @@ inline void roc_section(std::string& o, const ReportData& r) {
     const auto& e = r.scores[i];
     add(o, "<tr><td><span class=\"swatch\" style=\"background:", series_colour(i), "\"></span>");
     append_escaped(o, e.name);
-    add(o, "</td><td class=\"num\">", detect::auroc_text(e.auroc_robust), "</td><td class=\"num\">", detect::auroc_text(e.auroc_average),
-        "</td></tr>\n");
+    add(o, "</td><td class=\"num\">", detect::auroc_text(e.auroc_robust), "</td><td class=\"num\">",
+        detect::auroc_text(e.auroc_average), "</td></tr>\n");
   }
   if (r.scores.empty()) o += "<tr><td colspan=\"3\">no scores</td></tr>\n";
   o += "</tbody>\n</table>\n<p class=\"note\"><em>robust</em>: mean of each car&#39;s top-h segment scores; "

@@ -50,7 +50,7 @@ struct FaultSpec {
 // The fleet's mix of fault types among faulty cars; shorts dominate, as in field reports.
 inline Fault draw_fault_type(Rng& rng) {
   const double u = rng.uniform();
-  return u < 0.30 ? Fault::internal_short
+  return u < 0.30   ? Fault::internal_short
          : u < 0.50 ? Fault::high_resistance
          : u < 0.70 ? Fault::weak_cell
          : u < 0.85 ? Fault::cooling
@@ -62,8 +62,8 @@ inline Fault draw_fault_type(Rng& rng) {
 inline FaultSpec draw_fault(Fault type, Rng& rng, std::size_t cells) {
   static constexpr double lo[] = {0, 0.05, 1.3, 0.08, 2.0e-3, 0.2};
   static constexpr double hi[] = {0, 0.15, 2.2, 0.22, 8.0e-3, 0.8};
-  static constexpr std::size_t sensor_channels[] = {col::volt, col::max_single_volt, col::min_single_volt,
-                                                    col::max_temp, col::min_temp};
+  static constexpr std::size_t sensor_channels[] = {col::volt, col::max_single_volt, col::min_single_volt, col::max_temp,
+                                                    col::min_temp};
   FaultSpec f;
   f.type = type;
   const auto k = static_cast<std::size_t>(type);

@@ -82,8 +82,7 @@ inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
 
 inline void validate(const FleetConfig& c) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("dyad::sim::FleetConfig: " + what); };
-  if (c.faulty > c.cars)
-    fail("faulty (" + std::to_string(c.faulty) + ") exceeds cars (" + std::to_string(c.cars) + ")");
+  if (c.faulty > c.cars) fail("faulty (" + std::to_string(c.faulty) + ") exceeds cars (" + std::to_string(c.cars) + ")");
   if (c.steps == 0) fail("steps must be positive");
   if (c.cells < 2) fail("cells must be at least 2");
   if (!(c.dt_s > 0) || !std::isfinite(c.dt_s)) fail("dt_s must be positive");
@@ -228,8 +227,7 @@ void simulate_car(const FleetConfig& cfg, const CarInfo& car, F&& callback) {
       const double range_km = detail::kRangeKm * (1.0 - car.fade_per_100k_km * km / 1e5);
       const double driven = range_km * std::max(0.05, previous_target - start_soc + rng.normal(0.0, 0.02));
       km += driven;
-      session_ts =
-          previous_end + std::round(std::max(3600.0, driven / car.daily_km * 86400.0 * rng.uniform(0.6, 1.4)));
+      session_ts = previous_end + std::round(std::max(3600.0, driven / car.daily_km * 86400.0 * rng.uniform(0.6, 1.4)));
     }
     previous_target = target;
     const double ambient = detail::ambient_c(car, session_ts) + rng.normal(0.0, 2.0);
@@ -250,9 +248,8 @@ void simulate_car(const FleetConfig& cfg, const CarInfo& car, F&& callback) {
     double elapsed = 0;
     bool done = false;
     auto advance = [&](double dt) {
-      const double offered = done ? 0.0
-                                  : std::min(charger_a * std::min(1.0, (elapsed + dt) / ramp_s),
-                                             detail::max_c_rate(pack.temperature()) * q);
+      const double offered =
+          done ? 0.0 : std::min(charger_a * std::min(1.0, (elapsed + dt) / ramp_s), detail::max_c_rate(pack.temperature()) * q);
       const PackReading r = pack.step(offered, dt, ambient);
       elapsed += dt;
       if (r.soc >= target || (r.current_a < cutoff_a && r.current_a < 0.99 * offered)) done = true;
@@ -291,9 +288,7 @@ inline void write_fleet_csv(const FleetConfig& cfg, std::ostream& os) {
   os << '\n';
   std::string buf;
   char num[64];
-  auto put = [&](auto x) {
-    buf.append(num, std::to_chars(num, num + sizeof num, x).ptr);
-  };
+  auto put = [&](auto x) { buf.append(num, std::to_chars(num, num + sizeof num, x).ptr); };
   simulate_fleet(cfg, [&](const SegmentMeta& m, std::span<const float> v) {
     buf.clear();
     for (std::size_t t = 0; t < cfg.steps; ++t) {

@@ -17,9 +17,13 @@ namespace dyad::sim {
 namespace detail {
 // double -> double, Eigen::ArrayXf -> float: the formulas below work on both.
 template <class S, class = void>
-struct scalar_of { using type = S; };
+struct scalar_of {
+  using type = S;
+};
 template <class S>
-struct scalar_of<S, std::void_t<typename S::Scalar>> { using type = typename S::Scalar; };
+struct scalar_of<S, std::void_t<typename S::Scalar>> {
+  using type = typename S::Scalar;
+};
 }  // namespace detail
 
 // NMC-like open-circuit voltage (V) at state of charge s (0..1): a steep rise out of empty, a
@@ -79,13 +83,12 @@ struct PackReading {
 // parked) share: bulk and hot-spot temperatures and the lagged probe gradients, advanced by
 // exact exponential updates so that any dt is stable.
 struct PackThermal {
-  double temp_c = 25, hot_c = 25;            // bulk and hot-spot temperature
+  double temp_c = 25, hot_c = 25;          // bulk and hot-spot temperature
   double hot_rise_c = 0, cold_drop_c = 0;  // lagged probe gradients
 
   // Advances by dt_s at current i (either sign) with heat_w of irreversible heat and leak_w
   // dissipated by a short; writes the extreme probes' readings into r.
-  void step(const PackParams& p, double i, double heat_w, double leak_w, double ambient_c, double dt_s,
-            PackReading& r) {
+  void step(const PackParams& p, double i, double heat_w, double leak_w, double ambient_c, double dt_s, PackReading& r) {
     const double g_active = p.active_w_per_k * std::clamp((temp_c - p.cooling_on_c) / 4.0, 0.0, 1.0);
     const double cooling_w = g_active * std::max(0.0, temp_c - p.coolant_c);
     const double g = p.passive_w_per_k + g_active;
@@ -184,7 +187,7 @@ class Pack {
   Eigen::ArrayXf soc_, ocv_, v_, den_;                    // scratch, sized once
   double sum_r0_ = 0, sum_r1_share_ = 0, base_mean_ = 0, inv_cap_mean_ = 0, leak_soc_per_h_ = 0;
   bool leaking_ = false;
-  double charge_ah_ = 0, v1_ = 0;    // series charge since the balance point; mean-cell RC voltage
+  double charge_ah_ = 0, v1_ = 0;  // series charge since the balance point; mean-cell RC voltage
   PackThermal thermal_;
 };
 

@@ -16,15 +16,15 @@ namespace dyad::sim {
 
 // Column order of every simulated segment (CONVENTIONS.md).
 inline const std::vector<std::string>& signal_columns() {
-  static const std::vector<std::string> columns{"volt",           "current",  "soc",     "max_single_volt",
-                                                "min_single_volt", "max_temp", "min_temp"};
+  static const std::vector<std::string> columns{"volt",     "current", "soc", "max_single_volt", "min_single_volt",
+                                                "max_temp", "min_temp"};
   return columns;
 }
 
 // Column indices into a row of signal_columns().
 namespace col {
-inline constexpr std::size_t volt = 0, current = 1, soc = 2, max_single_volt = 3, min_single_volt = 4,
-                             max_temp = 5, min_temp = 6, count = 7;
+inline constexpr std::size_t volt = 0, current = 1, soc = 2, max_single_volt = 3, min_single_volt = 4, max_temp = 5, min_temp = 6,
+                             count = 7;
 }
 
 // Calibration errors fixed per car: a current-sensor gain and offset, and a BMS SOC bias.
@@ -79,12 +79,12 @@ inline void inject_glitch(std::span<float> values, std::size_t channel, Rng& rng
       break;
     }
     default: {
-      const double size = channel == col::volt ? rng.uniform(15.0, 60.0)
+      const double size = channel == col::volt                                   ? rng.uniform(15.0, 60.0)
                           : channel == col::max_temp || channel == col::min_temp ? rng.uniform(8.0, 30.0)
-                                                                                   : rng.uniform(0.1, 0.6);
+                                                                                 : rng.uniform(0.1, 0.6);
       const double sign = channel == col::min_single_volt || channel == col::min_temp ? -1.0
-                          : channel == col::volt && rng.uniform() < 0.5           ? -1.0
-                                                                                   : 1.0;
+                          : channel == col::volt && rng.uniform() < 0.5               ? -1.0
+                                                                                      : 1.0;
       for (std::uint64_t n = 1 + rng.below(4); n > 0; --n) {
         float& v = at(static_cast<std::size_t>(rng.below(steps)));
         v = static_cast<float>(quantise(v + sign * size, kSensorResolution[channel]));

@@ -46,19 +46,19 @@ enum class TimestampFormat {
 // The export's column name for each of dyad's names.
 struct TelemetryColumns {
   std::string car = "vin", timestamp = "time", volt = "pack_voltage", current = "pack_current", soc = "soc_pct",
-              max_single_volt = "cell_v_max", min_single_volt = "cell_v_min", max_temp = "temp_max",
-              min_temp = "temp_min", mileage = "odometer_km", state = "state";
+              max_single_volt = "cell_v_max", min_single_volt = "cell_v_min", max_temp = "temp_max", min_temp = "temp_min",
+              mileage = "odometer_km", state = "state";
 };
 
 struct TelemetryConfig {
   // cars, faulty, seed, cells; steps = the sensor-glitch window and the spec's length.
   // segments_per_car and dt_s are not used: the export runs for `days` every `interval_s`.
   FleetConfig fleet;
-  double days = 7;           // continuous days per car, from 2021-01-01 00:00 UTC (detail::kEpoch)
-  double interval_s = 10;    // nominal sampling period, 0.1 .. 600 s
-  double jitter_s = 1;       // each sample at nominal + U(-jitter, +jitter); below interval_s / 2
-  double drop_rate = 0.01;   // probability that a row is not written
-  double empty_rate = 0.002; // probability that a signal cell (one of the 7 signals) is written empty
+  double days = 7;                              // continuous days per car, from 2021-01-01 00:00 UTC (detail::kEpoch)
+  double interval_s = 10;                       // nominal sampling period, 0.1 .. 600 s
+  double jitter_s = 1;                          // each sample at nominal + U(-jitter, +jitter); below interval_s / 2
+  double drop_rate = 0.01;                      // probability that a row is not written
+  double empty_rate = 0.002;                    // probability that a signal cell (one of the 7 signals) is written empty
   bool current_negative_when_charging = false;  // the export's sign; dyad's own is charging-positive
   TimestampFormat timestamps = TimestampFormat::iso8601;
   char delimiter = ',';
@@ -103,11 +103,17 @@ inline void validate(const TelemetryConfig& c) {
   if (!(d == '\t' || (printable_punct && std::string_view(".-+:\"_").find(d) == std::string_view::npos)))
     fail("delimiter must be a tab or a punctuation character other than . - + : \" _");
   const TelemetryColumns& n = c.columns;
-  const std::pair<const char*, const std::string*> names[] = {
-      {"car", &n.car},         {"timestamp", &n.timestamp},           {"volt", &n.volt},
-      {"current", &n.current}, {"soc", &n.soc},                       {"max_single_volt", &n.max_single_volt},
-      {"min_single_volt", &n.min_single_volt}, {"max_temp", &n.max_temp}, {"min_temp", &n.min_temp},
-      {"mileage", &n.mileage}, {"state", &n.state}};
+  const std::pair<const char*, const std::string*> names[] = {{"car", &n.car},
+                                                              {"timestamp", &n.timestamp},
+                                                              {"volt", &n.volt},
+                                                              {"current", &n.current},
+                                                              {"soc", &n.soc},
+                                                              {"max_single_volt", &n.max_single_volt},
+                                                              {"min_single_volt", &n.min_single_volt},
+                                                              {"max_temp", &n.max_temp},
+                                                              {"min_temp", &n.min_temp},
+                                                              {"mileage", &n.mileage},
+                                                              {"state", &n.state}};
   for (std::size_t i = 0; i < std::size(names); ++i) {
     const std::string& s = *names[i].second;
     const std::string field = std::string("columns.") + names[i].first;
@@ -115,15 +121,20 @@ inline void validate(const TelemetryConfig& c) {
     if (s.find_first_of(std::string{d, '"', '\n', '\r'}) != std::string::npos)
       fail(field + " ('" + s + "') must not contain the delimiter, a quote or a line break");
     for (std::size_t j = 0; j < i; ++j)
-      if (*names[j].second == s)
-        fail(field + " ('" + s + "') is also columns." + names[j].first + "; column names must differ");
+      if (*names[j].second == s) fail(field + " ('" + s + "') is also columns." + names[j].first + "; column names must differ");
   }
 }
 
 // Streams of a car's seed used only here, far from fleet.hpp's session streams.
 enum TelemetryStream : std::uint64_t {
-  kTelemetryPlan = 1ull << 40, kTelemetryDrive, kTelemetryNoise, kTelemetryClock, kTelemetryExport,
-  kTelemetryGlitch, kTelemetryWeather, kTelemetryFaultAge
+  kTelemetryPlan = 1ull << 40,
+  kTelemetryDrive,
+  kTelemetryNoise,
+  kTelemetryClock,
+  kTelemetryExport,
+  kTelemetryGlitch,
+  kTelemetryWeather,
+  kTelemetryFaultAge
 };
 
 // The pack off the charger: driving (a signed current, no CV rule) or parked at rest, with the
@@ -223,7 +234,7 @@ struct TelemetryRow {
   std::int64_t odometer_hm = 0;   // odometer in 0.1 km
   std::uint32_t session = 0;      // the car's charging session serial (from 1); 0 when not charging
   VehicleState state = VehicleState::parked;
-  std::uint8_t empty = 0;         // bit c: signal c is written empty
+  std::uint8_t empty = 0;  // bit c: signal c is written empty
   bool dropped = false;
 };
 
@@ -237,17 +248,10 @@ struct TelemetryRow {
 class CarTimeline {
  public:
   CarTimeline(const TelemetryConfig& cfg, const CarInfo& car)
-      : cfg_(&cfg),
-        car_(&car),
-        build_(car, cfg.fleet.cells),
-        plan_(mix(car.seed, kTelemetryPlan)),
-        drive_(mix(car.seed, kTelemetryDrive)),
-        noise_(mix(car.seed, kTelemetryNoise)),
-        clock_(mix(car.seed, kTelemetryClock)),
-        export_(mix(car.seed, kTelemetryExport)),
-        glitch_(mix(car.seed, kTelemetryGlitch)),
-        weather_rng_(mix(car.seed, kTelemetryWeather)),
-        road_(0.5, 15.0) {
+      : cfg_(&cfg), car_(&car), build_(car, cfg.fleet.cells), plan_(mix(car.seed, kTelemetryPlan)),
+        drive_(mix(car.seed, kTelemetryDrive)), noise_(mix(car.seed, kTelemetryNoise)), clock_(mix(car.seed, kTelemetryClock)),
+        export_(mix(car.seed, kTelemetryExport)), glitch_(mix(car.seed, kTelemetryGlitch)),
+        weather_rng_(mix(car.seed, kTelemetryWeather)), road_(0.5, 15.0) {
     start_s_ = kEpoch;
     end_ms_ = static_cast<std::int64_t>(std::llround(start_s_ * 1000.0)) +
               static_cast<std::int64_t>(std::llround(cfg.days * 86400.0 * 1000.0));
@@ -445,8 +449,8 @@ class CarTimeline {
         break;
       }
       case Activity::charging: {
-        const double offered = std::min(charger_a_ * std::min(1.0, (elapsed_s_ + dt) / (fast_ ? 60.0 : 30.0)),
-                                        max_c_rate(pack_->temperature()) * q_);
+        const double offered =
+            std::min(charger_a_ * std::min(1.0, (elapsed_s_ + dt) / (fast_ ? 60.0 : 30.0)), max_c_rate(pack_->temperature()) * q_);
         r = pack_->step(offered, dt, amb);
         elapsed_s_ += dt;
         ++charged_steps_;
@@ -464,7 +468,7 @@ class CarTimeline {
     measure(r, build_.cal, noise_, row.values);
     // Keep the sign of the current telling the state: parked, the contactors are open.
     float& current = row.values[col::current];
-    current = state == VehicleState::parked   ? 0.0f
+    current = state == VehicleState::parked    ? 0.0f
               : state == VehicleState::driving ? std::min(current, -0.1f)
                                                : std::max(current, 0.1f);
     row.odometer_hm = static_cast<std::int64_t>(std::llround(odometer_km_ * 10.0));
@@ -575,8 +579,8 @@ class RowWriter {
   void header() {
     const TelemetryColumns& n = cfg_.columns;
     std::string h;
-    for (const std::string* s : {&n.car, &n.timestamp, &n.volt, &n.current, &n.soc, &n.max_single_volt,
-                                 &n.min_single_volt, &n.max_temp, &n.min_temp, &n.mileage, &n.state}) {
+    for (const std::string* s : {&n.car, &n.timestamp, &n.volt, &n.current, &n.soc, &n.max_single_volt, &n.min_single_volt,
+                                 &n.max_temp, &n.min_temp, &n.mileage, &n.state}) {
       if (!h.empty()) h += cfg_.delimiter;
       h += *s;
     }
@@ -631,8 +635,8 @@ class RowWriter {
         if (day != day_) {  // the date changes once a day: format it then
           day_ = day;
           const std::chrono::year_month_day ymd{std::chrono::sys_days{std::chrono::days{day}}};
-          std::snprintf(date_, sizeof date_, "%04d-%02u-%02uT", static_cast<int>(ymd.year()),
-                        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+          std::snprintf(date_, sizeof date_, "%04d-%02u-%02uT", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                        static_cast<unsigned>(ymd.day()));
         }
         p = std::copy_n(date_, 11, p);
         const auto in_day = static_cast<unsigned>(ms - day * 86400000);

@@ -39,7 +39,7 @@ inline float to_float(bf16 b) { return std::bit_cast<float>(static_cast<std::uin
 // K rounded up to whole pairs: the rows of a packed panel's K and of each column of B.
 inline Index even(Index k) { return k + (k & 1); }
 
-inline constexpr Index kLanes = 16;       // fp32 lanes of a 512-bit register
+inline constexpr Index kLanes = 16;        // fp32 lanes of a 512-bit register
 inline constexpr Index kPanelVectors = 3;  // rows per panel in vectors: 3 x 8 accumulators fit
 inline constexpr Index kColumns = 8;       // columns of B per kernel call
 
@@ -112,8 +112,8 @@ DYAD_TARGET_BF16 void panel(const bf16* a, Index pairs, const bf16* b, Index ldb
 
 // c[M x N] (column-major, leading dimension ldc) += A b, with A [M x K] packed by pack() and
 // b [K x N] bf16 column-major with leading dimension ldb >= even(K), zero in row K when K is odd.
-DYAD_TARGET_BF16 inline void multiply_add(const bf16* packed, Index rows, Index cols, const bf16* b, Index ldb, float* c,
-                                          Index ldc, Index n) {
+DYAD_TARGET_BF16 inline void multiply_add(const bf16* packed, Index rows, Index cols, const bf16* b, Index ldb, float* c, Index ldc,
+                                          Index n) {
   const Index pairs = even(cols) / 2;
   for (Index i0 = 0; i0 < rows; i0 += kPanelVectors * kLanes) {
     const bf16* a = packed + i0 * even(cols);

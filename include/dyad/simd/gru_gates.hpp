@@ -15,8 +15,8 @@ namespace dyad::simd {
 // Forward for one sample; writes the new state to h, leaves (r, z, n) in gi and, when
 // training (saved_ghn not null), stores gh_n for backward.
 template <class T>
-inline void gru_gates_forward(T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT gh, const T* DYAD_RESTRICT h_prev,
-                              T* DYAD_RESTRICT h, T* DYAD_RESTRICT saved_ghn, std::size_t H) {
+inline void gru_gates_forward(T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT gh, const T* DYAD_RESTRICT h_prev, T* DYAD_RESTRICT h,
+                              T* DYAD_RESTRICT saved_ghn, std::size_t H) {
   using Array = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
   using ConstArray = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
   const auto n_ = static_cast<Eigen::Index>(H);
@@ -35,8 +35,7 @@ inline void gru_gates_forward(T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT gh, co
 // receives the direct part z * dh of the previous state's gradient.
 template <class T>
 inline void gru_gates_backward(T* DYAD_RESTRICT act, const T* DYAD_RESTRICT ghn, const T* DYAD_RESTRICT h_prev,
-                               const T* DYAD_RESTRICT dh, T* DYAD_RESTRICT dgh, T* DYAD_RESTRICT dh_prev,
-                               std::size_t H) {
+                               const T* DYAD_RESTRICT dh, T* DYAD_RESTRICT dgh, T* DYAD_RESTRICT dh_prev, std::size_t H) {
   using B = xsimd::batch<T>;
   T* ar = act;
   T* az = act + H;

@@ -17,8 +17,8 @@ namespace dyad::simd {
 // Forward: leaves (i, f, g, o) in gi (the saved activations), writes c and h. c may be c_prev
 // (scoring keeps one cell state per sample and updates it in place).
 template <class T>
-inline void lstm_gates_forward(T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT gh, const T* c_prev, T* c,
-                               T* DYAD_RESTRICT h, std::size_t H) {
+inline void lstm_gates_forward(T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT gh, const T* c_prev, T* c, T* DYAD_RESTRICT h,
+                               std::size_t H) {
   using Array = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
   using ConstArray = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
   const auto n = static_cast<Eigen::Index>(H);

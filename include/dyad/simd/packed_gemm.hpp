@@ -61,10 +61,13 @@ class PackedMatrix {
   static void panel(const T* a, Index K, const T* b, Index ldb, T* c, Index ldc, Index n) {
     Index j = 0;
     for (; j + NR <= n; j += NR) kernel<M, NR>(a, K, b + j * ldb, ldb, c + j * ldc, ldc);
-    // The last columns, in one call of their own width.
+    // The last columns, in one call of their own width. (clang-format 14 would split the
+    // templated lambda from its call.)
+    // clang-format off
     [&]<Index... W>(std::integer_sequence<Index, W...>) {
       ((n - j == W + 1 ? kernel<M, W + 1>(a, K, b + j * ldb, ldb, c + j * ldc, ldc) : void()), ...);
     }(std::make_integer_sequence<Index, NR - 1>{});
+    // clang-format on
   }
 
   template <Index M, Index N>

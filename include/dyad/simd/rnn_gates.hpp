@@ -22,8 +22,8 @@ inline void rnn_gates_forward(const T* DYAD_RESTRICT gi, const T* DYAD_RESTRICT 
 // Backward: da = dh (1 - h^2), the gradient of both pre-activations (gi and gh share it).
 // The previous state has no direct path (unlike the GRU's z h_prev): dh_prev is zero.
 template <class T>
-inline void rnn_gates_backward(const T* DYAD_RESTRICT h, const T* DYAD_RESTRICT dh, T* DYAD_RESTRICT da,
-                               T* DYAD_RESTRICT dh_prev, std::size_t H) {
+inline void rnn_gates_backward(const T* DYAD_RESTRICT h, const T* DYAD_RESTRICT dh, T* DYAD_RESTRICT da, T* DYAD_RESTRICT dh_prev,
+                               std::size_t H) {
   using Array = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
   using ConstArray = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
   const auto n = static_cast<Eigen::Index>(H);
