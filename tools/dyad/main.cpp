@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <dyad/core/mapped_file.hpp>
+
 #ifdef DYAD_WITH_MPI
 #include <dyad/dist/mpi.hpp>
 #endif
@@ -63,6 +65,8 @@ int main(int argc, char** argv) {
 
   // Ctrl-C or a kill while an output is being written removes its hidden temporary file.
   dyad::remove_temporaries_on_signals();
+  // A segment store truncated or rewritten in place while mapped: a message, not "Bus error".
+  dyad::report_mapped_file_faults();
   CLI::App app{"dyad " DYAD_VERSION_STRING
                ": find faulty EV battery packs from charging telemetry (DyAD sequence VAE, Nature Communications 14, 5940)"};
   app.require_subcommand(1);
