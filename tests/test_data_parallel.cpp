@@ -4,6 +4,7 @@
 #include "thread_communicator.hpp"
 #include "toy_data.hpp"
 
+#include <dyad/dist/agreement.hpp>
 #include <dyad/dist/score_across.hpp>
 #include <dyad/ensemble.hpp>
 #include <dyad/model.hpp>
@@ -280,4 +281,23 @@ TEST_CASE("data parallel: Normalizer moments of disjoint shares combine to the o
   }
   CHECK_THROWS_WITH_AS(Normalizer::from_moments(Normalizer::Moments{}, cols), "dyad::Normalizer::fit: no segments to fit on",
                        std::invalid_argument);
+}
+
+TEST_CASE("data parallel: check_ranks_agree names the input and the ranks whose copy differs from rank 0's") {
+  // Two datasets of the same size that differ in one value: what a stale copy on one node is.
+  Dataset changed = fleet();
+  changed.raw_values()[17] += 1;
+  CHECK(fingerprint(changed) != fingerprint(fleet()));
+  CHECK(fingerprint(fleet()) == fingerprint(Dataset(fleet())));
+  test::ThreadGroup group(3);
+  CHECK_THROWS_WITH_AS(group.run([&](const Communicator& comm) {
+    check_ranks_agree(comm,
+                      {{"--data 'fleet.csv'", fingerprint(comm.rank() == 2 ? changed : fleet())}, {"--model 'm.safetensors'", 42}});
+  }),
+                       "the MPI ranks do not hold the same inputs: --data 'fleet.csv' on rank(s) 2 differs from rank 0's (each "
+                       "node reads its own copy: make the copies identical, or put the files on a shared path)",
+                       std::runtime_error);
+  // Agreeing ranks go on; so does one process.
+  group.run([&](const Communicator& comm) { check_ranks_agree(comm, {{"--data", fingerprint(fleet())}, {"--model", 7}}); });
+  check_ranks_agree(single_process(), {{"--data", 1}});
 }

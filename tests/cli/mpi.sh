@@ -92,6 +92,51 @@ ranks 2 "$dyad" train --resume stop.safetensors.state --data fleet.dyadset --out
 grep -q "resumed and trained" resume.err || fail "resume did not say so: $(cat resume.err)"
 [ -f stop.safetensors ] && [ ! -f stop.safetensors.state ] || fail "resume should write the model and remove the state"
 
+# Ranks that hold different inputs under the same path (each node its own copy): a stale copy
+# with the same segment count, or another model, is one error from rank 0 before any work, and
+# nothing is written. Each rank runs in its own directory (mpirun's -wdir, MPMD ':' syntax).
+mkdir -p node0 node1
+cp fleet.csv node0/fleet.csv
+python3 - fleet.csv node1/fleet.csv <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+f = lines[5].split(",")
+f[6] = str(float(f[6]) + 0.5)  # one volt value of one row: same cars, segments and rows
+lines[5] = ",".join(f)
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+PY
+cp one.safetensors node0/model.safetensors
+cp one.safetensors node1/model.safetensors
+two_nodes() {  # the same command line on two ranks, each in its node's directory
+  timeout 300 "$mpirun" --allow-run-as-root --oversubscribe --mca btl self,vader -np 1 -wdir "$work/node0" "$@" \
+    : -np 1 -wdir "$work/node1" "$@"
+}
+for cmd in score train; do
+  status=0
+  if [ $cmd = score ]; then
+    two_nodes "$dyad" score --model model.safetensors --data fleet.csv --out mixed.csv > mixed.err 2>&1 || status=$?
+  else
+    two_nodes "$dyad" train --data fleet.csv --out mixed.safetensors "${train[@]}" > mixed.err 2>&1 || status=$?
+  fi
+  [ "$status" -ne 0 ] || fail "$cmd on ranks with different --data succeeded"
+  grep -q "the MPI ranks do not hold the same inputs: --data 'fleet.csv' on rank(s) 1 differs from rank 0's" mixed.err \
+    || fail "$cmd: no agreement message: $(cat mixed.err)"
+  ls node0/mixed* node1/mixed* 2> /dev/null && fail "$cmd on disagreeing ranks left an output"
+done
+cp fleet.csv node1/fleet.csv
+"$dyad" train --data fleet.csv --out node1/model.safetensors --epochs 1 --batch-size 13 --seed 4 --threads 1 -q 2> /dev/null
+status=0
+two_nodes "$dyad" score --model model.safetensors --data fleet.csv --out mixed.csv > mixed.err 2>&1 || status=$?
+[ "$status" -ne 0 ] || fail "score with a different --model on each rank succeeded"
+grep -q "\-\-model 'model.safetensors' on rank(s) 1 differs from rank 0's" mixed.err || fail "no model message: $(cat mixed.err)"
+# Different segment counts: dyad's message, not an MPI truncation error.
+head -n 200 fleet.csv > node1/fleet.csv
+cp node0/model.safetensors node1/model.safetensors
+status=0
+two_nodes "$dyad" score --model model.safetensors --data fleet.csv --out mixed.csv > mixed.err 2>&1 || status=$?
+[ "$status" -ne 0 ] || fail "score with different segment counts succeeded"
+grep -q "\-\-data 'fleet.csv' on rank(s) 1 differs" mixed.err || fail "segment counts: $(cat mixed.err)"
+
 # The other commands run in one process and say so.
 status=0
 ranks 2 "$dyad" evaluate --scores single.csv > refuse.err 2>&1 || status=$?

@@ -4,6 +4,7 @@
 #include "common.hpp"
 #include "scoring.hpp"
 
+#include <dyad/dist/agreement.hpp>
 #include <dyad/dyad.hpp>
 
 #include <CLI/CLI.hpp>
@@ -61,10 +62,14 @@ void warn_out_of_range(const Ensemble<float>& model, const Dataset& data, const 
 
 inline int run_score(const ScoreArgs& a) {
   check_output_path(a.out, "--out");  // before loading and scoring, which may take long
+  check_output_not_input(a.out, "--out", {{"--model", a.model}, {"--data", a.data}});
   const Precision precision = chosen_precision(a.precision, "dyad score");
   Ensemble<float> model = load_for_scoring(a.model, a.preset);
   if (a.no_normalize) model.set_normalizer(Normalizer::identity(model.config().roles.encoder));
   const Dataset data = read_model_data(a.data, model.config());
+  // Every rank scores its share of its own copy of the data with its own copy of the model.
+  check_ranks_agree(ranks(),
+                    {{"--data '" + a.data + "'", fingerprint(data)}, {"--model '" + a.model + "'", file_fingerprint(a.model)}});
   if (ranks().root()) warn_out_of_range(model, data);  // reads every value: once, not on every rank
   const auto start = std::chrono::steady_clock::now();
   Ensemble<float>::Workspace workspace(a.threads.value_or(hardware_threads()), precision);

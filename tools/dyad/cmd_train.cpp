@@ -4,6 +4,7 @@
 #include "common.hpp"
 #include "progress.hpp"
 
+#include <dyad/dist/agreement.hpp>
 #include <dyad/dyad.hpp>
 
 #include <CLI/CLI.hpp>
@@ -185,6 +186,12 @@ inline int run_train(const TrainArgs& a) {
   check_output_path(a.out, "--out");
   check_output_path(state_path, "--out (its .state file)");
   if (!a.log_json.empty()) check_output_path(a.log_json, "--log-json");
+  const std::vector<NamedPath> inputs{{"--data", a.data}, {"--config", a.config}, {"--init", a.init}};
+  check_output_not_input(a.out, "--out", inputs);
+  check_output_not_input(state_path, "--out (its .state file)", inputs);  // --resume may name it: that is resuming
+  check_output_not_input(a.log_json, "--log-json", inputs);
+  check_output_not_input(a.out, "--out", {{"--resume", a.resume}});
+  check_output_not_input(a.log_json, "--log-json", {{"--resume", a.resume}});
 
   std::optional<TrainingState<float>> resumed;
   ModelConfig config;
@@ -205,6 +212,13 @@ inline int run_train(const TrainArgs& a) {
   FitOptions options;
   options.refit_normalizer = a.init.empty();
   const Dataset data = read_model_data(a.data, model.config());
+  {  // every rank fits the same model to its share of its own copy of the data
+    std::vector<RankInput> inputs{{"--data '" + a.data + "'", fingerprint(data)},
+                                  {"the configuration", Fingerprint().add(model.config().to_json().dump()).value()}};
+    if (!a.init.empty()) inputs.push_back({"--init '" + a.init + "'", file_fingerprint(a.init)});
+    if (!a.resume.empty()) inputs.push_back({"--resume '" + a.resume + "'", file_fingerprint(a.resume)});
+    check_ranks_agree(comm, inputs);
+  }
   if (!data.labelled())
     std::cerr << "dyad train: " << a.data << " has no label column (unlabelled): every segment is trained on as normal\n";
   std::cerr << "dyad train: " << data.size() << " segments from " << a.data << "; H " << model.config().hidden << ", layers "
