@@ -291,3 +291,26 @@ TEST_CASE("remove_temporaries_on_signals leaves an ignored signal ignored") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 7);
 }
+
+TEST_CASE("check_output_not_input refuses an output that is an input, by any name") {
+  AtomicTempDir dir;
+  const fs::path raw = dir.path / "raw.csv", other = dir.path / "other.csv";
+  write_text(raw, "car,t\na,1\n");
+  write_text(other, "car,t\nb,1\n");
+  const std::string same = error_of([&] { dyad::check_output_not_input(raw, "--out", {{"--raw", raw}}); });
+  CHECK(same == "dyad: --out '" + raw.string() + "' is the same file as --raw '" + raw.string() +
+                    "': writing it would destroy the input; give another output path");
+  // Another spelling, a symbolic link and a hard link are the same file.
+  const fs::path dotted = dir.path / "." / "raw.csv", link = dir.path / "link.csv", hard = dir.path / "hard.csv";
+  fs::create_symlink(raw, link);
+  fs::create_hard_link(raw, hard);
+  for (const fs::path& out : {dotted, link, hard})
+    CHECK(contains(error_of([&] {
+                     dyad::check_output_not_input(out, "--out", {{"--data", other}, {"--raw", raw}});
+                   }),
+                   "is the same file as --raw"));
+  // A different file, a new name and empty inputs are fine; nothing was touched.
+  dyad::check_output_not_input(other, "--out", {{"--raw", raw}, {"--spec", ""}});
+  dyad::check_output_not_input(dir.path / "new.csv", "--out", {{"--raw", raw}});
+  CHECK(slurp(raw) == "car,t\na,1\n");
+}

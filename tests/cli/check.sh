@@ -330,4 +330,54 @@ sed 's/"soc_pct"/"soc_percent"/' spec.json > bad_spec.json
 if "$dyad" ingest --raw raw.csv --spec bad_spec.json --out bad_segments.csv 2> bad_ingest.err; then fail "ingest with a bad spec succeeded"; fi
 grep -q "raw.csv:1:1: column 'soc_percent' (spec columns.soc) is not in the header" bad_ingest.err || fail "ingest error: $(cat bad_ingest.err)"
 [ ! -e bad_segments.csv ] || fail "a failed ingest left its output"
+# An output that is one of the command's inputs (by any path: the same name, a symbolic link, a
+# hard link) is refused before anything is written, naming both; the input is untouched.
+ln -sf raw.csv raw_link.csv
+ln -f fleet.csv fleet_hard.csv
+cp model.safetensors model_copy.safetensors
+sums=$(cat raw.csv fleet.csv model_copy.safetensors spec.json | md5sum)
+refuse() {  # WHAT EXPECTED-MESSAGE COMMAND...: the command must fail with that message
+  local what=$1 expect=$2
+  shift 2
+  if "$dyad" "$@" 2> refuse.err; then fail "$what: an output that is an input was accepted"; fi
+  grep -qF -- "$expect" refuse.err || fail "$what: $(cat refuse.err)"
+}
+refuse "ingest --out raw" "--out 'raw.csv' is the same file as --raw 'raw.csv': writing it would destroy the input" \
+  ingest --raw raw.csv --spec spec.json --out raw.csv
+refuse "ingest --out a link to raw" "--out 'raw_link.csv' is the same file as --raw 'raw.csv'" \
+  ingest --raw raw.csv --spec spec.json --out raw_link.csv
+refuse "ingest --report-json spec" "--report-json 'spec.json' is the same file as --spec 'spec.json'" \
+  ingest --raw raw.csv --spec spec.json --out never.csv --report-json spec.json
+refuse "score --out model" "--out 'model_copy.safetensors' is the same file as --model" \
+  score --model model_copy.safetensors --data fleet.csv --out model_copy.safetensors
+refuse "train --out data" "--out 'fleet_hard.csv' is the same file as --data 'fleet.csv'" \
+  train --data fleet.csv --out fleet_hard.csv --epochs 1 -q
+refuse "pack --out data" "--out 'fleet.csv' is the same file as --data 'fleet.csv'" pack --data fleet.csv --out fleet.csv
+refuse "calibrate --out model" "--out 'model_copy.safetensors' is the same file as --model" \
+  calibrate --model model_copy.safetensors --data fleet.csv --out model_copy.safetensors
+refuse "monitor --db data" "--db 'fleet.csv' is the same file as --data 'fleet.csv'" \
+  monitor --model model.safetensors --data fleet.csv --db fleet.csv
+[ "$(cat raw.csv fleet.csv model_copy.safetensors spec.json | md5sum)" = "$sums" ] || fail "a refused run changed an input"
+[ ! -e never.csv ] || fail "a refused ingest wrote --out"
+rm -f raw_link.csv fleet_hard.csv model_copy.safetensors
+
+# A segment store truncated in place while a command reads it (cp over it, rsync --inplace):
+# one message naming the file, exit status 1, no "Bus error" and no output left behind.
+"$dyad" simulate --cars 40 --faulty 0 --segments 40 --steps 128 --seed 9 --out big.csv 2> /dev/null
+"$dyad" pack --data big.csv --out big.dyadset 2> /dev/null
+"$dyad" score --model model.safetensors --data big.dyadset --out big_scores.csv --threads 1 --batch-size 8 2> bus.err &
+scorer=$!
+for _ in $(seq 1 600); do  # until the store is mapped
+  grep -q big.dyadset "/proc/$scorer/maps" 2> /dev/null && break
+  sleep 0.01
+done
+: > big.dyadset  # truncate in place, as cp over it does first
+status=0
+wait "$scorer" || status=$?
+[ "$status" -eq 1 ] || fail "a store truncated while read: exit status $status, expected 1: $(cat bus.err)"
+grep -q "'big.dyadset' changed while dyad was reading it" bus.err || fail "truncated store: $(cat bus.err)"
+[ ! -e big_scores.csv ] || fail "a run that failed left its output"
+ls -a | grep -q '\.tmp' && fail "temporary files left after the SIGBUS: $(ls -a)"
+rm -f big.csv big.dyadset big_scores.csv
+
 echo "dyad CLI and examples: all checks passed"

@@ -33,6 +33,7 @@ inline void add_calibrate_options(CLI::App* cmd, CalibrateArgs& a) {
 
 inline int run_calibrate(const CalibrateArgs& a) {
   check_output_path(a.out, "--out");
+  check_output_not_input(a.out, "--out", {{"--model", a.model}, {"--data", a.data}});
   Ensemble<float> model = load_for_scoring(a.model, "");
   if (!model.calibration().empty())
     std::cerr << "dyad calibrate: replacing the calibration on " << model.calibration().size() << " cars in " << a.model << "\n";

@@ -87,6 +87,10 @@ inline int run_ingest(const IngestArgs& a) {
   if (!a.labels.empty()) labels = ingest::read_labels(a.labels);
   check_output_path(a.out, "--out");
   if (!a.report_json.empty()) check_output_path(a.report_json, "--report-json");
+  std::vector<NamedPath> inputs{{"--spec", a.spec}, {"--labels", a.labels}};
+  for (const auto& f : a.raw) inputs.push_back({"--raw", f});
+  check_output_not_input(a.out, "--out", inputs);
+  check_output_not_input(a.report_json, "--report-json", inputs);
   ingest::Options options;
   options.strict = a.strict;
   ingest::Report report;

@@ -19,6 +19,7 @@ inline void add_pack_options(CLI::App* cmd, PackArgs& a) {
 
 inline int run_pack(const PackArgs& a) {
   check_output_path(a.out, "--out");
+  check_output_not_input(a.out, "--out", {{"--data", a.data}});
   if (is_safetensors_file(a.data))
     throw std::invalid_argument("--data '" + a.data + "' is already a segment store (or another safetensors file)");
   const auto start = std::chrono::steady_clock::now();

@@ -39,6 +39,7 @@ inline void add_report_options(CLI::App* cmd, ReportArgs& a) {
 
 inline int run_report(const ReportArgs& a) {
   check_output_path(a.out, "--out");  // before loading the model, data and scores
+  check_output_not_input(a.out, "--out", {{"--scores", a.scores}, {"--data", a.data}, {"--model", a.model}, {"--db", a.db}});
   if (!a.db.empty()) {
     monitor::FleetDb db(a.db);
     report::write_report(a.out, build_db_report(db, a.db, a.model_id));
