@@ -2,13 +2,15 @@
 // The first input byte picks `every` (1 to 4 segments a batch), the second how the rest, a long
 // CSV, is cut into pieces. The rest is fed three ways:
 //   1. to SegmentBatcher in those pieces: the reference;
-//   2. through a pipe to SegmentStream, as monitor reads stdin: the same batches, or the same error;
+//   2. through a pipe to SegmentStream, as monitor reads stdin: the same batches and rejects, or
+//      the same error;
 //   3. to SegmentBatcher in those pieces with time-outs (a batch closed early) between them and a
-//      short maximum line: rejected, or batches as in 1 but cut more often.
-// Whatever is accepted must give back every non-blank data line once, in order, each batch
-// starting at the line number it states, never splitting a segment, and holding `every`
-// segments (all but the last two batches, cut at the end of the input; with time-outs, at most
-// `every`).
+//      short maximum line: batches as in 1 but cut more often, the over-long lines rejected.
+// Only a bad header is an error. Otherwise every non-blank data line comes back once, in order:
+// in a batch, or as a reject when it is longer than the limit, has a malformed quote or has too
+// few fields to name its car and segment. Each batch starts at the line number it states, lists its segments where they
+// start, never splits a segment, and holds `every` segments (all but the last two batches, cut at
+// the end of the input; with time-outs, at most `every`).
 #include "fuzz_util.hpp"
 
 #include <dyad/data/segment_stream.hpp>
@@ -31,8 +33,16 @@ using dyad::SegmentBatcher;
 struct Outcome {
   std::string header;
   std::vector<SegmentBatcher::Batch> batches;
+  std::vector<std::size_t> rejects;  // their line numbers
   std::optional<std::string> error;
 };
+
+void take_rejects(SegmentBatcher& b, std::vector<std::size_t>& to) {
+  for (const auto& r : b.take_rejects()) {
+    if (r.reason.empty()) dyad::fuzz::bug("a reject without a reason");
+    to.push_back(r.line);
+  }
+}
 
 // Piece sizes from 1 to 1 + seed % 97 bytes, and whether a time-out comes after a piece.
 struct Cutter {
@@ -57,6 +67,7 @@ Outcome drive(std::string_view text, std::size_t every, unsigned seed, bool time
         if (x->text.empty()) dyad::fuzz::bug("a batch with no lines");
         o.batches.push_back(std::move(*x));
       }
+      take_rejects(b, o.rejects);
       if (b.ended()) {
         if (!b.complete_last()) break;
         continue;
@@ -72,12 +83,13 @@ Outcome drive(std::string_view text, std::size_t every, unsigned seed, bool time
   } catch (const std::exception& e) {
     o.error = e.what();
   }
+  take_rejects(b, o.rejects);
   o.header = b.header();
   return o;
 }
 
 // The same input written into a pipe and read by SegmentStream (time-outs far away).
-std::vector<std::string> through_pipe(std::string_view text, std::size_t every, std::optional<std::string>& error) {
+Outcome through_pipe(std::string_view text, std::size_t every) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) dyad::fuzz::bug("pipe2 failed");
   struct Closer {
@@ -93,15 +105,16 @@ std::vector<std::string> through_pipe(std::string_view text, std::size_t every, 
   }
   ::close(out.fd);
   out.fd = -1;
-  std::vector<std::string> batches;
+  Outcome o;
+  dyad::SegmentStream stream(in.fd, every, 3600);
   try {
-    dyad::SegmentStream stream(in.fd, every, 3600);
-    std::size_t first = 0;
-    for (std::string b; !(b = stream.next(first)).empty();) batches.push_back(b + "@" + std::to_string(first));
+    while (auto b = stream.next()) o.batches.push_back(std::move(*b));
   } catch (const std::exception& e) {
-    error = e.what();
+    o.error = e.what();
   }
-  return batches;
+  for (const auto& r : stream.take_rejects()) o.rejects.push_back(r.line);
+  o.header = stream.header();
+  return o;
 }
 
 struct Line {
@@ -109,36 +122,63 @@ struct Line {
   std::size_t number;
 };
 
-// The data lines the batches must give back: after the header, '\r' dropped, blank ones left out.
-std::vector<Line> data_lines(std::string_view text) {
+struct Expected {
+  std::vector<Line> lines;           // what the batches must give back
+  std::vector<std::size_t> rejects;  // the line numbers set aside
+  bool header_error = false;
+};
+
+// The data lines the batches must give back (after the header, '\r' dropped, blank ones left
+// out) and those set aside, as the batcher's rules say.
+Expected expected(std::string_view text, std::size_t max_line) {
   std::vector<std::string> lines;
   std::size_t start = 0;
   for (std::size_t nl; (nl = text.find('\n', start)) != std::string_view::npos; start = nl + 1)
     lines.emplace_back(text.substr(start, nl - start));
   if (start < text.size()) lines.emplace_back(text.substr(start));
-  for (auto& l : lines)
-    if (!l.empty() && l.back() == '\r') l.pop_back();
-  std::vector<Line> out;
+  Expected out;
   if (lines.empty()) return out;
   std::vector<std::string_view> f;
   dyad::text::FieldScratch scratch;
-  dyad::text::split_fields(lines[0], f, scratch);
-  std::size_t car = 0, segment = 0;
+  std::string header = lines[0];
+  if (header.size() > max_line) out.header_error = true;
+  if (!header.empty() && header.back() == '\r') header.pop_back();
+  dyad::text::split_fields(header, f, scratch);
+  constexpr std::size_t none = static_cast<std::size_t>(-1);
+  std::size_t car = none, segment = none;
   for (std::size_t i = 0; i < f.size(); ++i) {
     if (f[i] == "car") car = i;
     if (f[i] == "segment") segment = i;
   }
+  if (car == none || segment == none) out.header_error = true;
+  if (out.header_error) return out;
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    if (dyad::text::trim(lines[i]).empty()) continue;
-    dyad::text::split_fields(lines[i], f, scratch);
-    if (f.size() <= std::max(car, segment)) break;  // "too few fields": the batcher stops here too
-    out.push_back({lines[i], std::string(f[car]) + '\x1f' + std::string(f[segment]), i + 1});
+    std::string& l = lines[i];
+    if (l.size() > max_line) {
+      out.rejects.push_back(i + 1);
+      continue;
+    }
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (dyad::text::trim(l).empty()) continue;
+    if (dyad::text::split_fields(l, f, scratch) || f.size() <= std::max(car, segment)) {
+      out.rejects.push_back(i + 1);
+      continue;
+    }
+    out.lines.push_back({l, std::string(f[car]) + '\x1f' + std::string(f[segment]), i + 1});
   }
   return out;
 }
 
-void check(const Outcome& o, std::string_view text, std::size_t every, bool timeouts) {
-  const std::vector<Line> lines = data_lines(text);
+void check(const Outcome& o, std::string_view text, std::size_t every, bool timeouts, std::size_t max_line) {
+  const Expected want = expected(text, max_line);
+  if (o.error) {
+    if (!want.header_error) dyad::fuzz::bug("an error on data rows: " + *o.error);
+    if (!o.batches.empty()) dyad::fuzz::bug("batches after a header error");
+    return;
+  }
+  if (want.header_error) dyad::fuzz::bug("a bad header accepted");
+  if (o.rejects != want.rejects) dyad::fuzz::bug("other lines rejected than the rules say");
+  const std::vector<Line>& lines = want.lines;
   std::size_t at = 0;
   for (std::size_t k = 0; k < o.batches.size(); ++k) {
     const auto& b = o.batches[k];
@@ -153,9 +193,16 @@ void check(const Outcome& o, std::string_view text, std::size_t every, bool time
       const std::string expect = lines[at].text + "\n";
       if (b.text.compare(pos, expect.size(), expect) != 0)
         dyad::fuzz::bug("batch " + std::to_string(k) + " differs from the input at line " + std::to_string(lines[at].number));
+      if (pos == 0 || lines[at].key != lines[at - 1].key) {
+        if (segments >= b.segments.size() || b.segments[segments].offset != pos ||
+            b.segments[segments].first_line != lines[at].number)
+          dyad::fuzz::bug("batch " + std::to_string(k) + " does not list its segment starting at line " +
+                          std::to_string(lines[at].number));
+        ++segments;
+      }
       pos += expect.size();
-      segments += at == 0 || pos == expect.size() || lines[at].key != lines[at - 1].key;
     }
+    if (segments != b.segments.size()) dyad::fuzz::bug("batch " + std::to_string(k) + " lists segments it does not hold");
     // At the end of the input the pending segments close one batch and the last segment
     // another, so only the batches before those two are sure to be full.
     const bool closing = k + 2 >= o.batches.size();
@@ -163,7 +210,7 @@ void check(const Outcome& o, std::string_view text, std::size_t every, bool time
       dyad::fuzz::bug("batch " + std::to_string(k) + " holds " + std::to_string(segments) +
                       " segments with every = " + std::to_string(every));
   }
-  if (!o.error && at != lines.size()) dyad::fuzz::bug("data lines missing from the batches");
+  if (at != lines.size()) dyad::fuzz::bug("data lines missing from the batches");
 }
 
 }  // namespace
@@ -175,23 +222,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data) + 2, size - 2);
 
   const Outcome ref = drive(text, every, seed, false, dyad::text::default_max_line_bytes);
-  check(ref, text, every, false);
+  check(ref, text, every, false, dyad::text::default_max_line_bytes);
 
   if (text.size() < 60000) {  // fits the pipe's buffer, so it can be written before reading
-    std::optional<std::string> error;
-    const std::vector<std::string> streamed = through_pipe(text, every, error);
-    if (error != ref.error)
-      dyad::fuzz::bug("SegmentStream and SegmentBatcher disagree on the error: '" + error.value_or("none") + "' vs '" +
+    const Outcome streamed = through_pipe(text, every);
+    if (streamed.error != ref.error)
+      dyad::fuzz::bug("SegmentStream and SegmentBatcher disagree on the error: '" + streamed.error.value_or("none") + "' vs '" +
                       ref.error.value_or("none") + "'");
-    if (!error) {
-      if (streamed.size() != ref.batches.size()) dyad::fuzz::bug("SegmentStream gave another number of batches");
-      for (std::size_t k = 0; k < streamed.size(); ++k)
-        if (streamed[k] != ref.header + "\n" + ref.batches[k].text + "@" + std::to_string(ref.batches[k].first_line))
-          dyad::fuzz::bug("SegmentStream's batch " + std::to_string(k) + " differs from SegmentBatcher's");
-    }
+    if (streamed.rejects != ref.rejects) dyad::fuzz::bug("SegmentStream rejected other lines than SegmentBatcher");
+    if (streamed.batches.size() != ref.batches.size()) dyad::fuzz::bug("SegmentStream gave another number of batches");
+    for (std::size_t k = 0; k < streamed.batches.size(); ++k)
+      if (streamed.batches[k].text != ref.batches[k].text || streamed.batches[k].first_line != ref.batches[k].first_line)
+        dyad::fuzz::bug("SegmentStream's batch " + std::to_string(k) + " differs from SegmentBatcher's");
   }
 
-  const Outcome timed = drive(text, every, seed, true, 16 + seed % 64);
-  check(timed, text, every, true);
+  const std::size_t short_line = 16 + seed % 64;
+  const Outcome timed = drive(text, every, seed, true, short_line);
+  check(timed, text, every, true, short_line);
   return 0;
 }

@@ -4,9 +4,9 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "follow.hpp"
 #include "scoring.hpp"
 
-#include <dyad/data/segment_stream.hpp>
 #include <dyad/ingest/ingest.hpp>
 #include <dyad/monitor/monitor.hpp>
 
@@ -27,7 +27,7 @@
 namespace dyad::cli {
 
 struct MonitorArgs {
-  std::string model, db, data, spec;
+  std::string model, db, data, spec, reject_file;
   double alarm_rate = 0.01;
   std::optional<double> watch_rate;
   std::size_t window = 0;
@@ -54,12 +54,15 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
   cmd->add_option("--spec", a.spec, "--data is a raw telematics export: cut it into windows with this ingest spec (dyad ingest)")
       ->check(CLI::ExistingFile)
       ->excludes(follow);
-  cmd->add_option("--commit-every", a.commit_every, "--follow: commit after this many complete segments")
+  cmd->add_option("--commit-every", a.commit_every, "--follow and --spec: commit after this many complete segments")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--commit-seconds", a.commit_seconds, "--follow: or after this many seconds, whichever comes first")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 86400.0));
+  cmd->add_option("--reject-file", a.reject_file,
+                  "--follow: append the rows and segments set aside (with the reason on stderr) to this long CSV")
+      ->needs(follow);
   cmd->add_option("--alarm-rate", a.alarm_rate, "False-alarm rate on healthy cars: alarm when the p-value is at most this")
       ->capture_default_str()
       ->check(CLI::Range(1e-9, 0.999999));
@@ -115,6 +118,11 @@ inline void print_changes(const monitor::UpdateReport& r) {
 
 inline int run_monitor(const MonitorArgs& a) {
   if (a.data.empty() && !a.follow) throw std::invalid_argument("monitor needs --data FILE or --follow (the long CSV on stdin)");
+  // Before any thread starts (they inherit the blocked stop signals, see follow.hpp).
+  std::optional<StopSignals> stop_signals;
+  if (a.follow) stop_signals.emplace();
+  check_output_not_input(a.db, "--db", {{"--model", a.model}, {"--data", a.data}, {"--spec", a.spec}});
+  check_output_not_input(a.reject_file, "--reject-file", {{"--model", a.model}, {"--db", a.db}});
   const auto start = std::chrono::steady_clock::now();
   const Ensemble<float> model = load_calibrated(a.model);
   monitor::MonitorOptions options;
@@ -134,36 +142,31 @@ inline int run_monitor(const MonitorArgs& a) {
     total.changes.insert(total.changes.end(), r.changes.begin(), r.changes.end());
     ++batches;
   };
+  FollowReport followed;
+  std::optional<Rejects> rejects;
   if (a.follow) {
-    CsvOptions csv;
-    csv.signals = model.config().roles.encoder;
-    SegmentStream stream(STDIN_FILENO, a.commit_every, a.commit_seconds);
-    std::size_t first_line = 0;
-    for (std::string batch; !(batch = stream.next(first_line)).empty();) {
-      std::istringstream in(batch);
-      csv.data_line_offset = first_line - 2;  // the batch's first data line is its line 2
-      Dataset data = read_csv(in, "stdin", csv);
-      drop_short_segments(data, "stdin (lines from " + std::to_string(first_line) + ")", model.config());
-      if (data.size() == 0) continue;
+    rejects.emplace(a.reject_file, "stdin");
+    followed = follow_stdin(model, *stop_signals, a.commit_every, a.commit_seconds, *rejects, update);
+  } else if (!a.spec.empty()) {
+    // A raw export: its windows are cut into batches of --commit-every segments as ingest writes
+    // them, and each is scored and committed, so memory holds one batch, not the whole export.
+    rejects.emplace("", a.data + " (ingested)");
+    BatchingBuffer windows_buffer(a.commit_every, rejects->source(), [&](const std::string& header, const auto& batch) {
+      Dataset data = valid_segments(model, header, batch, *rejects);
+      if (data.size() == 0) return;
       warn_out_of_range(model, data, "dyad monitor");
       update(data);
-    }
-  } else if (!a.spec.empty()) {
-    // A raw export: ingested in memory (the windows are a small part of the export) and read
-    // back as the long CSV that dyad ingest would write.
-    std::stringstream windows;
+    });
+    std::ostream windows(&windows_buffer);
+    windows.exceptions(std::ios::badbit);  // an error while scoring a batch is rethrown, not a silent bad stream
     ingest::Ingestor ingestor(ingest::spec_from_file(a.spec), windows);
     ingestor.read(std::filesystem::path(a.data));
     const ingest::Report report = ingestor.finish();
+    windows.flush();
+    for (const auto& r : windows_buffer.finish()) rejects->row(windows_buffer.header(), r);
     std::cerr << "dyad monitor: ingested " << report.total.windows << " windows from " << report.total.rows << " rows of " << a.data
               << " (dyad ingest gives the full account of what it dropped)\n";
     for (const auto& w : report.warnings) std::cerr << "dyad monitor: warning: " << w << "\n";
-    CsvOptions csv;
-    csv.signals = model.config().roles.encoder;
-    Dataset data = read_csv(windows, a.data + " (ingested)", csv);
-    drop_short_segments(data, a.data, model.config());
-    warn_out_of_range(model, data, "dyad monitor");
-    update(data);
   } else {
     const Dataset data = read_model_data(a.data, model.config());
     warn_out_of_range(model, data, "dyad monitor");
@@ -180,6 +183,12 @@ inline int run_monitor(const MonitorArgs& a) {
             << " car updates, " << total.changes.size() << " status changes in " << clock(seconds) << "; the fleet now has "
             << alarms << " alarm(s) and " << watches << " on watch (alarm rate " << options.policy.alarm_rate << ", watch rate "
             << options.policy.watch_rate << ")\n";
+  if (rejects && (rejects->rows() || rejects->segments()))
+    std::cerr << "dyad monitor: set aside " << rejects->rows() << " row(s) and " << rejects->segments() << " segment(s)"
+              << (rejects->path().empty() ? std::string(" (--reject-file keeps them)") : " in " + rejects->path()) << "\n";
+  if (followed.stop_signal)
+    std::cerr << "dyad monitor: stopped by " << (followed.stop_signal == SIGTERM ? "SIGTERM" : "SIGINT")
+              << " after committing every complete segment received\n";
   return 0;
 }
 
