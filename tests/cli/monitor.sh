@@ -169,8 +169,17 @@ PY
   || fail "monitor --spec: $(cat raw_spec.err)"
 grep -q "ingested $n_full windows" raw_spec.err || fail "monitor --spec ingests: $(cat raw_spec.err)"
 grep -q "0 new of $n_full segments" raw_spec.err || fail "monitor --spec finds the windows already stored: $(cat raw_spec.err)"
-"$dyad" monitor --model model.safetensors --db raw_spec.db --data raw.csv --spec spec.json > /dev/null 2> /dev/null
+# In batches of --commit-every windows as they are cut (memory holds one batch), with the scores
+# and car states of dyad ingest + dyad monitor --data.
+"$dyad" monitor --model model.safetensors --db raw_spec.db --data raw.csv --spec spec.json --commit-every 7 \
+  > /dev/null 2> /dev/null
 [ "$(sqlite3 raw_spec.db "SELECT count(*) FROM segments")" -eq "$n_full" ] || fail "monitor --spec stores every window"
+"$dyad" monitor --model model.safetensors --db raw_ingested.db --data full.csv > /dev/null 2> /dev/null
+for db in raw_spec raw_ingested; do
+  sqlite3 $db.db "SELECT car, segment, printf('%.9g', rec_error) FROM segments ORDER BY car, segment" > $db.rows
+  sqlite3 $db.db "SELECT car, status, printf('%.9g', p_value) FROM car_status ORDER BY car" >> $db.rows
+done
+cmp -s raw_spec.rows raw_ingested.rows || fail "monitor --spec in batches differs from ingest + monitor: $(diff raw_spec.rows raw_ingested.rows | head -5)"
 
 # dyad status --json: the contract.
 "$dyad" status --db fleet.db --json > status.json
