@@ -7,9 +7,13 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <latch>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace dyad;
@@ -71,6 +75,166 @@ TEST_CASE("fleet database: created at the schema version, reopened, and foreign 
   std::ofstream(text) << "car,segment\nthis is not a database, but long enough to have a header page of sorts....\n";
   CHECK_THROWS_WITH_AS(FleetDb{text}, doctest::Contains((text.string() + ": file is not a database").c_str()), std::runtime_error);
   for (const auto& p : {path, other, text}) fresh_db(p.filename().string());
+}
+
+namespace {
+std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+// What `f` throws (empty when it throws nothing).
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+}  // namespace
+
+TEST_CASE("fleet database: a refused file is left exactly as it was (not switched to WAL)") {
+  const auto other = fresh_db("dyad_test_fleet_untouched_other.db");
+  {
+    sql::Database raw(other);
+    raw.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)", "test");
+  }
+  const auto newer = fresh_db("dyad_test_fleet_untouched_newer.db");
+  {
+    sql::Database raw(newer);
+    raw.exec("CREATE TABLE t (x); PRAGMA user_version = 99", "test");
+  }
+  for (const auto& p : {other, newer}) {
+    CAPTURE(p);
+    const std::string before = file_bytes(p);
+    REQUIRE(before.size() >= 100);
+    CHECK(before[18] == 1);  // the file format's read and write versions: 1 is a rollback journal, 2 WAL
+    CHECK(before[19] == 1);
+    CHECK_THROWS_AS(FleetDb{p}, std::runtime_error);
+    CHECK(file_bytes(p) == before);
+    CHECK(!std::filesystem::exists(p.string() + "-wal"));
+    fresh_db(p.filename().string());
+  }
+}
+
+TEST_CASE("fleet database: another application's database is refused whatever its user_version") {
+  const auto path = fresh_db("dyad_test_fleet_foreign_version.db");
+  SUBCASE("a negative version") {
+    {
+      sql::Database raw(path);
+      raw.exec("PRAGMA user_version = -1", "test");
+    }
+    CHECK_THROWS_WITH_AS(FleetDb{path}, doctest::Contains("not a dyad fleet database (schema version -1)"), std::runtime_error);
+  }
+  SUBCASE("version 1 with other tables") {
+    {
+      sql::Database raw(path);
+      raw.exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); PRAGMA user_version = 1", "test");
+    }
+    CHECK_THROWS_WITH_AS(FleetDb{path}, doctest::Contains("not a dyad fleet database (schema version 1, yet no table"),
+                         std::runtime_error);
+  }
+  SUBCASE("a dyad table without one of its columns") {
+    {
+      FleetDb db(path);
+      db.database().exec("ALTER TABLE segments DROP COLUMN mileage", "test");
+    }
+    CHECK_THROWS_WITH_AS(FleetDb{path}, doctest::Contains("yet table 'segments' has no column 'mileage'"), std::runtime_error);
+  }
+  fresh_db(path.filename().string());
+}
+
+TEST_CASE("fleet database: two connections creating the same new database both succeed") {
+  // Each round two threads open a database that does not exist yet at the same moment: the
+  // second waits for the first (busy timeout) rather than failing with "database is locked",
+  // and finds the schema made rather than making it twice.
+  for (int round = 0; round < 20; ++round) {
+    const auto path = fresh_db("dyad_test_fleet_race.db");
+    std::latch start(2);
+    std::array<std::string, 2> errors;
+    auto open = [&](std::size_t i) {
+      start.arrive_and_wait();
+      errors[i] = error_of([&] {
+        FleetDb db(path);
+        if (db.schema_version() != kSchemaVersion)
+          throw std::runtime_error("schema version " + std::to_string(db.schema_version()));
+      });
+    };
+    std::thread a(open, 0), b(open, 1);
+    a.join();
+    b.join();
+    CAPTURE(round);
+    CHECK(errors[0] == "");
+    CHECK(errors[1] == "");
+  }
+  fresh_db("dyad_test_fleet_race.db");
+}
+
+TEST_CASE("fleet database: damaged JSON names the file, the table, the column and the car") {
+  const auto path = fresh_db("dyad_test_fleet_damaged.db");
+  FleetDb db(path);
+  db.add_model({"m1", "/models/m1.safetensors", {}, {}, {}});
+  {
+    sql::Transaction t(db.database());
+    db.add_segments("m1", {{"carA", 7, 1000.0, 1.0, 0, {{"rec_error", 0.5}}, {0.1, 0.2}}}, {"volt", "max_temp"});
+    CarState c;
+    c.car = "carA";
+    c.model_id = "m1";
+    c.signals = {{"volt", 2.0}};
+    c.updated = "2026-12-02T00:00:00Z";
+    db.set_car_state(c);
+    t.commit();
+  }
+  auto has = [](const std::string& message, std::initializer_list<std::string> parts) {
+    for (const auto& p : parts)
+      if (message.find(p) == std::string::npos) return false;
+    return true;
+  };
+  const std::string file = path.string() + ": ";
+  db.database().exec("UPDATE segments SET errors = '{\"volt\": 0.1, \"max_' WHERE car = 'carA'", "test");
+  std::string e = error_of([&] { db.recent_segments("m1", "carA", 0, {"volt", "max_temp"}); });
+  CHECK_MESSAGE(has(e, {file, "table segments", "column errors", "car 'carA'", "segment 7"}), e);
+  db.database().exec("UPDATE segments SET errors = '{\"volt\": 0.1}' WHERE car = 'carA'", "test");  // valid JSON, a signal missing
+  e = error_of([&] { db.recent_segments("m1", "carA", 0, {"volt", "max_temp"}); });
+  CHECK_MESSAGE(has(e, {file, "table segments", "column errors", "car 'carA'", "max_temp"}), e);
+
+  db.database().exec("UPDATE car_status SET signals = '[{\"name\": \"volt\", \"ra' WHERE car = 'carA'", "test");
+  e = error_of([&] { db.fleet("m1"); });
+  CHECK_MESSAGE(has(e, {file, "table car_status", "column signals", "car 'carA'"}), e);
+  e = error_of([&] { db.car_state("carA", "m1"); });
+  CHECK_MESSAGE(has(e, {file, "table car_status", "column signals", "car 'carA'"}), e);
+  db.database().exec("UPDATE status_history SET signals = '{}}' WHERE car = 'carA'", "test");
+  e = error_of([&] { db.history("carA"); });
+  CHECK_MESSAGE(has(e, {file, "table status_history", "column signals", "car 'carA'"}), e);
+  db.database().exec("UPDATE status_history SET signals = '[]', status = 'fine' WHERE car = 'carA'", "test");
+  e = error_of([&] { db.history("carA"); });
+  CHECK_MESSAGE(has(e, {file, "table status_history", "column status", "car 'carA'", "'fine'"}), e);
+  fresh_db(path.filename().string());
+}
+
+TEST_CASE("fleet database: opened read-only, it is never created, changed or written") {
+  const auto missing = fresh_db("dyad_test_fleet_ro_missing.db");
+  CHECK_THROWS_WITH_AS(FleetDb(missing, sql::Access::read_only),
+                       doctest::Contains((missing.string() + ": no such database file").c_str()), std::runtime_error);
+  CHECK(!std::filesystem::exists(missing));
+  const auto empty = fresh_db("dyad_test_fleet_ro_empty.db");
+  std::ofstream{empty};
+  CHECK_THROWS_WITH_AS(FleetDb(empty, sql::Access::read_only),
+                       doctest::Contains((empty.string() + ": is empty, not a dyad fleet database").c_str()), std::runtime_error);
+  CHECK(std::filesystem::file_size(empty) == 0);
+  const auto path = fresh_db("dyad_test_fleet_ro.db");
+  FleetDb(path).add_model({"m1", "/models/m1.safetensors", {}, {}, {}});
+  const std::string before = file_bytes(path);
+  {
+    FleetDb ro(path, sql::Access::read_only);
+    CHECK(sqlite3_db_readonly(ro.database().handle(), "main") == 1);
+    CHECK(ro.model_ids() == std::vector<std::string>{"m1"});
+    CHECK_THROWS_WITH_AS(ro.add_model({"m2", "/models/m2.safetensors", {}, {}, {}}), doctest::Contains("readonly"),
+                         std::runtime_error);
+  }
+  CHECK(file_bytes(path) == before);
+  for (const auto& p : {missing, empty, path}) fresh_db(p.filename().string());
 }
 
 TEST_CASE("fleet database: car states keep their history and open, update and clear alarms") {

@@ -233,6 +233,75 @@ fi
 grep -q "no car has a verdict under model '0123456789abcdef'" against.err || fail "compare --against error: $(cat against.err)"
 [ "$(sqlite3 fleet.db "SELECT count(*) FROM models")" -eq 1 ] || fail "compare writes nothing to the database"
 
+# The commands that only read the database (status, report, compare) open it read-only: a
+# write-protected copy reads as the original, and they create and change nothing. (As root,
+# whom file modes do not stop, they run as nobody.)
+as_reader() {
+  if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi
+}
+dyad_abs=$(cd "$(dirname "$dyad")" && pwd)/$(basename "$dyad")
+mkdir ro_file && cp fleet.db ro_file/ && chmod 444 ro_file/fleet.db && chmod 777 ro_file
+sum=$(sha256sum < ro_file/fleet.db)
+as_reader "$dyad_abs" status --db ro_file/fleet.db --json > ro_status.json 2> ro.err || fail "status of a read-only file: $(cat ro.err)"
+cmp -s ro_status.json status.json || fail "status of a read-only copy differs"
+as_reader "$dyad_abs" report --db ro_file/fleet.db --out ro_file/verdicts.html 2> ro.err || fail "report of a read-only file: $(cat ro.err)"
+as_reader "$dyad_abs" compare --db ro_file/fleet.db --model model2.safetensors --data fleet.csv --alarm-rate 0.15 --json \
+  > ro_compare.json 2> ro.err || fail "compare with a read-only file: $(cat ro.err)"
+cmp -s ro_compare.json compare.json || fail "compare with a read-only copy differs"
+[ "$(sha256sum < ro_file/fleet.db)" = "$sum" ] || fail "a reading command changed the database"
+# A write-protected copy in rollback-journal mode (a backup, say) is read as it is, not switched
+# to WAL (bytes 18 and 19 of the header: 1 rollback journal, 2 WAL).
+cp fleet.db ro_file/journal.db && sqlite3 ro_file/journal.db "PRAGMA journal_mode=DELETE" > /dev/null
+chmod 444 ro_file/journal.db
+as_reader "$dyad_abs" status --db ro_file/journal.db --json > ro_status.json 2> ro.err \
+  || fail "status of a read-only rollback-journal file: $(cat ro.err)"
+cmp -s ro_status.json status.json || fail "status of a read-only rollback-journal copy differs"
+[ "$(od -An -tu1 -j18 -N2 ro_file/journal.db | tr -s ' ')" = " 1 1" ] || fail "a reading command switched the file to WAL"
+# In a directory it cannot write, SQLite cannot make the WAL index a reader needs: a clear error.
+if [ "$(id -u)" -ne 0 ] || command -v setpriv > /dev/null; then
+  mkdir ro_dir && cp fleet.db ro_dir/ && chmod 555 ro_dir
+  if as_reader "$dyad_abs" status --db ro_dir/fleet.db 2> ro_dir.err; then fail "status read a WAL database without its -shm"; fi
+  chmod 755 ro_dir
+  grep -q "ro_dir/fleet.db: cannot read the fleet database .* ro_dir/fleet.db-shm" ro_dir.err \
+    || fail "read-only directory error: $(cat ro_dir.err)"
+fi
+
+# Nor do they create a database or make one of an empty file; a missing file is an error like
+# any other (exit status 1).
+: > empty.db
+for cmd in "status --db empty.db" "report --db empty.db --out empty.html" \
+  "compare --db empty.db --model model2.safetensors --data week00.csv"; do
+  rc=0
+  "$dyad" $cmd > /dev/null 2> empty.err || rc=$?
+  [ "$rc" -eq 1 ] || fail "$cmd: exit status $rc: $(cat empty.err)"
+  grep -q "empty.db: is empty, not a dyad fleet database" empty.err || fail "$cmd: $(cat empty.err)"
+  [ ! -s empty.db ] && [ ! -e empty.db-wal ] || fail "$cmd changed an empty file"
+  rc=0
+  "$dyad" ${cmd//empty.db/missing.db} > /dev/null 2> missing.err || rc=$?
+  [ "$rc" -eq 1 ] || fail "${cmd//empty.db/missing.db}: exit status $rc: $(cat missing.err)"
+  grep -q "missing.db: no such database file" missing.err || fail "${cmd//empty.db/missing.db}: $(cat missing.err)"
+  [ -z "$(ls missing.db* 2> /dev/null)" ] || fail "${cmd//empty.db/missing.db} created a file"
+done
+
+# --db is a file name, never an SQLite URI or ":memory:".
+for name in 'file:uri.db?mode=memory' ':memory:'; do
+  "$dyad" monitor --model model.safetensors --db "$name" --data week00.csv > /dev/null 2> uri.err || fail "monitor --db $name: $(cat uri.err)"
+  [ -s "$name" ] || fail "monitor --db $name wrote no file of that name: $(ls)"
+  [ "$(sqlite3 "./$name" "SELECT count(*) FROM segments")" -gt 0 ] || fail "monitor --db $name stored nothing in it"
+  "$dyad" status --db "$name" --json > /dev/null 2> uri.err || fail "status --db $name: $(cat uri.err)"
+done
+
+# Two monitors creating the same new database at once: the second waits for the first.
+for round in 1 2 3; do
+  rm -f race.db race.db-wal race.db-shm
+  "$dyad" monitor --model model.safetensors --db race.db --data week00.csv > /dev/null 2> race1.err &
+  pid1=$!
+  "$dyad" monitor --model model.safetensors --db race.db --data week01.csv > /dev/null 2> race2.err &
+  pid2=$!
+  wait "$pid1" || fail "the first of two concurrent monitors: $(cat race1.err)"
+  wait "$pid2" || fail "the second of two concurrent monitors: $(cat race2.err)"
+done
+
 # An uncalibrated model is refused with the reason.
 "$dyad" train --data train.csv --out plain.safetensors --epochs 1 --calibration-fraction 0 -q 2> /dev/null
 if "$dyad" monitor --model plain.safetensors --db fleet.db --data week00.csv 2> plain.err; then fail "uncalibrated model accepted"; fi

@@ -201,7 +201,7 @@ struct CompareArgs {
 inline void add_compare_options(CLI::App* cmd, CompareArgs& a) {
   MonitorArgs& m = a.monitor;
   cmd->add_option("--model", m.model, "The new calibrated model (.safetensors)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--db", m.db, "Fleet database written by dyad monitor")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--db", m.db, "Fleet database written by dyad monitor (read only)")->required();
   cmd->add_option("--data", m.data, "Recent segments (long CSV or segment store) for the new model to judge the cars on")
       ->required()
       ->check(CLI::ExistingFile);
@@ -222,7 +222,7 @@ inline int run_compare(const CompareArgs& a) {
   monitor::MonitorOptions options;
   options.policy = alarm_policy(m, model.calibration(), "dyad compare");
   options.window = m.window;
-  monitor::FleetDb db(m.db);
+  monitor::FleetDb db(m.db, sql::Access::read_only);
   const std::string old_id = a.against.empty() ? db.latest_model() : a.against;
   if (old_id.empty()) throw std::invalid_argument(m.db + ": no verdicts yet to compare with (run dyad monitor first)");
   std::map<std::string, monitor::CarState> old;
@@ -272,7 +272,7 @@ struct StatusArgs {
 };
 
 inline void add_status_options(CLI::App* cmd, StatusArgs& a) {
-  cmd->add_option("--db", a.db, "Fleet database written by dyad monitor")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--db", a.db, "Fleet database written by dyad monitor (read only)")->required();
   cmd->add_option("--car", a.car, "One car's history instead of the fleet table");
   cmd->add_option("--model-id", a.model_id, "The model whose verdicts to show (default: the one used last)");
   cmd->add_flag("--json", a.json, "Print JSON instead of a table");
@@ -287,7 +287,7 @@ inline nlohmann::json car_state_json(const monitor::CarState& c) {
 }
 
 inline int run_status(const StatusArgs& a) {
-  monitor::FleetDb db(a.db);
+  monitor::FleetDb db(a.db, sql::Access::read_only);
   if (!a.car.empty()) {
     const auto h = db.history(a.car);
     if (h.empty()) throw std::invalid_argument(a.db + ": no car '" + a.car + "' in the fleet database");

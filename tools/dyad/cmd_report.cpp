@@ -23,9 +23,8 @@ inline void add_report_options(CLI::App* cmd, ReportArgs& a) {
   auto* data =
       cmd->add_option("--data", a.data, "The data file that was scored (long CSV or segment store)")->check(CLI::ExistingFile);
   auto* model = cmd->add_option("--model", a.model, "The model that scored it")->check(CLI::ExistingFile);
-  auto* db =
-      cmd->add_option("--db", a.db, "Instead: the verdicts in a fleet database (dyad monitor), with each flagged car's trend")
-          ->check(CLI::ExistingFile);
+  auto* db = cmd->add_option("--db", a.db,
+                             "Instead: the verdicts in a fleet database (dyad monitor; read only), with each flagged car's trend");
   db->excludes(scores)->excludes(data)->excludes(model);
   cmd->add_option("--model-id", a.model_id, "--db: the model whose verdicts to show (default: the one used last)");
   cmd->add_option("--out", a.out, "Output HTML file")->required();
@@ -41,7 +40,7 @@ inline int run_report(const ReportArgs& a) {
   check_output_path(a.out, "--out");  // before loading the model, data and scores
   check_output_not_input(a.out, "--out", {{"--scores", a.scores}, {"--data", a.data}, {"--model", a.model}, {"--db", a.db}});
   if (!a.db.empty()) {
-    monitor::FleetDb db(a.db);
+    monitor::FleetDb db(a.db, sql::Access::read_only);
     report::write_report(a.out, build_db_report(db, a.db, a.model_id));
     std::cerr << "dyad report: wrote " << a.out << "\n";
     return 0;

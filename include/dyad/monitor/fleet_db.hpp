@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -149,11 +151,41 @@ inline nlohmann::json signals_json(const std::vector<detect::SignalRatio>& s) {
 
 class FleetDb {
  public:
-  // Opens or creates the database and migrates it to kSchemaVersion.
-  explicit FleetDb(const std::filesystem::path& path) : db_(path) {
-    db_.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
-             "setting up the connection");
-    migrate();
+  // Opens the database. With Access::read_write (dyad monitor) it is created when missing and
+  // migrated to kSchemaVersion; with Access::read_only (status, report, compare) it must be a
+  // dyad fleet database already, and nothing is written to it. Either way a file that is not a
+  // dyad fleet database, or one from a newer dyad, is refused before anything in it changes.
+  explicit FleetDb(const std::filesystem::path& path, sql::Access access = sql::Access::read_write) : db_(path, access) {
+    if (access == sql::Access::read_only) {
+      std::int64_t version = 0;
+      try {
+        version = checked_version();
+      } catch (const sql::Error& e) {
+        // A WAL database read without write access needs its -shm file, or leave to create it.
+        if ((e.code() & 0xff) != SQLITE_READONLY && (e.code() & 0xff) != SQLITE_CANTOPEN) throw;
+        const std::string& name = db_.path().string();
+        throw std::runtime_error(name +
+                                 ": cannot read the fleet database without writing beside it: it is in WAL mode, and SQLite "
+                                 "needs " +
+                                 name +
+                                 "-shm, which does not exist and cannot be created in its directory (copy the "
+                                 "database, with its -wal file if there is one, to a directory you can write; " +
+                                 e.what() + ")");
+      }
+      if (version == 0)
+        throw std::runtime_error(db_.path().string() + ": is empty, not a dyad fleet database (dyad monitor creates one)");
+      if (version < kSchemaVersion)
+        throw std::runtime_error(db_.path().string() + ": the fleet database has schema version " + std::to_string(version) +
+                                 ", older than this dyad's " + std::to_string(kSchemaVersion) +
+                                 "; dyad monitor migrates it, commands that only read it do not");
+      db_.exec("PRAGMA query_only=ON", "setting up the connection");
+      return;
+    }
+    // Only once the file is known to be ours, or empty, does anything change it.
+    const auto version = checked_version();
+    use_wal();
+    db_.exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", "setting up the connection");
+    if (version < kSchemaVersion) migrate();
   }
 
   sql::Database& database() { return db_; }
@@ -234,8 +266,13 @@ class FleetDb {
       if (!s.is_null(3)) r.label = static_cast<int>(s.integer(3));
       for (int k = 0; k < 4; ++k)
         if (!s.is_null(4 + k)) r.scores[std::string(detect::score_names[static_cast<std::size_t>(k)])] = s.real(4 + k);
-      const auto errors = nlohmann::json::parse(s.text(8));
-      for (const auto& name : signals) r.errors.push_back(errors.at(name).get<double>());
+      try {
+        const auto errors = nlohmann::json::parse(s.text(8));
+        for (const auto& name : signals) r.errors.push_back(errors.at(name).get<double>());
+      } catch (const nlohmann::json::exception& e) {
+        throw damaged("segments", "errors", car, model_id, "segment " + std::to_string(r.segment),
+                      std::string("not the JSON object of per-signal errors dyad wrote: ") + e.what());
+      }
       out.push_back(std::move(r));
     }
     return out;
@@ -246,7 +283,7 @@ class FleetDb {
         s(db_, "SELECT status, p_value, score, segments, signals, time, updated FROM car_status WHERE car = ? AND model_id = ?");
     s.bind(1, car).bind(2, model_id);
     if (!s.step()) return std::nullopt;
-    return read_state(s, car, model_id, 0);
+    return read_state(s, "car_status", car, model_id);
   }
 
   // Every car's state under the model: alarms first, then watch, then ok, each by p-value.
@@ -256,7 +293,7 @@ class FleetDb {
                      "ORDER BY CASE status WHEN 'alarm' THEN 0 WHEN 'watch' THEN 1 ELSE 2 END, p_value, score DESC, car");
     s.bind(1, model_id);
     std::vector<CarState> out;
-    while (s.step()) out.push_back(read_state(s, s.text(7), model_id, 0));
+    while (s.step()) out.push_back(read_state(s, "car_status", s.text(7), model_id));
     return out;
   }
 
@@ -267,7 +304,7 @@ class FleetDb {
                      "WHERE car = ? ORDER BY id");
     s.bind(1, car);
     std::vector<CarState> out;
-    while (s.step()) out.push_back(read_state(s, car, s.text(7), 0));
+    while (s.step()) out.push_back(read_state(s, "status_history", car, s.text(7)));
     return out;
   }
 
@@ -314,35 +351,129 @@ class FleetDb {
   }
 
  private:
-  void migrate() {
+  // Switches the file to WAL mode. Another connection creating the same database may hold a
+  // lock, and this PRAGMA then fails at once with SQLITE_BUSY, without the busy handler (it
+  // holds a read lock that it cannot upgrade while waiting): it is retried for as long as the
+  // busy timeout.
+  void use_wal() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(sql::kBusyTimeoutMs);
+    for (;;) {
+      try {
+        sql::Statement s(db_, "PRAGMA journal_mode=WAL");
+        if (s.step() && s.text(0) == "wal") return;
+      } catch (const sql::Error& e) {
+        if ((e.code() & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline) throw;
+      }
+      // Not switched (the file system may not allow WAL): as SQLite left it, in the end.
+      if (std::chrono::steady_clock::now() > deadline) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  // The file's schema version once its identity is checked: 0 for an empty database, else a
+  // version this dyad knows whose tables and columns are all there. Reads only.
+  std::int64_t checked_version() {
+    // One snapshot for all the reads (inside the caller's transaction if there is one): a
+    // writer creating the database meanwhile is seen either before or after.
+    struct Snapshot {
+      sql::Database& db;
+      bool own = sqlite3_get_autocommit(db.handle()) != 0;
+      explicit Snapshot(sql::Database& d) : db(d) {
+        if (own) db.exec("BEGIN", "reading the schema");
+      }
+      ~Snapshot() {
+        if (own) sqlite3_exec(db.handle(), "COMMIT", nullptr, nullptr, nullptr);
+      }
+    } snapshot(db_);
+    const std::string& name = db_.path().string();
     const auto version = db_.scalar("PRAGMA user_version");
     if (version > kSchemaVersion)
-      throw std::runtime_error(db_.path().string() + ": the fleet database has schema version " + std::to_string(version) +
+      throw std::runtime_error(name + ": the fleet database has schema version " + std::to_string(version) +
                                ", newer than this dyad's " + std::to_string(kSchemaVersion) + "; use a newer dyad");
-    if (version == kSchemaVersion) return;
+    if (version < 0)
+      throw std::runtime_error(name + ": is an SQLite database, but not a dyad fleet database (schema version " +
+                               std::to_string(version) + ")");
+    if (version == 0) {
+      // A file that is not empty yet has no version is not ours.
+      if (db_.scalar("SELECT count(*) FROM sqlite_master") > 0)
+        throw std::runtime_error(name + ": is an SQLite database, but not a dyad fleet database (no schema version)");
+      return 0;
+    }
+    // Another application's database may carry the same number: the tables and columns that
+    // version has must all be there.
+    const auto have = schema_of(db_);
+    for (const auto& [table, columns] : schema_at(static_cast<int>(version))) {
+      const auto it = have.find(table);
+      if (it == have.end())
+        throw std::runtime_error(name + ": is an SQLite database, but not a dyad fleet database (schema version " +
+                                 std::to_string(version) + ", yet no table '" + table + "')");
+      for (const auto& c : columns)
+        if (std::find(it->second.begin(), it->second.end(), c) == it->second.end())
+          throw std::runtime_error(name + ": is an SQLite database, but not a dyad fleet database (schema version " +
+                                   std::to_string(version) + ", yet table '" + table + "' has no column '" + c + "')");
+    }
+    return version;
+  }
+
+  // Each table's columns.
+  static std::map<std::string, std::vector<std::string>> schema_of(sql::Database& db) {
+    std::map<std::string, std::vector<std::string>> out;
+    sql::Statement s(db,
+                     "SELECT m.name, c.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS c "
+                     "WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid");
+    while (s.step()) out[s.text(0)].push_back(s.text(1));
+    return out;
+  }
+  // The tables and columns of schema `version`: the migrations up to it, run in memory.
+  static std::map<std::string, std::vector<std::string>> schema_at(int version) {
+    sql::Database mem = sql::Database::in_memory("schema version " + std::to_string(version));
+    for (int v = 0; v < version; ++v) mem.exec(detail::kMigrations[v], "building the schema");
+    return schema_of(mem);
+  }
+
+  // Migrates to kSchemaVersion under the write lock. Another dyad may have created or migrated
+  // the file since it was checked, so it is checked again once the lock is held.
+  void migrate() {
     sql::Transaction t(db_);
-    // A file that is not empty yet has no version is not ours.
-    if (version == 0 && db_.scalar("SELECT count(*) FROM sqlite_master") > 0)
-      throw std::runtime_error(db_.path().string() + ": is an SQLite database, but not a dyad fleet database (no schema version)");
+    const auto version = checked_version();
+    if (version == kSchemaVersion) return;  // done meanwhile by another writer
     for (auto v = version; v < kSchemaVersion; ++v)
       db_.exec(detail::kMigrations[v], "migrating the schema to version " + std::to_string(v + 1));
     db_.exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str(), "setting the schema version");
     t.commit();
   }
 
-  static CarState read_state(sql::Statement& s, const std::string& car, const std::string& model_id, int c0) {
+  // A value in the database that is not what dyad wrote there: the error names the file, the
+  // table, the column and the row.
+  std::runtime_error damaged(const char* table, const char* column, const std::string& car, const std::string& model_id,
+                             const std::string& row, const std::string& what) const {
+    return std::runtime_error(db_.path().string() + ": damaged value in table " + table + ", column " + column + " (car '" + car +
+                              "'" + (row.empty() ? std::string() : ", " + row) + ", model '" + model_id + "'): " + what);
+  }
+
+  // The state in the row `s` is on: status, p_value, score, segments, signals, time, then the
+  // time it was recorded; `table` names it in errors.
+  CarState read_state(sql::Statement& s, const char* table, const std::string& car, const std::string& model_id) const {
     CarState c;
     c.car = car;
     c.model_id = model_id;
-    const std::string status = s.text(c0);
-    c.status = status == "alarm" ? detect::Status::alarm : status == "watch" ? detect::Status::watch : detect::Status::ok;
-    c.p_value = s.real(c0 + 1);
-    c.score = s.real(c0 + 2);
-    c.segments = s.integer(c0 + 3);
-    for (const auto& r : nlohmann::json::parse(s.text(c0 + 4)))
-      c.signals.push_back({r.at("name"), r.at("ratio").is_null() ? HUGE_VAL : r.at("ratio").get<double>()});
-    c.time = s.real(c0 + 5);
-    c.updated = s.text(c0 + 6);
+    const std::string status = s.text(0);
+    if (status == "alarm") c.status = detect::Status::alarm;
+    else if (status == "watch") c.status = detect::Status::watch;
+    else if (status == "ok") c.status = detect::Status::ok;
+    else throw damaged(table, "status", car, model_id, "", "'" + status + "' is none of ok, watch, alarm");
+    c.p_value = s.real(1);
+    c.score = s.real(2);
+    c.segments = s.integer(3);
+    try {
+      for (const auto& r : nlohmann::json::parse(s.text(4)))
+        c.signals.push_back({r.at("name"), r.at("ratio").is_null() ? HUGE_VAL : r.at("ratio").get<double>()});
+    } catch (const nlohmann::json::exception& e) {
+      throw damaged(table, "signals", car, model_id, "",
+                    std::string("not the JSON list of {\"name\", \"ratio\"} dyad wrote: ") + e.what());
+    }
+    c.time = s.real(5);
+    c.updated = s.text(6);
     return c;
   }
 

@@ -1,7 +1,7 @@
 // A thin RAII layer over SQLite's C API (Debian's libsqlite3): a connection, prepared
 // statements with typed binds and columns, and a transaction guard that rolls back unless
-// committed. Errors are std::runtime_error naming the database file and what was being done.
-// Link SQLite::SQLite3 (the CMake target dyad::monitor does).
+// committed. Errors are sql::Error (a std::runtime_error) naming the database file and what was
+// being done. Link SQLite::SQLite3 (the CMake target dyad::monitor does).
 #pragma once
 
 #include <sqlite3.h>
@@ -19,6 +19,26 @@
 namespace dyad::sql {
 
 class Database;
+
+// An SQLite error: the message names the file; code() is SQLite's extended result code.
+class Error : public std::runtime_error {
+ public:
+  Error(const std::string& what, int code) : std::runtime_error(what), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+// How a Database is opened.
+enum class Access {
+  read_write,  // created when missing
+  read_only,   // must exist; never written, never created (SQLITE_OPEN_READONLY)
+};
+
+// How long a statement waits for another connection's lock before it fails with "database is
+// locked": writers queue rather than fail.
+inline constexpr int kBusyTimeoutMs = 10000;
 
 class Statement {
  public:
@@ -73,13 +93,37 @@ class Statement {
 
 class Database {
  public:
-  // Opens (creating it if need be) the database file.
-  explicit Database(const std::filesystem::path& path) : path_(path) {
+  // Opens the database file: with Access::read_write creating it if need be, with
+  // Access::read_only only an existing file, which nothing through this connection writes.
+  // The path is always a file name, never an SQLite URI or ":memory:".
+  explicit Database(const std::filesystem::path& path, Access access = Access::read_write) : path_(path) {
+    if (path.empty()) throw Error("the database file name is empty", SQLITE_CANTOPEN);
+    if (access == Access::read_only) {
+      std::error_code ec;
+      const auto type = std::filesystem::status(path, ec).type();
+      if (type == std::filesystem::file_type::not_found) throw Error(path.string() + ": no such database file", SQLITE_CANTOPEN);
+      if (type == std::filesystem::file_type::directory)
+        throw Error(path.string() + ": is a directory, not a database file", SQLITE_CANTOPEN);
+    }
+    const int flags =
+        SQLITE_OPEN_NOMUTEX | (access == Access::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     sqlite3* db = nullptr;
-    const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int rc = sqlite3_open_v2(file_name(path).c_str(), &db, flags, nullptr);
     db_.reset(db);
     if (rc != SQLITE_OK) fail(rc, "opening it");
+    // Before any statement: every lock this connection meets is waited for, not failed on.
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
     sqlite3_extended_result_codes(db, 1);
+  }
+
+  // An empty database in memory (for comparisons); `name` is for messages.
+  static Database in_memory(std::string name) { return Database(std::move(name), 0); }
+
+  // The name SQLite is given for `path`. Debian's libsqlite3 is built with SQLITE_USE_URI, so
+  // it would read a name that starts with "file:" as a URI (file:x.db?mode=memory: nothing on
+  // disk) and ":memory:" as no file at all; "./" in front keeps a relative path a file name.
+  static std::string file_name(const std::filesystem::path& path) {
+    return path.is_relative() ? "./" + path.string() : path.string();
   }
 
   const std::filesystem::path& path() const { return path_; }
@@ -92,22 +136,31 @@ class Database {
     if (rc != SQLITE_OK) {
       const std::string m = message ? message : sqlite3_errstr(rc);
       sqlite3_free(message);
-      throw std::runtime_error(path_.string() + ": " + m + " (while " + std::string(what) + ")");
+      throw Error(path_.string() + ": " + m + " (while " + std::string(what) + ")", sqlite3_extended_errcode(db_.get()));
     }
   }
   // The single integer a query returns (e.g. PRAGMA user_version).
   std::int64_t scalar(std::string_view sql) {
     Statement s(*this, sql);
-    if (!s.step()) throw std::runtime_error(path_.string() + ": no result from " + std::string(sql));
+    if (!s.step()) throw Error(path_.string() + ": no result from " + std::string(sql), SQLITE_ERROR);
     return s.integer(0);
   }
 
   [[noreturn]] void fail(int rc, std::string_view what) const {
     const char* m = db_ ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc);
-    throw std::runtime_error(path_.string() + ": " + (m ? m : "SQLite error") + " (while " + std::string(what) + ")");
+    throw Error(path_.string() + ": " + (m ? m : "SQLite error") + " (while " + std::string(what) + ")",
+                db_ ? sqlite3_extended_errcode(db_.get()) : rc);
   }
 
  private:
+  Database(std::string name, int) : path_(std::move(name)) {
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    db_.reset(db);
+    if (rc != SQLITE_OK) fail(rc, "opening it in memory");
+    sqlite3_extended_result_codes(db, 1);
+  }
+
   struct Closer {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
   };
