@@ -237,10 +237,17 @@ grep -q "no car has a verdict under model '0123456789abcdef'" against.err || fai
 # write-protected copy reads as the original, and they create and change nothing. (As root,
 # whom file modes do not stop, they run as nobody.)
 as_reader() {
-  if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd "$scratch" && setpriv --reuid=65534 --regid=65534 --clear-groups "$@"); else "$@"; fi
 }
-dyad_abs=$(cd "$(dirname "$dyad")" && pwd)/$(basename "$dyad")
-mkdir ro_file && cp fleet.db ro_file/ && chmod 444 ro_file/fleet.db && chmod 777 ro_file
+# nobody must reach the program and its inputs whatever the checkout's permissions: a copy of
+# each in a world-readable scratch directory, the reads done from there.
+scratch=$(mktemp -d /tmp/dyad_ro.XXXXXX)
+trap 'chmod -R u+w "$scratch" 2> /dev/null; rm -rf "$scratch"' EXIT
+chmod 755 "$scratch"
+cp "$dyad" "$scratch/dyad" && cp model2.safetensors fleet.csv "$scratch/" && chmod 644 "$scratch"/*.safetensors "$scratch"/fleet.csv
+dyad_abs=$scratch/dyad
+ln -s "$scratch/ro_file" ro_file
+mkdir "$scratch/ro_file" && cp fleet.db ro_file/ && chmod 444 ro_file/fleet.db && chmod 777 ro_file
 sum=$(sha256sum < ro_file/fleet.db)
 as_reader "$dyad_abs" status --db ro_file/fleet.db --json > ro_status.json 2> ro.err || fail "status of a read-only file: $(cat ro.err)"
 cmp -s ro_status.json status.json || fail "status of a read-only copy differs"
@@ -259,9 +266,9 @@ cmp -s ro_status.json status.json || fail "status of a read-only rollback-journa
 [ "$(od -An -tu1 -j18 -N2 ro_file/journal.db | tr -s ' ')" = " 1 1" ] || fail "a reading command switched the file to WAL"
 # In a directory it cannot write, SQLite cannot make the WAL index a reader needs: a clear error.
 if [ "$(id -u)" -ne 0 ] || command -v setpriv > /dev/null; then
-  mkdir ro_dir && cp fleet.db ro_dir/ && chmod 555 ro_dir
+  mkdir "$scratch/ro_dir" && ln -s "$scratch/ro_dir" ro_dir && cp fleet.db ro_dir/ && chmod 555 "$scratch/ro_dir"
   if as_reader "$dyad_abs" status --db ro_dir/fleet.db 2> ro_dir.err; then fail "status read a WAL database without its -shm"; fi
-  chmod 755 ro_dir
+  chmod 755 "$scratch/ro_dir"
   grep -q "ro_dir/fleet.db: cannot read the fleet database .* ro_dir/fleet.db-shm" ro_dir.err \
     || fail "read-only directory error: $(cat ro_dir.err)"
 fi
