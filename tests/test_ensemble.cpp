@@ -179,6 +179,12 @@ TEST_CASE("ensemble: a damaged or inconsistent ensemble file is refused, naming 
                         st.metadata[kEnsembleKey] = j.dump();
                       }),
           "member 2: key 'score_sd': must be finite and > 0");
+  // 200,000 nested arrays (quoted in the members error, which used to overflow the stack).
+  refused(edited_copy("deep",
+                      [](SafeTensors& st) {
+                        st.metadata[kEnsembleKey] = R"({"members": )" + std::string(200000, '[') + std::string(200000, ']') + "}";
+                      }),
+          ".safetensors: metadata 'dyad.ensemble': JSON nests arrays and objects deeper than 64 levels");
   refused(edited_copy("count",
                       [](SafeTensors& st) {
                         auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);

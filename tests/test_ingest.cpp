@@ -5,9 +5,15 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace dyad;
 using namespace dyad::ingest;
@@ -498,4 +504,17 @@ TEST_CASE("ingest: a label column labels each session; an SOC of 0-1 is called o
   for (std::size_t i = 0; i < d.size(); ++i) CHECK(d.meta(i).label == 1);  // the session had a faulty row
   REQUIRE(r.warnings.size() == 1);
   CHECK(r.warnings[0].find("0-1 fraction") != std::string::npos);
+}
+
+TEST_CASE("ingest: a spec file of 200,000 nested arrays is refused, naming the file and the nesting limit") {
+  const auto path = std::filesystem::temp_directory_path() / ("dyad_test_ingest_deep_spec_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(path) << R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "v", "current": "a"}, "interval_s": )"
+                      << std::string(200000, '[') << std::string(200000, ']') << "}";
+  try {
+    spec_from_file(path);
+    FAIL("expected an error");
+  } catch (const std::exception& e) {
+    CHECK(std::string(e.what()).starts_with(path.string() + ": JSON nests arrays and objects deeper than 64 levels (at byte "));
+  }
+  std::filesystem::remove(path);
 }

@@ -164,7 +164,7 @@ inline nlohmann::json parse_meta(const SafeTensors& st, const std::string& key) 
   const auto it = st.metadata.find(key);
   if (it == st.metadata.end()) throw std::runtime_error(st.source + ": dyad metadata '" + key + "' is missing");
   try {
-    return nlohmann::json::parse(it->second);
+    return parse_json(it->second, st.source + ": metadata '" + key + "'");
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(st.source + ": metadata '" + key + "' is not valid JSON: " + e.what());
   }
