@@ -313,6 +313,9 @@ TEST_CASE("checkpoint metadata: normaliser, mileage and scorers are checked agai
   refused("dyad.latent", "pattern_mean", {0.0}, "has 1 values, expected 3");
   refused("dyad.latent", "combiner_stds", {1.0, 0.0}, "must be > 0, got 0.0");
   refused("dyad.latent", "combiner_means", {1.0}, "has 1 values, expected 2");
+  // Subnormal scales: dividing by one makes every normalised value or score infinite.
+  refused("dyad.normalizer", "scale", {1.0, 1.0, 1e-320, 1.0}, "column 'c' has scale 1e-320 (must be > 0 and not subnormal)");
+  refused("dyad.latent", "combiner_stds", {1.0, 1e-320}, "must be > 0, got 1e-320 (subnormal)");
   SafeTensors s = st;
   auto j = nlohmann::json::parse(s.metadata.at("dyad.mileage"));
   j.erase("max");
