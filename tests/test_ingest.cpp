@@ -518,3 +518,56 @@ TEST_CASE("ingest: a spec file of 200,000 nested arrays is refused, naming the f
   }
   std::filesystem::remove(path);
 }
+
+TEST_CASE("ingest: windows before 1970 are numbered by their (negative) start in epoch ms; two exports stay apart") {
+  // An export whose clock was never set: each day's windows used to be numbered 0, 1, 2, ...
+  // so dyad monitor took the second day's for the first's, "already stored".
+  const std::string spec = R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "v", "current": "a"},
+    "interval_s": 10, "max_gap_s": 30, "length": 4, "stride": 2})";
+  auto day = [&](const std::vector<std::string>& times) {
+    std::string text = "time,VIN,v,a\n";
+    for (std::size_t i = 0; i < times.size(); ++i) text += times[i] + ",A," + std::to_string(350 + i) + ",20\n";
+    std::ostringstream out;
+    ingest_text(spec, text, out);
+    std::istringstream back(out.str());
+    return read_csv(back, "out.csv");
+  };
+  std::vector<std::string> first, second;
+  for (int i = 0; i < 8; ++i) first.push_back(std::to_string(-2 * 86400 + 10 * i));  // 1969-12-30, epoch seconds
+  for (int i = 0; i < 8; ++i) {                                                      // 1969-12-31, ISO 8601
+    char ts[32];
+    std::snprintf(ts, sizeof ts, "1969-12-31T00:%02d:%02dZ", (10 + 10 * i) / 60, (10 + 10 * i) % 60);
+    second.push_back(ts);
+  }
+  const Dataset a = day(first), b = day(second);
+  REQUIRE(a.size() == 3);
+  REQUIRE(b.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(a.meta(i).segment == (-2 * 86400 + 20 * static_cast<std::int64_t>(i)) * 1000);
+    CHECK(b.meta(i).segment == (-86400 + 10 + 20 * static_cast<std::int64_t>(i)) * 1000);
+    CHECK(a.meta(i).segment == std::llround(a.meta(i).timestamp * 1000));
+    CHECK(b.meta(i).segment == std::llround(b.meta(i).timestamp * 1000));
+  }
+  // A session across 1970 keeps its ids increasing through zero.
+  SessionCutter cut(small_spec(4, 2), 2);
+  Collected got;
+  for (int i = 0; i < 8; ++i) cut.push(linear_sample(-35 + 10.0 * i), got.sink());
+  cut.finish(got.sink());
+  REQUIRE(got.windows.size() == 3);
+  CHECK(got.windows[0].segment == -35000);
+  CHECK(got.windows[1].segment == -15000);
+  CHECK(got.windows[2].segment == 5000);
+}
+
+TEST_CASE("ingest: timestamps more than 1e12 s from 1970 are not timestamps (their ms would not be an exact id)") {
+  CHECK(*parse_timestamp("-1000000000000", TimestampUnit::seconds) == -1e12);
+  CHECK_FALSE(parse_timestamp("1000000000001", TimestampUnit::seconds).has_value());
+  CHECK_FALSE(parse_timestamp("1e300").has_value());
+  CHECK_FALSE(parse_timestamp("-1e300", TimestampUnit::milliseconds).has_value());
+  std::string text = raw_export(',');
+  text += "1e300,A,350,-50,40,1000,CHARGING,x\n";
+  std::ostringstream out;
+  const Report r = ingest_text(kSpec, text, out);
+  CHECK(r.total.unparsable == 1);
+  CHECK(r.dropped.at("unparsable").where.at(0) == "fleet.csv:18: timestamp '1e300' is more than 1e12 s (31,700 years) from 1970");
+}

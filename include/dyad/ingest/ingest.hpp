@@ -284,7 +284,14 @@ class Ingestor {
     if (car.empty()) return drop("unparsable", name, line_no, "empty car id");
     Sample s;
     const auto t = parse_timestamp(fields[cols.timestamp], spec_.timestamp_unit);
-    if (!t) return drop("unparsable", name, line_no, "timestamp '" + dyad::detail::excerpt(fields[cols.timestamp], 40) + "'");
+    if (!t) {
+      double v = 0;
+      const bool number = spec_.timestamp_unit != TimestampUnit::iso8601 &&
+                          dyad::text::parse_number(fields[cols.timestamp], v) == dyad::text::NumberStatus::ok;
+      return drop("unparsable", name, line_no,
+                  "timestamp '" + dyad::detail::excerpt(fields[cols.timestamp], 40) + "'" +
+                      (number ? " is more than 1e12 s (31,700 years) from 1970" : ""));
+    }
     s.t = *t;
     bool implausible = false;
     for (std::size_t k = 0; k < cols.signals.size(); ++k) {

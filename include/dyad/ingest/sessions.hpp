@@ -65,7 +65,8 @@ struct RowCounts {
 
 // A window: its place in the car's history and its values, row-major [length x signals].
 struct Window {
-  std::int64_t segment = 0;                                   // the start in epoch milliseconds (increasing in time per car)
+  std::int64_t segment = 0;                                   // the start in epoch milliseconds, negative before 1970
+                                                              // (increasing in time per car)
   double start_s = 0;                                         // epoch seconds of its first step
   double mileage = std::numeric_limits<double>::quiet_NaN();  // odometer at its start
   int label = -1;                                             // the largest label of its session's rows; -1: none
@@ -223,6 +224,9 @@ class SessionCutter {
           win.start_s = t0 + static_cast<double>(w) * dt;
           // The start in epoch milliseconds: the same window of a re-exported session gets the
           // same id, so dyad monitor stores it once; kept increasing should two round alike.
+          // Negative before 1970 (a clock never set): ids are the times whatever their sign, so
+          // the windows of two such exports stay apart. parse_timestamp bounds |start_s| by
+          // kMaxEpochSeconds, so the milliseconds and the +1 fit an int64.
           win.segment = std::max<std::int64_t>(std::llround(win.start_s * 1000.0), next_segment_);
           next_segment_ = win.segment + 1;
           win.mileage = mileage_[w];
@@ -257,7 +261,7 @@ class SessionCutter {
   std::vector<float> grid_;
   std::vector<double> mileage_;
   std::vector<unsigned char> valid_;
-  std::int64_t next_segment_ = 0;
+  std::int64_t next_segment_ = std::numeric_limits<std::int64_t>::min();  // no window yet
   RowCounts counts_;
 };
 
