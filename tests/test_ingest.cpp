@@ -571,3 +571,56 @@ TEST_CASE("ingest: timestamps more than 1e12 s from 1970 are not timestamps (the
   CHECK(r.total.unparsable == 1);
   CHECK(r.dropped.at("unparsable").where.at(0) == "fleet.csv:18: timestamp '1e300' is more than 1e12 s (31,700 years) from 1970");
 }
+
+TEST_CASE("SessionCutter: long runs of missing cells are bridged with the interpolated values, in one pass") {
+  SUBCASE("a signal given every 500th sample of 5001 is interpolated linearly across each run") {
+    Spec spec = small_spec(4, 2);
+    spec.max_gap_s = 600;
+    spec.max_disorder_s = 10;
+    SessionCutter cut(spec, 2);
+    Collected got;
+    for (int i = 0; i <= 5000; ++i) {
+      Sample s = linear_sample(i);
+      if (i % 500 != 0) s.values[0] = std::numeric_limits<float>::quiet_NaN();
+      cut.push(s, got.sink());
+    }
+    cut.finish(got.sink());
+    CHECK(cut.counts().cells_interpolated == 10 * 499);
+    REQUIRE(got.windows.size() == (501 - 4) / 2 + 1);
+    for (std::size_t w = 0; w < got.windows.size(); ++w)
+      for (int t = 0; t < 4; ++t) {
+        const double g = got.windows[w].start_s + 10 * t;
+        CHECK(got.values[w][t * 2] == doctest::Approx(300 + 0.01 * g).epsilon(1e-6));
+        CHECK(got.values[w][t * 2 + 1] == doctest::Approx(20 + 0.001 * g).epsilon(1e-6));
+      }
+  }
+  SUBCASE("a mapped column empty in every row of a long session: no window, every row accounted for") {
+    SessionCutter cut(small_spec(4, 2), 2);
+    Collected got;
+    constexpr int n = 20000;
+    for (int i = 0; i < n; ++i) {
+      Sample s = linear_sample(10.0 * i);
+      s.values[0] = std::numeric_limits<float>::quiet_NaN();
+      cut.push(s, got.sink());
+    }
+    cut.finish(got.sink());
+    CHECK(got.windows.empty());
+    CHECK(cut.counts().sessions == 1);
+    CHECK(cut.counts().cells_interpolated == 0);
+    CHECK(cut.counts().gap == n);
+  }
+  SUBCASE("missing runs at the session's ends are not bridged; one inside is") {
+    SessionCutter cut(small_spec(4, 2), 2);
+    Collected got;
+    for (int i = 0; i < 12; ++i) {
+      Sample s = linear_sample(10.0 * i);
+      if (i < 2 || i == 5 || i > 9) s.values[0] = std::numeric_limits<float>::quiet_NaN();
+      cut.push(s, got.sink());
+    }
+    cut.finish(got.sink());
+    CHECK(cut.counts().cells_interpolated == 1);
+    REQUIRE(got.windows.size() == 3);  // grid points 2..9 are valid: windows at 2, 4, 6
+    CHECK(got.windows[0].start_s == 20);
+    CHECK(got.values[1][2 * 1] == doctest::Approx(300 + 0.01 * 50));  // the bridged cell
+  }
+}

@@ -164,17 +164,24 @@ class SessionCutter {
     valid_.assign(points, 1);
     int label = -1;
     for (const Sample& s : session_) label = std::max(label, s.label);
+    following_.resize(n + 1);
     for (std::size_t c = 0; c < cols; ++c) {
       auto value = [&](std::size_t i) { return c < signals_ ? double(session_[i].values[c]) : session_[i].mileage; };
-      std::size_t prev = n;                // last sample with a value at or before the grid point
-      std::size_t next = 0;                // first sample with a value after it
-      for (std::size_t i = 0; i < n; ++i)  // cells bridged: a missing cell between two close valid ones
-        if (std::isnan(value(i)) && c < signals_) {
-          std::size_t a = i, b = i;
-          while (a > 0 && std::isnan(value(a))) --a;
-          while (b + 1 < n && std::isnan(value(b))) ++b;
-          if (!std::isnan(value(a)) && !std::isnan(value(b)) && session_[b].t - session_[a].t <= spec_.max_gap_s)
-            ++counts_.cells_interpolated;
+      // following_[i]: the first sample at or after i with a value (n: none). One backward pass,
+      // so that a run of missing cells costs its length once, not once per cell or grid point.
+      following_[n] = n;
+      for (std::size_t i = n; i-- > 0;) following_[i] = std::isnan(value(i)) ? following_[i + 1] : i;
+      std::size_t prev = n;  // last sample with a value at or before the grid point
+      std::size_t next = 0;  // first sample after it
+      if (c < signals_)      // cells bridged: each run of missing cells between two close valid ones
+        for (std::size_t i = 0; i < n;) {
+          if (!std::isnan(value(i))) {
+            ++i;
+            continue;
+          }
+          const std::size_t end = following_[i];  // the run is [i, end)
+          if (i > 0 && end < n && session_[end].t - session_[i - 1].t <= spec_.max_gap_s) counts_.cells_interpolated += end - i;
+          i = end;
         }
       for (std::size_t k = 0; k < points; ++k) {
         const double g = t0 + static_cast<double>(k) * dt;
@@ -182,8 +189,7 @@ class SessionCutter {
           if (!std::isnan(value(next))) prev = next;
           ++next;
         }
-        std::size_t after = next;
-        while (after < n && std::isnan(value(after))) ++after;
+        const std::size_t after = following_[next];
         double v = std::numeric_limits<double>::quiet_NaN();
         if (prev < n && session_[prev].t == g) v = value(prev);
         else if (prev < n && after < n && session_[after].t - session_[prev].t <= spec_.max_gap_s) {
@@ -261,6 +267,7 @@ class SessionCutter {
   std::vector<float> grid_;
   std::vector<double> mileage_;
   std::vector<unsigned char> valid_;
+  std::vector<std::size_t> following_;
   std::int64_t next_segment_ = std::numeric_limits<std::int64_t>::min();  // no window yet
   RowCounts counts_;
 };
