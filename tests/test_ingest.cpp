@@ -624,3 +624,21 @@ TEST_CASE("SessionCutter: long runs of missing cells are bridged with the interp
     CHECK(got.values[1][2 * 1] == doctest::Approx(300 + 0.01 * 50));  // the bridged cell
   }
 }
+
+TEST_CASE("ingest: more distinct car ids than Options::max_cars (limits::cars) is an error naming file, line and column") {
+  static_assert(dyad::limits::cars == 100'000);
+  CHECK(Options{}.max_cars == dyad::limits::cars);
+  std::string text = "time,VIN,v,a\n";
+  for (int car = 1; car <= 5; ++car)
+    for (int i = 0; i < 2; ++i) text += std::to_string(1609459200 + 10 * i) + ",C" + std::to_string(car) + ",350,20\n";
+  const std::string spec = R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "v", "current": "a"}})";
+  Options o;
+  o.max_cars = 5;
+  std::ostringstream out;
+  CHECK(ingest_text(spec, text, out, o).cars.size() == 5);
+  o.max_cars = 3;
+  std::ostringstream out2;
+  CHECK_THROWS_WITH(ingest_text(spec, text, out2, o),
+                    "fleet.csv:8:2: more than 3 cars (distinct values of column 'VIN', this row's is 'C4'): is the spec's "
+                    "columns.car right? (the limit is dyad::limits::cars)");
+}
