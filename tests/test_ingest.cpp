@@ -642,3 +642,12 @@ TEST_CASE("ingest: more distinct car ids than Options::max_cars (limits::cars) i
                     "fleet.csv:8:2: more than 3 cars (distinct values of column 'VIN', this row's is 'C4'): is the spec's "
                     "columns.car right? (the limit is dyad::limits::cars)");
 }
+
+TEST_CASE("ingest: UTF-16 and CR-only exports are named as such") {
+  const std::string spec = R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "v", "current": "a"}})";
+  std::ostringstream out;
+  CHECK_THROWS_WITH(ingest_text(spec, std::string("\xFF\xFEt\0i\0m\0e\0\n\0", 12), out),
+                    doctest::Contains("fleet.csv:1: the file is UTF-16 (little-endian byte-order mark)"));
+  CHECK_THROWS_WITH(ingest_text(spec, "time,VIN,v,a\r1609459200,A,350,20\r", out),
+                    doctest::Contains("fleet.csv:1: the first line holds a carriage return (at byte 13)"));
+}
