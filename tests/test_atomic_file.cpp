@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -228,6 +230,62 @@ TEST_CASE("temporaries are registered while written and unregistered after succe
 
   CHECK_THROWS(write_text(dir.path / "no" / "such.txt", "x"));
   CHECK(dyad::detail::registered_temporary_count() == 0);
+}
+
+TEST_CASE("a full disk: the stream buffer keeps the system's reason (ENOSPC on /dev/full)") {
+  const int fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  {
+    dyad::detail::FdStreambuf buf(fd);
+    std::ostream os(&buf);
+    os << std::string(200000, 'x');
+    os.flush();
+    CHECK_FALSE(os);
+    CHECK(buf.error() == ENOSPC);
+  }
+  ::close(fd);
+}
+
+TEST_CASE("a write that fails mid-way reports the system's reason even when the writer throws its own error") {
+  // Writers check their stream and throw a message of their own ("writing the output failed",
+  // as dyad ingest's does), which used to hide why. A file size limit makes write(2) fail with
+  // EFBIG as a full disk fails with ENOSPC; in a child process, so the limit stays there.
+  AtomicTempDir dir;
+  const fs::path target = dir.path / "out.csv";
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit {};
+    ::getrlimit(RLIMIT_FSIZE, &limit);
+    limit.rlim_cur = 4096;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    std::string message = "no error";
+    try {
+      dyad::write_file_atomically(target, [](std::ostream& os) {
+        os << std::string(1 << 20, 'x');
+        if (!os) throw std::runtime_error("dyad ingest: writing the output failed");
+      });
+    } catch (const std::exception& e) {
+      message = e.what();
+    }
+    const ssize_t n = ::write(fds[1], message.data(), message.size());
+    ::_exit(n == static_cast<ssize_t>(message.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string message;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) message.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(message ==
+        "dyad: cannot write '" + target.string() + "': " + std::strerror(EFBIG) + " (dyad ingest: writing the output failed)");
+  CHECK(dir.entries() == 0);  // no partial output, no temporary
 }
 
 TEST_CASE("unlink_temporaries removes an in-flight temporary; the write then fails and leaves nothing") {

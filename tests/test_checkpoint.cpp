@@ -313,6 +313,9 @@ TEST_CASE("checkpoint metadata: normaliser, mileage and scorers are checked agai
   refused("dyad.latent", "pattern_mean", {0.0}, "has 1 values, expected 3");
   refused("dyad.latent", "combiner_stds", {1.0, 0.0}, "must be > 0, got 0.0");
   refused("dyad.latent", "combiner_means", {1.0}, "has 1 values, expected 2");
+  // Subnormal scales: dividing by one makes every normalised value or score infinite.
+  refused("dyad.normalizer", "scale", {1.0, 1.0, 1e-320, 1.0}, "column 'c' has scale 1e-320 (must be > 0 and not subnormal)");
+  refused("dyad.latent", "combiner_stds", {1.0, 1e-320}, "must be > 0, got 1e-320 (subnormal)");
   SafeTensors s = st;
   auto j = nlohmann::json::parse(s.metadata.at("dyad.mileage"));
   j.erase("max");
@@ -323,6 +326,36 @@ TEST_CASE("checkpoint metadata: normaliser, mileage and scorers are checked agai
   s.metadata.erase("dyad.normalizer");
   resave(s, bad);
   CHECK_THROWS_WITH(Model<float>::load(bad), doctest::Contains("metadata 'dyad.normalizer' is missing"));
+}
+
+TEST_CASE("checkpoint metadata nested 200,000 levels deep is refused, naming the file, the key and the nesting limit") {
+  // Each value is one a reader quotes in its error (json_excerpt), which used to dump the whole
+  // value recursively and overflow the stack. The file is sealed with a valid checksum.
+  TempDir dir;
+  const auto good = dir / "m.safetensors";
+  save_fitted(good);
+  const SafeTensors st = load_safetensors(good);
+  const auto bad = dir / "deep.safetensors";
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  const std::pair<const char*, const char*> cases[] = {{"dyad.normalizer", "mean"},
+                                                       {"dyad.mileage", "min"},
+                                                       {"dyad.config", "epochs"},
+                                                       {"dyad.latent", "mean"},
+                                                       {"dyad.calibration", "h_per_mille"}};
+  for (const auto& [key, field] : cases) {
+    CAPTURE(key);
+    SafeTensors s = st;
+    // The field's value replaced as text: building the deep value and dumping it would recurse.
+    nlohmann::json j = s.metadata.count(key) ? nlohmann::json::parse(s.metadata.at(key)) : nlohmann::json::object();
+    j[field] = "DEEP";
+    std::string text = j.dump();
+    text.replace(text.find("\"DEEP\""), 6, deep);
+    s.metadata[key] = text;
+    resave(s, bad);
+    CHECK(load_error(bad) == bad.string() + ": metadata '" + key +
+                                 "': JSON nests arrays and objects deeper than 64 levels (at byte " +
+                                 std::to_string(text.find(std::string(64, '[')) + 63) + "), dyad's nesting limit");
+  }
 }
 
 TEST_CASE("plain state_dicts: sizes read off hostile shapes are bounded before use") {

@@ -376,6 +376,31 @@ TEST_CASE("csv: a line longer than max_line_bytes is an error naming file and li
                        "endless.csv:1:1: line longer than 16777216 bytes (CsvOptions::max_line_bytes)", std::runtime_error);
 }
 
+TEST_CASE("csv: UTF-16 (with or without a byte-order mark) and CR-only line ends are named, with the file") {
+  // "car,segment,volt\n" as UTF-16: every ASCII byte followed (LE) or preceded (BE) by a NUL.
+  auto utf16 = [](const std::string& ascii, bool big_endian) {
+    std::string out;
+    for (const char c : ascii) out += big_endian ? std::string{'\0', c} : std::string{c, '\0'};
+    return out;
+  };
+  const std::string text = "car,segment,volt\nA,1,3.5\n";
+  CHECK(error_of("\xFF\xFE" + utf16(text, false)) ==
+        "e.csv:1: the file is UTF-16 (little-endian byte-order mark): dyad reads UTF-8 text; save or convert it as UTF-8 "
+        "(e.g. iconv -f UTF-16 -t UTF-8)");
+  CHECK(error_of("\xFE\xFF" + utf16(text, true)).starts_with("e.csv:1: the file is UTF-16 (big-endian byte-order mark)"));
+  CHECK(error_of(utf16(text, false)).starts_with("e.csv:1: the first line holds a NUL byte (at byte 2): UTF-16 text"));
+  CHECK(error_of("car,segment,volt\rA,1,3.5\rA,1,3.6\r") ==
+        "e.csv:1: the first line holds a carriage return (at byte 17) that does not end it: the file's lines end in CR only "
+        "(classic Mac); convert them to LF or CRLF (e.g. tr '\\r' '\\n')");
+  // CR-only beyond the line limit: named as CR-only, not as a long line.
+  dyad::CsvOptions small;
+  small.max_line_bytes = 20;
+  CHECK(
+      error_of("car,segment,volt\r" + std::string(40, '1'), small).starts_with("e.csv:1: the first line holds a carriage return"));
+  // CRLF, and a CR inside a later line, are not this error.
+  CHECK(parse("car,segment,volt\r\nA,1,3.5\r\n").size() == 1);
+}
+
 TEST_CASE("csv: text from the file is bounded and escaped in error messages") {
   const std::string H = "car,segment,volt\n";
   const std::string huge(1000000, '7');

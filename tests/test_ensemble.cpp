@@ -179,6 +179,20 @@ TEST_CASE("ensemble: a damaged or inconsistent ensemble file is refused, naming 
                         st.metadata[kEnsembleKey] = j.dump();
                       }),
           "member 2: key 'score_sd': must be finite and > 0");
+  // A subnormal sd used to be accepted, and every z-score divided by it was infinite.
+  refused(edited_copy("subnormal",
+                      [](SafeTensors& st) {
+                        auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);
+                        j["members"][2]["score_sd"][1] = 1e-320;
+                        st.metadata[kEnsembleKey] = j.dump();
+                      }),
+          "member 2: key 'score_sd': must be finite and > 0, got 1e-320 (subnormal)");
+  // 200,000 nested arrays (quoted in the members error, which used to overflow the stack).
+  refused(edited_copy("deep",
+                      [](SafeTensors& st) {
+                        st.metadata[kEnsembleKey] = R"({"members": )" + std::string(200000, '[') + std::string(200000, ']') + "}";
+                      }),
+          ".safetensors: metadata 'dyad.ensemble': JSON nests arrays and objects deeper than 64 levels");
   refused(edited_copy("count",
                       [](SafeTensors& st) {
                         auto j = nlohmann::json::parse(st.metadata[kEnsembleKey]);
@@ -210,4 +224,14 @@ TEST_CASE("ensemble: construction and fit refuse what they cannot do") {
   std::vector<Model<double>> members{a, b};
   CHECK_THROWS_WITH_AS(Ensemble<double>(members, {ScoreScale::fit(a.score(fleet())), ScoreScale::fit(b.score(fleet()))}),
                        doctest::Contains("member 1 has another normaliser than member 0"), std::invalid_argument);
+  // Score scales must divide: an sd that is subnormal (or 0) would make every z-score infinite.
+  const auto& trio = trained_trio();
+  std::vector<Model<double>> same{trio.member(0), trio.member(1), trio.member(2)};
+  std::vector<ScoreScale> scales = trio.scales();
+  scales[1].sd[0] = 1e-320;
+  CHECK_THROWS_WITH_AS(Ensemble<double>(same, scales), doctest::Contains("member 1 has score rec_error scaled by mean"),
+                       std::invalid_argument);
+  scales[1].sd[0] = 1;
+  scales[1].sd.pop_back();
+  CHECK_THROWS_WITH_AS(Ensemble<double>(same, scales), doctest::Contains("sds"), std::invalid_argument);
 }

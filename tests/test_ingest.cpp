@@ -5,9 +5,15 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace dyad;
 using namespace dyad::ingest;
@@ -498,4 +504,150 @@ TEST_CASE("ingest: a label column labels each session; an SOC of 0-1 is called o
   for (std::size_t i = 0; i < d.size(); ++i) CHECK(d.meta(i).label == 1);  // the session had a faulty row
   REQUIRE(r.warnings.size() == 1);
   CHECK(r.warnings[0].find("0-1 fraction") != std::string::npos);
+}
+
+TEST_CASE("ingest: a spec file of 200,000 nested arrays is refused, naming the file and the nesting limit") {
+  const auto path = std::filesystem::temp_directory_path() / ("dyad_test_ingest_deep_spec_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(path) << R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "v", "current": "a"}, "interval_s": )"
+                      << std::string(200000, '[') << std::string(200000, ']') << "}";
+  try {
+    spec_from_file(path);
+    FAIL("expected an error");
+  } catch (const std::exception& e) {
+    CHECK(std::string(e.what()).starts_with(path.string() + ": JSON nests arrays and objects deeper than 64 levels (at byte "));
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("ingest: windows before 1970 are numbered by their (negative) start in epoch ms; two exports stay apart") {
+  // An export whose clock was never set: each day's windows used to be numbered 0, 1, 2, ...
+  // so dyad monitor took the second day's for the first's, "already stored".
+  const std::string spec = R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "v", "current": "a"},
+    "interval_s": 10, "max_gap_s": 30, "length": 4, "stride": 2})";
+  auto day = [&](const std::vector<std::string>& times) {
+    std::string text = "time,VIN,v,a\n";
+    for (std::size_t i = 0; i < times.size(); ++i) text += times[i] + ",A," + std::to_string(350 + i) + ",20\n";
+    std::ostringstream out;
+    ingest_text(spec, text, out);
+    std::istringstream back(out.str());
+    return read_csv(back, "out.csv");
+  };
+  std::vector<std::string> first, second;
+  for (int i = 0; i < 8; ++i) first.push_back(std::to_string(-2 * 86400 + 10 * i));  // 1969-12-30, epoch seconds
+  for (int i = 0; i < 8; ++i) {                                                      // 1969-12-31, ISO 8601
+    char ts[32];
+    std::snprintf(ts, sizeof ts, "1969-12-31T00:%02d:%02dZ", (10 + 10 * i) / 60, (10 + 10 * i) % 60);
+    second.push_back(ts);
+  }
+  const Dataset a = day(first), b = day(second);
+  REQUIRE(a.size() == 3);
+  REQUIRE(b.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(a.meta(i).segment == (-2 * 86400 + 20 * static_cast<std::int64_t>(i)) * 1000);
+    CHECK(b.meta(i).segment == (-86400 + 10 + 20 * static_cast<std::int64_t>(i)) * 1000);
+    CHECK(a.meta(i).segment == std::llround(a.meta(i).timestamp * 1000));
+    CHECK(b.meta(i).segment == std::llround(b.meta(i).timestamp * 1000));
+  }
+  // A session across 1970 keeps its ids increasing through zero.
+  SessionCutter cut(small_spec(4, 2), 2);
+  Collected got;
+  for (int i = 0; i < 8; ++i) cut.push(linear_sample(-35 + 10.0 * i), got.sink());
+  cut.finish(got.sink());
+  REQUIRE(got.windows.size() == 3);
+  CHECK(got.windows[0].segment == -35000);
+  CHECK(got.windows[1].segment == -15000);
+  CHECK(got.windows[2].segment == 5000);
+}
+
+TEST_CASE("ingest: timestamps more than 1e12 s from 1970 are not timestamps (their ms would not be an exact id)") {
+  CHECK(*parse_timestamp("-1000000000000", TimestampUnit::seconds) == -1e12);
+  CHECK_FALSE(parse_timestamp("1000000000001", TimestampUnit::seconds).has_value());
+  CHECK_FALSE(parse_timestamp("1e300").has_value());
+  CHECK_FALSE(parse_timestamp("-1e300", TimestampUnit::milliseconds).has_value());
+  std::string text = raw_export(',');
+  text += "1e300,A,350,-50,40,1000,CHARGING,x\n";
+  std::ostringstream out;
+  const Report r = ingest_text(kSpec, text, out);
+  CHECK(r.total.unparsable == 1);
+  CHECK(r.dropped.at("unparsable").where.at(0) == "fleet.csv:18: timestamp '1e300' is more than 1e12 s (31,700 years) from 1970");
+}
+
+TEST_CASE("SessionCutter: long runs of missing cells are bridged with the interpolated values, in one pass") {
+  SUBCASE("a signal given every 500th sample of 5001 is interpolated linearly across each run") {
+    Spec spec = small_spec(4, 2);
+    spec.max_gap_s = 600;
+    spec.max_disorder_s = 10;
+    SessionCutter cut(spec, 2);
+    Collected got;
+    for (int i = 0; i <= 5000; ++i) {
+      Sample s = linear_sample(i);
+      if (i % 500 != 0) s.values[0] = std::numeric_limits<float>::quiet_NaN();
+      cut.push(s, got.sink());
+    }
+    cut.finish(got.sink());
+    CHECK(cut.counts().cells_interpolated == 10 * 499);
+    REQUIRE(got.windows.size() == (501 - 4) / 2 + 1);
+    for (std::size_t w = 0; w < got.windows.size(); ++w)
+      for (int t = 0; t < 4; ++t) {
+        const double g = got.windows[w].start_s + 10 * t;
+        CHECK(got.values[w][t * 2] == doctest::Approx(300 + 0.01 * g).epsilon(1e-6));
+        CHECK(got.values[w][t * 2 + 1] == doctest::Approx(20 + 0.001 * g).epsilon(1e-6));
+      }
+  }
+  SUBCASE("a mapped column empty in every row of a long session: no window, every row accounted for") {
+    SessionCutter cut(small_spec(4, 2), 2);
+    Collected got;
+    constexpr int n = 20000;
+    for (int i = 0; i < n; ++i) {
+      Sample s = linear_sample(10.0 * i);
+      s.values[0] = std::numeric_limits<float>::quiet_NaN();
+      cut.push(s, got.sink());
+    }
+    cut.finish(got.sink());
+    CHECK(got.windows.empty());
+    CHECK(cut.counts().sessions == 1);
+    CHECK(cut.counts().cells_interpolated == 0);
+    CHECK(cut.counts().gap == n);
+  }
+  SUBCASE("missing runs at the session's ends are not bridged; one inside is") {
+    SessionCutter cut(small_spec(4, 2), 2);
+    Collected got;
+    for (int i = 0; i < 12; ++i) {
+      Sample s = linear_sample(10.0 * i);
+      if (i < 2 || i == 5 || i > 9) s.values[0] = std::numeric_limits<float>::quiet_NaN();
+      cut.push(s, got.sink());
+    }
+    cut.finish(got.sink());
+    CHECK(cut.counts().cells_interpolated == 1);
+    REQUIRE(got.windows.size() == 3);  // grid points 2..9 are valid: windows at 2, 4, 6
+    CHECK(got.windows[0].start_s == 20);
+    CHECK(got.values[1][2 * 1] == doctest::Approx(300 + 0.01 * 50));  // the bridged cell
+  }
+}
+
+TEST_CASE("ingest: more distinct car ids than Options::max_cars (limits::cars) is an error naming file, line and column") {
+  static_assert(dyad::limits::cars == 100'000);
+  CHECK(Options{}.max_cars == dyad::limits::cars);
+  std::string text = "time,VIN,v,a\n";
+  for (int car = 1; car <= 5; ++car)
+    for (int i = 0; i < 2; ++i) text += std::to_string(1609459200 + 10 * i) + ",C" + std::to_string(car) + ",350,20\n";
+  const std::string spec = R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "v", "current": "a"}})";
+  Options o;
+  o.max_cars = 5;
+  std::ostringstream out;
+  CHECK(ingest_text(spec, text, out, o).cars.size() == 5);
+  o.max_cars = 3;
+  std::ostringstream out2;
+  CHECK_THROWS_WITH(ingest_text(spec, text, out2, o),
+                    "fleet.csv:8:2: more than 3 cars (distinct values of column 'VIN', this row's is 'C4'): is the spec's "
+                    "columns.car right? (the limit is dyad::limits::cars)");
+}
+
+TEST_CASE("ingest: UTF-16 and CR-only exports are named as such") {
+  const std::string spec = R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "v", "current": "a"}})";
+  std::ostringstream out;
+  CHECK_THROWS_WITH(ingest_text(spec, std::string("\xFF\xFEt\0i\0m\0e\0\n\0", 12), out),
+                    doctest::Contains("fleet.csv:1: the file is UTF-16 (little-endian byte-order mark)"));
+  CHECK_THROWS_WITH(ingest_text(spec, "time,VIN,v,a\r1609459200,A,350,20\r", out),
+                    doctest::Contains("fleet.csv:1: the first line holds a carriage return (at byte 13)"));
 }

@@ -77,8 +77,14 @@ TEST_CASE("normalizer: column subsets, restored state, errors") {
   dyad::Dataset without_c({"a"});
   CHECK_THROWS_WITH_AS(restored.apply(without_c), "dyad: no column 'c' in the data (columns: a)", std::invalid_argument);
   CHECK_THROWS_WITH_AS(dyad::Normalizer({"a"}, {0.0}, {0.0}),
-                       "dyad::Normalizer: column 'a' has mean 0.000000 and scale 0.000000 (need finite, scale > 0)",
+                       "dyad::Normalizer: column 'a' has mean 0 and scale 0 (need finite, scale > 0 and not subnormal)",
                        std::invalid_argument);
+  // A subnormal scale would make every normalised value infinite.
+  CHECK_THROWS_WITH_AS(dyad::Normalizer({"a"}, {0.0}, {1e-320}), doctest::Contains("scale 1e-320 (need finite, scale > 0"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(dyad::MinMax(0.0, 1e-320), doctest::Contains("not a usable scale"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(dyad::MinMax(-1e308, 1e308), doctest::Contains("not a usable scale"), std::invalid_argument);
+  CHECK_NOTHROW(dyad::MinMax(5.0, 5.0));
   CHECK_THROWS_AS(dyad::Normalizer({"a", "b"}, {0.0}, {1.0}), std::invalid_argument);
   CHECK_THROWS_WITH_AS(dyad::Normalizer({"a", "a"}, {0.0, 0.0}, {1.0, 1.0}), "dyad::Normalizer: column 'a' appears twice",
                        std::invalid_argument);

@@ -294,6 +294,15 @@ void Ensemble<T, Hidden, Latent>::check_member(std::size_t k) const {
   const std::size_t produced = m.has_latent_scorer() ? detect::score_names.size() : 1;
   if (members_.size() > 1 && scales_[k].size() != produced)
     fail("has a score scale of " + std::to_string(scales_[k].size()) + " scores, but produces " + std::to_string(produced));
+  if (members_.size() > 1) {
+    const ScoreScale& s = scales_[k];
+    if (s.sd.size() != s.mean.size())
+      fail("has a score scale of " + std::to_string(s.mean.size()) + " means but " + std::to_string(s.sd.size()) + " sds");
+    for (std::size_t c = 0; c < s.size(); ++c)  // the z-scores divide by sd: a subnormal one makes them infinite
+      if (!std::isfinite(s.mean[c]) || !std::isnormal(s.sd[c]) || !(s.sd[c] > 0))
+        fail("has score " + std::string(detect::score_names[c]) + " scaled by mean " + text::number_text(s.mean[c]) + " and sd " +
+             text::number_text(s.sd[c]) + " (need a finite mean and an sd > 0, not subnormal)");
+  }
 }
 
 // Compiled once elsewhere when DYAD_EXTERN_TEMPLATES is defined (dyad/instantiate.hpp).

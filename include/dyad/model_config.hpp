@@ -40,6 +40,8 @@ inline constexpr int min_length = 1'000'000;  // steps
 inline constexpr int ensemble = 64;           // members of a dyad::Ensemble
 // Trainable values of the whole model (4 GiB of float weights; training keeps 4 copies).
 inline constexpr std::int64_t parameters = std::int64_t{1} << 30;
+// Elsewhere, next to what they bound: json_depth (dyad/core/json.hpp), the nesting of any JSON
+// read; cars (dyad/ingest/ingest.hpp), the distinct car ids of one ingest.
 }  // namespace limits
 
 // Feature roles: the encoder sees `encoder` columns; the decoder is conditioned on the

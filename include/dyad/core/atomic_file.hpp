@@ -370,7 +370,10 @@ inline void check_output_not_input(const std::filesystem::path& out, std::string
 
 // Calls `writer(std::ostream&)` to produce the content of `target`, then atomically replaces
 // `target` (see the top of this file for links and non-regular targets). Exceptions from
-// `writer` propagate unchanged; OS errors name the path and the reason. A writer taking
+// `writer` propagate unchanged, unless a write to the file had failed by then: the writer's
+// error is then most likely its view of that failure ("writing failed"), and the error names
+// the path and the system's reason (e.g. "No space left on device") with the writer's message.
+// OS errors name the path and the reason. A writer taking
 // `(std::ostream&, int fd)` also gets the temporary's descriptor, to pwrite() into what it has
 // already written (after flushing the stream).
 template <class Writer>
@@ -390,8 +393,20 @@ void write_file_atomically(const std::filesystem::path& target, Writer&& writer)
     {
       std::ostream os(&buf);
       os.exceptions(std::ios::goodbit);  // failures are reported from buf.error() below
-      if constexpr (std::is_invocable_v<Writer, std::ostream&, int>) std::forward<Writer>(writer)(os, fd);
-      else std::forward<Writer>(writer)(os);
+      try {
+        if constexpr (std::is_invocable_v<Writer, std::ostream&, int>) std::forward<Writer>(writer)(os, fd);
+        else std::forward<Writer>(writer)(os);
+      } catch (const std::exception& e) {
+        if (!buf.error()) throw;
+        std::string message = "dyad: cannot write '";  // appended: GCC 12 warns (falsely) on a chain of +
+        message += name;
+        message += "': ";
+        message += std::strerror(buf.error());
+        message += " (";
+        message += e.what();
+        message += ")";
+        throw std::runtime_error(message);
+      }
       os.flush();
       if (!os || buf.error()) detail::throw_os_error("cannot write", name, buf.error() ? buf.error() : EIO);
     }

@@ -15,31 +15,121 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+namespace dyad::limits {
+// How deeply any JSON dyad reads (configurations, specs, checkpoint metadata, calibrations,
+// training states) may nest arrays and objects. dyad's own files nest 5 levels at most; the
+// limit keeps hostile input from making any code that walks a value recursively (dump(),
+// comparisons, copies) overflow the stack. (The safetensors header has its own, lower limit.)
+inline constexpr std::size_t json_depth = 64;
+}  // namespace dyad::limits
+
 namespace dyad::detail {
 
-// At most 60 characters of a value for an error message, as JSON (control bytes escaped).
+// The byte offset at which `json` first nests arrays and objects deeper than `limit`, or
+// nullopt. Brackets inside strings do not count. Exact for valid JSON; on invalid JSON the
+// parser stops at the error before nesting any deeper than counted here. One pass over the
+// bytes, without allocating: a small fraction of what parsing the text costs.
+inline std::optional<std::size_t> nesting_beyond(std::string_view json, std::size_t limit) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // skips the escaped character, which may be a quote
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+// Parses `text`, refusing nesting deeper than `max_depth` first (std::runtime_error "<where>:
+// JSON nests arrays and objects deeper than N levels ..."). Syntax errors are nlohmann's
+// parse_error, for the caller to word. Every JSON dyad reads goes through here (or
+// read_json_file, which does).
+inline nlohmann::json parse_json(std::string_view text, std::string_view where, std::size_t max_depth = limits::json_depth) {
+  if (const auto at = nesting_beyond(text, max_depth))
+    throw std::runtime_error(std::string(where) + ": JSON nests arrays and objects deeper than " + std::to_string(max_depth) +
+                             " levels (at byte " + std::to_string(*at) + "), dyad's nesting limit");
+  return nlohmann::json::parse(text.begin(), text.end());
+}
+
+// At most 60 characters of a value for an error message, as JSON (control bytes escaped, bad
+// UTF-8 replaced). Never dumps the whole value: written element by element until the budget
+// is spent, so neither a huge value nor a deep one (each level writes at least one character,
+// so the recursion stops within 61 levels) costs more than the excerpt.
 inline std::string json_excerpt(const nlohmann::json& v) {
-  std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+  constexpr std::size_t budget = 60;
+  std::string out;
+  auto full = [&] { return out.size() > budget; };
+  auto scalar = [&](const nlohmann::json& x) {
+    if (x.is_string()) {  // a prefix of a long string (the budget's worth is enough)
+      const auto& s = x.get_ref<const std::string&>();
+      out += nlohmann::json(s.substr(0, budget + 1)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    } else {
+      out += x.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+  };
+  auto write = [&](auto& self, const nlohmann::json& x) -> void {
+    if (x.is_array()) {
+      out += '[';
+      bool first = true;
+      for (const auto& e : x) {
+        if (full()) return;
+        if (!first) out += ',';
+        first = false;
+        self(self, e);
+      }
+      out += ']';
+    } else if (x.is_object()) {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, e] : x.items()) {
+        if (full()) return;
+        if (!first) out += ',';
+        first = false;
+        scalar(nlohmann::json(key.substr(0, budget + 1)));
+        out += ':';
+        if (full()) return;
+        self(self, e);
+      }
+      out += '}';
+    } else {
+      scalar(x);
+    }
+  };
+  write(write, v);
+  return out.size() > budget ? out.substr(0, budget - 3) + "..." : out;
 }
 
 // The JSON document in the file at `path`; `what` names the file in the open error ("the
-// ingest spec"). A syntax error gives the byte offset nlohmann reports.
+// ingest spec"). A syntax error gives the byte offset nlohmann reports; nesting deeper than
+// limits::json_depth is refused (parse_json).
 inline nlohmann::json read_json_file(const std::filesystem::path& path, std::string_view what) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
     throw std::runtime_error(path.string() + ": cannot open " + std::string(what) +
                              (err ? std::string(": ") + std::strerror(err) : std::string()));
   }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw std::runtime_error(path.string() + ": cannot read " + std::string(what));
   try {
-    return nlohmann::json::parse(in);
+    return parse_json(text.view(), path.string());
   } catch (const nlohmann::json::parse_error& e) {
     throw std::invalid_argument(path.string() + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
   }

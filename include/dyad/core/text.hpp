@@ -34,7 +34,10 @@ namespace dyad::text {
 inline constexpr std::size_t default_max_line_bytes = std::size_t{16} << 20;
 
 // Hands out lines (without '\n' and a trailing '\r') from big reads of an istream. A line longer
-// than `max_line` bytes is an error `name:line:1: ...`.
+// than `max_line` bytes is an error `name:line:1: ...`. So is a first line that shows the file
+// is not UTF-8 text with LF or CRLF line ends: UTF-16 (a byte-order mark FF FE or FE FF, or NUL
+// bytes) and CR-only (classic Mac) line ends are named as such, rather than read as one
+// enormous line or as a header of garbled column names.
 class LineReader {
  public:
   LineReader(std::istream& in, std::string_view name, std::size_t max_line = default_max_line_bytes)
@@ -46,6 +49,7 @@ class LineReader {
         const auto stop = static_cast<std::size_t>(static_cast<const char*>(nl) - buf_.data());
         if (stop - begin_ > max_line_) too_long();
         line = take(stop);
+        if (lines_ == 0) check_first_line(line);
         begin_ = scan_ = stop + 1;
         ++lines_;
         return true;
@@ -55,6 +59,7 @@ class LineReader {
       if (eof_) {
         if (begin_ == end_) return false;
         line = take(end_);  // last line without a trailing newline
+        if (lines_ == 0) check_first_line(line);
         begin_ = end_;
         ++lines_;
         return true;
@@ -65,8 +70,23 @@ class LineReader {
 
  private:
   [[noreturn]] void too_long() const {
+    if (lines_ == 0) check_first_line(std::string_view(buf_.data() + begin_, end_ - begin_));
     throw std::runtime_error(std::string(name_) + ":" + std::to_string(lines_ + 1) + ":1: line longer than " +
                              std::to_string(max_line_) + " bytes (CsvOptions::max_line_bytes)");
+  }
+  // Refuses a first line that is UTF-16 or holds CRs (which LF or CRLF text cannot have there).
+  void check_first_line(std::string_view line) const {
+    auto fail = [&](const std::string& why) { throw std::runtime_error(std::string(name_) + ":1: " + why); };
+    if (line.starts_with("\xFF\xFE") || line.starts_with("\xFE\xFF"))
+      fail(std::string("the file is UTF-16 (") + (line[0] == '\xFF' ? "little" : "big") +
+           "-endian byte-order mark): dyad reads UTF-8 text; save or convert it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)");
+    if (const auto nul = line.find('\0'); nul != std::string_view::npos)
+      fail("the first line holds a NUL byte (at byte " + std::to_string(nul + 1) +
+           "): UTF-16 text without a byte-order mark, or not a text file; dyad reads UTF-8 text (e.g. iconv -f UTF-16 -t UTF-8)");
+    if (const auto cr = line.find('\r'); cr != std::string_view::npos)
+      fail(
+          "the first line holds a carriage return (at byte " + std::to_string(cr + 1) +
+          ") that does not end it: the file's lines end in CR only (classic Mac); convert them to LF or CRLF (e.g. tr '\\r' '\\n')");
   }
   std::string_view take(std::size_t stop) const {
     std::string_view s(buf_.data() + begin_, stop - begin_);

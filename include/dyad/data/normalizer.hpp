@@ -2,6 +2,7 @@
 // Fitted on training segments, stored with the model (columns, mean, scale), applied to any data.
 #pragma once
 
+#include "dyad/core/text.hpp"
 #include "dyad/data/dataset.hpp"
 
 #include <algorithm>
@@ -19,16 +20,17 @@ namespace dyad {
 class Normalizer {
  public:
   Normalizer() = default;
-  // Restores a fitted state (e.g. from a checkpoint); every scale must be positive and finite.
+  // Restores a fitted state (e.g. from a checkpoint); every scale must be a positive normal
+  // number (finite, not subnormal: dividing by a subnormal overflows to infinity).
   Normalizer(std::vector<std::string> columns, std::vector<double> mean, std::vector<double> scale)
       : columns_(std::move(columns)), mean_(std::move(mean)), scale_(std::move(scale)) {
     if (mean_.size() != columns_.size() || scale_.size() != columns_.size())
       throw std::invalid_argument("dyad::Normalizer: " + std::to_string(columns_.size()) + " columns but " +
                                   std::to_string(mean_.size()) + " means and " + std::to_string(scale_.size()) + " scales");
     for (std::size_t c = 0; c < columns_.size(); ++c) {
-      if (!std::isfinite(mean_[c]) || !std::isfinite(scale_[c]) || !(scale_[c] > 0))
-        throw std::invalid_argument("dyad::Normalizer: column '" + columns_[c] + "' has mean " + std::to_string(mean_[c]) +
-                                    " and scale " + std::to_string(scale_[c]) + " (need finite, scale > 0)");
+      if (!std::isfinite(mean_[c]) || !std::isnormal(scale_[c]) || !(scale_[c] > 0))
+        throw std::invalid_argument("dyad::Normalizer: column '" + columns_[c] + "' has mean " + text::number_text(mean_[c]) +
+                                    " and scale " + text::number_text(scale_[c]) + " (need finite, scale > 0 and not subnormal)");
       if (std::find(columns_.begin(), columns_.begin() + static_cast<std::ptrdiff_t>(c), columns_[c]) !=
           columns_.begin() + static_cast<std::ptrdiff_t>(c))
         throw std::invalid_argument("dyad::Normalizer: column '" + columns_[c] + "' appears twice");
@@ -157,6 +159,10 @@ class MinMax {
   MinMax(double min, double max) : min_(min), max_(max) {
     if (!std::isfinite(min) || !std::isfinite(max) || max < min)
       throw std::invalid_argument("dyad::MinMax: need finite min <= max, got " + std::to_string(min) + ", " + std::to_string(max));
+    // The range divides: it must be 0 (a constant, see range()) or a normal finite number.
+    if (max != min && (!std::isnormal(max - min) || !std::isfinite(max - min)))
+      throw std::invalid_argument("dyad::MinMax: the range max - min of " + text::number_text(min) + ", " + text::number_text(max) +
+                                  " is " + text::number_text(max - min) + ", not a usable scale (subnormal or overflowing)");
   }
 
   // Ignores NaN (missing) values; throws if nothing is left.

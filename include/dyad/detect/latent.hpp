@@ -114,9 +114,9 @@ class ScoreCombiner {
       throw std::invalid_argument("dyad::detect::ScoreCombiner: needs 2 means and 2 stds, got " + std::to_string(means_.size()) +
                                   " and " + std::to_string(stds_.size()));
     for (std::size_t i = 0; i < 2; ++i)
-      if (!std::isfinite(means_[i]) || !std::isfinite(stds_[i]) || !(stds_[i] > 0.0))
+      if (!std::isfinite(means_[i]) || !std::isnormal(stds_[i]) || !(stds_[i] > 0.0))
         throw std::invalid_argument("dyad::detect::ScoreCombiner: score " + std::to_string(i) +
-                                    " needs a finite mean and a finite std > 0");
+                                    " needs a finite mean and a finite std > 0 (not subnormal)");
   }
 
   // Mean and sample standard deviation (n - 1) of each score on normal data.
@@ -136,7 +136,8 @@ class ScoreCombiner {
       double ss = 0.0;
       for (double v : s) ss += (v - mean) * (v - mean);
       const double sd = std::sqrt(ss / static_cast<double>(s.size() - 1));
-      if (!(sd > 0.0)) throw std::invalid_argument("dyad::detect::ScoreCombiner::fit: the " + which + " score is constant");
+      if (!std::isnormal(sd) || !(sd > 0.0))  // a subnormal sd is a constant score's rounding noise
+        throw std::invalid_argument("dyad::detect::ScoreCombiner::fit: the " + which + " score is constant");
       means.push_back(mean);
       stds.push_back(sd);
     }

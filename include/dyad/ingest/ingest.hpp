@@ -30,12 +30,20 @@
 #include <unordered_map>
 #include <vector>
 
+namespace dyad::limits {
+// Distinct car ids one ingest may hold (each keeps a session's state, ~1.5 KB). Far beyond a
+// fleet's export, far below what a mis-mapped car column (a row id, a timestamp) makes of a
+// big file: one car per row, memory growing with the file.
+inline constexpr std::size_t cars = 100'000;
+}  // namespace dyad::limits
+
 namespace dyad::ingest {
 
 struct Options {
   bool strict = false;                                              // implausible values are errors, not dropped rows
   std::size_t examples = 3;                                         // file:line examples kept per reason
   std::size_t max_line_bytes = dyad::text::default_max_line_bytes;  // as CsvOptions's
+  std::size_t max_cars = dyad::limits::cars;                        // more distinct car ids are an error
 };
 
 // Physically plausible range of a known signal (after scaling and the current's sign).
@@ -284,7 +292,14 @@ class Ingestor {
     if (car.empty()) return drop("unparsable", name, line_no, "empty car id");
     Sample s;
     const auto t = parse_timestamp(fields[cols.timestamp], spec_.timestamp_unit);
-    if (!t) return drop("unparsable", name, line_no, "timestamp '" + dyad::detail::excerpt(fields[cols.timestamp], 40) + "'");
+    if (!t) {
+      double v = 0;
+      const bool number = spec_.timestamp_unit != TimestampUnit::iso8601 &&
+                          dyad::text::parse_number(fields[cols.timestamp], v) == dyad::text::NumberStatus::ok;
+      return drop("unparsable", name, line_no,
+                  "timestamp '" + dyad::detail::excerpt(fields[cols.timestamp], 40) + "'" +
+                      (number ? " is more than 1e12 s (31,700 years) from 1970" : ""));
+    }
     s.t = *t;
     bool implausible = false;
     for (std::size_t k = 0; k < cols.signals.size(); ++k) {
@@ -306,7 +321,7 @@ class Ingestor {
       if (spec_.signals[k].first == "soc" && !std::isnan(x)) ++soc_seen_, soc_max_ = std::max(soc_max_, x);
       s.values[k] = static_cast<float>(x);
     }
-    Car& c = car_of(car);
+    Car& c = car_of(car, name, line_no, cols.car);
     ++c.cutter.counts().rows;
     if (implausible) {
       ++c.cutter.counts().out_of_range;
@@ -335,9 +350,16 @@ class Ingestor {
     c.cutter.push(s, [&](const Window& w) { write(std::string(car), w); });
   }
 
-  Car& car_of(std::string_view id) {
+  Car& car_of(std::string_view id, const std::string& name, std::size_t line_no, std::size_t column) {
     auto it = cars_.find(id);
-    if (it == cars_.end()) it = cars_.emplace(std::string(id), Car{SessionCutter(spec_, spec_.signals.size())}).first;
+    if (it == cars_.end()) {
+      if (cars_.size() >= options_.max_cars)
+        throw std::runtime_error(name + ":" + std::to_string(line_no) + ":" + std::to_string(column + 1) + ": more than " +
+                                 std::to_string(options_.max_cars) + " cars (distinct values of column '" +
+                                 dyad::detail::excerpt(spec_.car, 60) + "', this row's is '" + dyad::detail::excerpt(id, 40) +
+                                 "'): is the spec's columns.car right? (the limit is dyad::limits::cars)");
+      it = cars_.emplace(std::string(id), Car{SessionCutter(spec_, spec_.signals.size())}).first;
+    }
     return it->second;
   }
 

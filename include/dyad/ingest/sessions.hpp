@@ -65,7 +65,8 @@ struct RowCounts {
 
 // A window: its place in the car's history and its values, row-major [length x signals].
 struct Window {
-  std::int64_t segment = 0;                                   // the start in epoch milliseconds (increasing in time per car)
+  std::int64_t segment = 0;                                   // the start in epoch milliseconds, negative before 1970
+                                                              // (increasing in time per car)
   double start_s = 0;                                         // epoch seconds of its first step
   double mileage = std::numeric_limits<double>::quiet_NaN();  // odometer at its start
   int label = -1;                                             // the largest label of its session's rows; -1: none
@@ -163,17 +164,24 @@ class SessionCutter {
     valid_.assign(points, 1);
     int label = -1;
     for (const Sample& s : session_) label = std::max(label, s.label);
+    following_.resize(n + 1);
     for (std::size_t c = 0; c < cols; ++c) {
       auto value = [&](std::size_t i) { return c < signals_ ? double(session_[i].values[c]) : session_[i].mileage; };
-      std::size_t prev = n;                // last sample with a value at or before the grid point
-      std::size_t next = 0;                // first sample with a value after it
-      for (std::size_t i = 0; i < n; ++i)  // cells bridged: a missing cell between two close valid ones
-        if (std::isnan(value(i)) && c < signals_) {
-          std::size_t a = i, b = i;
-          while (a > 0 && std::isnan(value(a))) --a;
-          while (b + 1 < n && std::isnan(value(b))) ++b;
-          if (!std::isnan(value(a)) && !std::isnan(value(b)) && session_[b].t - session_[a].t <= spec_.max_gap_s)
-            ++counts_.cells_interpolated;
+      // following_[i]: the first sample at or after i with a value (n: none). One backward pass,
+      // so that a run of missing cells costs its length once, not once per cell or grid point.
+      following_[n] = n;
+      for (std::size_t i = n; i-- > 0;) following_[i] = std::isnan(value(i)) ? following_[i + 1] : i;
+      std::size_t prev = n;  // last sample with a value at or before the grid point
+      std::size_t next = 0;  // first sample after it
+      if (c < signals_)      // cells bridged: each run of missing cells between two close valid ones
+        for (std::size_t i = 0; i < n;) {
+          if (!std::isnan(value(i))) {
+            ++i;
+            continue;
+          }
+          const std::size_t end = following_[i];  // the run is [i, end)
+          if (i > 0 && end < n && session_[end].t - session_[i - 1].t <= spec_.max_gap_s) counts_.cells_interpolated += end - i;
+          i = end;
         }
       for (std::size_t k = 0; k < points; ++k) {
         const double g = t0 + static_cast<double>(k) * dt;
@@ -181,8 +189,7 @@ class SessionCutter {
           if (!std::isnan(value(next))) prev = next;
           ++next;
         }
-        std::size_t after = next;
-        while (after < n && std::isnan(value(after))) ++after;
+        const std::size_t after = following_[next];
         double v = std::numeric_limits<double>::quiet_NaN();
         if (prev < n && session_[prev].t == g) v = value(prev);
         else if (prev < n && after < n && session_[after].t - session_[prev].t <= spec_.max_gap_s) {
@@ -223,6 +230,9 @@ class SessionCutter {
           win.start_s = t0 + static_cast<double>(w) * dt;
           // The start in epoch milliseconds: the same window of a re-exported session gets the
           // same id, so dyad monitor stores it once; kept increasing should two round alike.
+          // Negative before 1970 (a clock never set): ids are the times whatever their sign, so
+          // the windows of two such exports stay apart. parse_timestamp bounds |start_s| by
+          // kMaxEpochSeconds, so the milliseconds and the +1 fit an int64.
           win.segment = std::max<std::int64_t>(std::llround(win.start_s * 1000.0), next_segment_);
           next_segment_ = win.segment + 1;
           win.mileage = mileage_[w];
@@ -257,7 +267,8 @@ class SessionCutter {
   std::vector<float> grid_;
   std::vector<double> mileage_;
   std::vector<unsigned char> valid_;
-  std::int64_t next_segment_ = 0;
+  std::vector<std::size_t> following_;
+  std::int64_t next_segment_ = std::numeric_limits<std::int64_t>::min();  // no window yet
   RowCounts counts_;
 };
 

@@ -2,7 +2,9 @@
 // centuries): ISO-8601 date-times (`2021-03-04T05:06:07`, a space for the T, fractional
 // seconds, `Z` or a `+hh:mm` / `+hhmm` / `+hh` offset; none means UTC), or epoch seconds or
 // milliseconds as a number. The unit of a number is detected (above 1e11 it is milliseconds:
-// 1e11 s is the year 5138) unless the spec names it.
+// 1e11 s is the year 5138) unless the spec names it. Times before 1970 are negative; times
+// more than kMaxEpochSeconds (about 31,700 years) from 1970 are not timestamps: within it,
+// every time in milliseconds is an exact int64 (dyad ingest numbers windows by it).
 #pragma once
 
 #include <charconv>
@@ -14,6 +16,8 @@
 namespace dyad::ingest {
 
 enum class TimestampUnit { detect, iso8601, seconds, milliseconds };
+
+inline constexpr double kMaxEpochSeconds = 1e12;
 
 namespace detail {
 inline bool digits(std::string_view s, std::size_t at, std::size_t n, int& out) {
@@ -72,14 +76,17 @@ inline std::optional<double> parse_iso8601(std::string_view s) {
 inline std::optional<double> parse_timestamp(std::string_view s, TimestampUnit unit = TimestampUnit::detect) {
   if (s.empty()) return std::nullopt;
   const bool looks_iso = s.size() >= 19 && s[4] == '-';
-  if (unit == TimestampUnit::iso8601 || (unit == TimestampUnit::detect && looks_iso)) return detail::parse_iso8601(s);
+  if (unit == TimestampUnit::iso8601 || (unit == TimestampUnit::detect && looks_iso))
+    return detail::parse_iso8601(s);  // years 0-9999
   double v = 0;
   const char* b = s.data();
   const char* e = b + s.size();
   const auto [p, ec] = std::from_chars(b, e, v);
   if (ec != std::errc() || p != e || !std::isfinite(v)) return std::nullopt;
   const bool ms = unit == TimestampUnit::milliseconds || (unit == TimestampUnit::detect && std::abs(v) > 1e11);
-  return ms ? v / 1000.0 : v;
+  const double t = ms ? v / 1000.0 : v;
+  if (!(std::abs(t) <= kMaxEpochSeconds)) return std::nullopt;
+  return t;
 }
 
 }  // namespace dyad::ingest

@@ -164,7 +164,7 @@ inline nlohmann::json parse_meta(const SafeTensors& st, const std::string& key) 
   const auto it = st.metadata.find(key);
   if (it == st.metadata.end()) throw std::runtime_error(st.source + ": dyad metadata '" + key + "' is missing");
   try {
-    return nlohmann::json::parse(it->second);
+    return parse_json(it->second, st.source + ": metadata '" + key + "'");
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(st.source + ": metadata '" + key + "' is not valid JSON: " + e.what());
   }
@@ -295,7 +295,8 @@ inline CheckpointScorers read_scorers(const nlohmann::json& l, const std::string
   auto means = json_vector(l, where, "combiner_means", 2);
   auto stds = json_vector(l, where, "combiner_stds", 2);
   for (const double s : stds)
-    if (!(s > 0)) json_key_error(where, "combiner_stds", "must be > 0, got " + json_excerpt(s));
+    if (!std::isnormal(s) || !(s > 0))
+      json_key_error(where, "combiner_stds", "must be > 0, got " + json_excerpt(s) + (s > 0 ? " (subnormal)" : ""));
   return {std::move(latent), std::move(pattern), detect::ScoreCombiner(std::move(means), std::move(stds))};
 }
 
@@ -313,8 +314,10 @@ inline CheckpointExtras read_extras(const SafeTensors& st, const ModelConfig& c)
     auto mean = json_vector(n, where, "mean", columns.size());
     auto scale = json_vector(n, where, "scale", columns.size());
     for (std::size_t i = 0; i < scale.size(); ++i)
-      if (!(scale[i] > 0))
-        json_key_error(where, "scale", "column '" + columns[i] + "' has scale " + json_excerpt(scale[i]) + " (must be > 0)");
+      if (!std::isnormal(scale[i]) || !(scale[i] > 0))
+        json_key_error(where, "scale",
+                       "column '" + columns[i] + "' has scale " + json_excerpt(scale[i]) +
+                           (scale[i] > 0 ? " (must be > 0 and not subnormal)" : " (must be > 0)"));
     x.normalizer = Normalizer(std::move(columns), std::move(mean), std::move(scale));
   }
   {

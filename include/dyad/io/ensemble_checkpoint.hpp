@@ -83,7 +83,8 @@ EnsembleCheckpoint<M, Scale> read_ensemble(SafeTensors& st) {
     const std::size_t produced = scorers.is_null() ? 1 : detect::score_names.size();
     Scale scale{json_vector(m, at, "score_mean", produced), json_vector(m, at, "score_sd", produced)};
     for (const double sd : scale.sd)
-      if (!(sd > 0) || !std::isfinite(sd)) json_key_error(at, "score_sd", "must be finite and > 0, got " + json_excerpt(sd));
+      if (!std::isnormal(sd) || !(sd > 0))  // a subnormal sd makes every z-score infinite
+        json_key_error(at, "score_sd", "must be finite and > 0, got " + json_excerpt(sd) + (sd > 0 ? " (subnormal)" : ""));
     for (const double mean : scale.mean)
       if (!std::isfinite(mean)) json_key_error(at, "score_mean", "must be finite, got " + json_excerpt(mean));
     out.members.push_back(build_model<M>(files[k], c, std::move(extras)));

@@ -7,6 +7,7 @@
 
 #include "dyad/core/atomic_file.hpp"
 #include "dyad/core/excerpt.hpp"
+#include "dyad/core/json.hpp"
 #include "dyad/core/mapped_file.hpp"
 
 #include <nlohmann/json.hpp>
@@ -123,28 +124,6 @@ inline std::optional<std::size_t> checked_numel(std::span<const std::size_t> sha
 inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 inline constexpr std::size_t kMaxHeaderDepth = 8;
 inline constexpr std::size_t kMaxRank = 64;
-
-// The byte offset at which `json` first nests arrays and objects deeper than `limit`, or
-// nullopt. Brackets inside strings do not count. Exact for valid JSON; on invalid JSON the
-// parser stops at the error before nesting any deeper than counted here.
-inline std::optional<std::size_t> nesting_beyond(std::string_view json, std::size_t limit) {
-  std::size_t depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (in_string) {
-      if (c == '\\') ++i;  // skips the escaped character, which may be a quote
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return i;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return std::nullopt;
-}
 
 // SAX handler for the header's first pass: the top-level keys in file order and the first
 // duplicate key of any object (nlohmann's DOM keeps the last silently), without building values.
@@ -447,7 +426,7 @@ inline SafeTensors SafeTensors::parse(std::span<const std::byte> file, std::stri
   const std::vector<std::string>& order = keys.order;
   json h;
   try {  // second pass: the value itself, now known to be valid JSON
-    h = json::parse(text.begin(), text.end());
+    h = detail::parse_json(text, st.source, detail::kMaxHeaderDepth);
   } catch (const json::exception& e) {
     fail_file("bad JSON header: " + excerpt(e.what()));  // the parser's message quotes the input
   }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include "dyad/core/atomic_file.hpp"
+#include "dyad/core/json.hpp"
 #include "dyad/core/mapped_file.hpp"
 #include "dyad/data/csv.hpp"
 #include "dyad/data/dataset.hpp"
@@ -245,7 +246,7 @@ inline Dataset open_segment_store(const std::filesystem::path& path, const CsvOp
          "' metadata: not a dyad segment store (dyad pack writes one; a model goes to --model)");
   nlohmann::json m;
   try {
-    m = nlohmann::json::parse(meta_it->second);
+    m = detail::parse_json(meta_it->second, where + ": segment store: metadata '" + std::string(kSegmentStoreKey) + "'");
   } catch (const nlohmann::json::exception& e) {
     fail(std::string("metadata is not JSON: ") + detail::excerpt(e.what()));
   }
