@@ -268,7 +268,7 @@ class FleetDb {
       for (int k = 0; k < 4; ++k)
         if (!s.is_null(4 + k)) r.scores[std::string(detect::score_names[static_cast<std::size_t>(k)])] = s.real(4 + k);
       try {
-        const auto errors = detail::parse_json(s.text(8), "the value");
+        const auto errors = dyad::detail::parse_json(s.text(8), "the value");
         for (const auto& name : signals) r.errors.push_back(errors.at(name).get<double>());
       } catch (const std::exception& e) {  // nlohmann's, or nesting beyond the limit
         throw damaged("segments", "errors", car, model_id, "segment " + std::to_string(r.segment),
@@ -467,7 +467,7 @@ class FleetDb {
     c.score = s.real(2);
     c.segments = s.integer(3);
     try {
-      for (const auto& r : detail::parse_json(s.text(4), "the value"))
+      for (const auto& r : dyad::detail::parse_json(s.text(4), "the value"))
         c.signals.push_back({r.at("name"), r.at("ratio").is_null() ? HUGE_VAL : r.at("ratio").get<double>()});
     } catch (const std::exception& e) {
       throw damaged(table, "signals", car, model_id, "",
