@@ -32,7 +32,7 @@ TSAN_DIR   ?= build-tsan
 FUZZ_DIR   ?= build-fuzz
 SECONDS    ?= 60
 FUZZ_CXX   ?= clang++-14
-FUZZ_TARGETS ?= csv scores_csv safetensors checkpoint params_json training_state ingest segment_store segment_stream
+FUZZ_TARGETS ?= csv scores_csv safetensors checkpoint params_json training_state ingest segment_store segment_stream spec fleet_db
 
 DEPS_FLAGS = $(if $(filter 1,$(CHROMIUM)),--chromium,--no-chromium) \
              $(if $(filter 1,$(TORCH)),--torch,--no-torch)

@@ -1,11 +1,15 @@
 // Writes the generated seed files of the fuzz corpora: tiny dyad checkpoints and plain
-// state_dicts (corpus/checkpoint), safetensors of every dtype (corpus/safetensors) and the
-// presets as params JSON (corpus/params_json). Deterministic; run after a format change:
+// state_dicts (corpus/checkpoint), safetensors of every dtype (corpus/safetensors), the
+// presets as params JSON (corpus/params_json), the ingest specs `dyad simulate --spec-out`
+// writes (corpus/spec) and every JSON cell of the fleet_db target's database
+// (corpus/fleet_db). Deterministic; run after a format change:
 //   fuzz_make_corpus tests/fuzz/corpus
 #include "../toy_data.hpp"
+#include "fleet_db_fixture.hpp"
 
 #include <dyad/ensemble.hpp>
 #include <dyad/io/segment_store.hpp>
+#include <dyad/sim/telemetry.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +18,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -66,7 +71,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path root = argv[1];
-  for (const char* d : {"checkpoint", "safetensors", "params_json", "segment_store"}) fs::create_directories(root / d);
+  for (const char* d : {"checkpoint", "safetensors", "params_json", "segment_store", "spec", "fleet_db"})
+    fs::create_directories(root / d);
 
   // Checkpoints: fresh and fitted (with the latent scorers), three architectures.
   const fs::path ck = root / "checkpoint";
@@ -130,6 +136,35 @@ int main(int argc, char** argv) {
   const fs::path pj = root / "params_json";
   for (const auto& name : preset_names()) write_text(pj / (name + ".json"), preset(name).to_json().dump(1) + "\n");
   write_text(pj / "tiny.json", tiny("brand_a", false, 2).to_json().dump() + "\n");
+
+  // Ingest specs as `dyad simulate --raw R --spec-out S` writes them (sim::telemetry_spec,
+  // dump(2)), with windows short enough for the spec target's fixed exports.
+  const fs::path sp = root / "spec";
+  for (const auto& [name, steps, interval, negative] :
+       {std::tuple{"simulate_default", std::size_t{128}, 10.0, false}, std::tuple{"simulate_steps4", std::size_t{4}, 10.0, true},
+        std::tuple{"simulate_steps3_interval1", std::size_t{3}, 1.0, false}}) {
+    sim::TelemetryConfig t;
+    t.fleet.steps = steps;
+    t.interval_s = interval;
+    t.jitter_s = interval / 4;
+    t.current_negative_when_charging = negative;
+    write_text(sp / (std::string(name) + ".json"), sim::telemetry_spec(t).dump(2) + "\n");
+  }
+
+  // Fleet database cells: byte 0 picks the column (kJsonColumns), byte 1 the row ('0' + row:
+  // '0' is 48, a multiple of every table's row count), then the text dyad stored there.
+  const fs::path fd = root / "fleet_db";
+  {
+    const fuzz::FleetDbFixture f;
+    sql::Database db(f.fresh_database());
+    for (std::size_t c = 0; c < fuzz::kJsonColumns.size(); ++c) {
+      const auto& col = fuzz::kJsonColumns[c];
+      sql::Statement s(db, std::string("SELECT ") + col.column + " FROM " + col.table + " ORDER BY " + col.key);
+      for (int row = 0; s.step() && row < 4; ++row)
+        write_text(fd / (std::string(col.table) + "_" + col.column + "_" + std::to_string(row) + ".bin"),
+                   std::string{static_cast<char>('0' + c), static_cast<char>('0' + row)} + s.text(0));
+    }
+  }
   std::printf("wrote the generated corpus files under %s\n", root.c_str());
   return 0;
 }

@@ -20,9 +20,9 @@ seconds=$2
 shift 2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(csv scores_csv safetensors checkpoint params_json training_state ingest segment_store segment_stream)
+[[ ${#targets[@]} -gt 0 ]] || targets=(csv scores_csv safetensors checkpoint params_json training_state ingest segment_store segment_stream spec fleet_db)
 # Longest input per target: a few times its largest seed.
-declare -A max_len=([csv]=8192 [scores_csv]=4096 [safetensors]=16384 [checkpoint]=32768 [params_json]=4096 [training_state]=32768 [ingest]=8192 [segment_store]=16384 [segment_stream]=8192)
+declare -A max_len=([csv]=8192 [scores_csv]=4096 [safetensors]=16384 [checkpoint]=32768 [params_json]=4096 [training_state]=32768 [ingest]=8192 [segment_store]=16384 [segment_stream]=8192 [spec]=4096 [fleet_db]=4096)
 
 symbolizer=/usr/lib/llvm-14/bin/llvm-symbolizer
 [[ -x $symbolizer ]] && export ASAN_SYMBOLIZER_PATH=$symbolizer
