@@ -212,7 +212,7 @@ TEST_CASE("fleet database: damaged JSON names the file, the table, the column an
   CHECK_MESSAGE(has(e, {file, "table status_history", "column status", "car 'carA'", "'fine'"}), e);
   // 200,000 nested arrays: refused by the nesting limit, not a stack overflow.
   const std::string deep = std::string(200000, '[') + std::string(200000, ']');
-  db.database().exec("UPDATE car_status SET signals = '" + deep + "' WHERE car = 'carA'", "test");
+  db.database().exec(("UPDATE car_status SET signals = '" + deep + "' WHERE car = 'carA'").c_str(), "test");
   e = error_of([&] { db.fleet("m1"); });
   CHECK_MESSAGE(has(e, {file, "table car_status", "column signals", "car 'carA'", "deeper than 64 levels"}), e);
   fresh_db(path.filename().string());
