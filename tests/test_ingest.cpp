@@ -78,6 +78,10 @@ TEST_CASE("the spec: the contract keys, defaults, and errors that name the key")
             .find("key 'max_gap_s'") != std::string::npos);
   CHECK(error(R"({"columns": {"car": "c", "timestamp": "t", "current": "a"}, "length": 1})").find("key 'length'") !=
         std::string::npos);
+  // A signal name that the long CSV could not read back (fuzz_spec found an empty one).
+  for (const char* name : {"", " x", "a,b", "a\\\"b", "a\\u0001b"})
+    CHECK(error((std::string(R"({"columns": {"car": "c", "timestamp": "t", ")") + name + R"(": "v"}})").c_str())
+              .find("cannot be a column of the long CSV") != std::string::npos);
   CHECK(error(R"({"columns": {"car": "c", "timestamp": "t", "current": "a"}, "scale": {"volt": 2}})")
             .find("key 'scale.volt': is not a mapped signal") != std::string::npos);
 }

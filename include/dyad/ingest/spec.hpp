@@ -97,8 +97,19 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
     else if (name == "label") s.label = column;
     else if (name == "segment" || name == "t")
       json_key_error(where, "columns." + name, "is written by ingest, not read from the export");
-    else if (std::find(known_signals().begin(), known_signals().end(), name) == known_signals().end())
+    else if (std::find(known_signals().begin(), known_signals().end(), name) == known_signals().end()) {
+      // It becomes a column name of the long CSV, which must read back as it was written.
+      const bool plain =
+          !name.empty() && name.front() != ' ' && name.back() != ' ' && std::all_of(name.begin(), name.end(), [](char c) {
+            const auto u = static_cast<unsigned char>(c);
+            return u >= 0x20 && u != 0x7f && c != ',' && c != ';' && c != '|' && c != '"';
+          });
+      if (!plain)
+        throw std::invalid_argument(where + ": key 'columns': the signal name '" + dyad::detail::excerpt(name, 60) +
+                                    "' cannot be a column of the long CSV (it must be non-empty, without control characters, "
+                                    "quotes, ',', ';', '|' or surrounding spaces)");
       extra.emplace_back(name, column);
+    }
   }
   for (const std::string& name : known_signals())
     if (cols.contains(name)) s.signals.emplace_back(name, cols.at(name).get<std::string>());
