@@ -2,7 +2,7 @@
 // column with a detected delimiter, charging from the current's sign with a label column, and
 // the strict mode with a scale. Whatever it accepts must write a long CSV that read_csv reads
 // back as exactly the windows the report counts, each `length` steps of finite values.
-#include "fuzz_util.hpp"
+#include "ingest_checks.hpp"
 
 #include <dyad/data/csv.hpp>
 #include <dyad/ingest/ingest.hpp>
@@ -43,24 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const std::exception&) {
       continue;  // rejected input
     }
-    std::istringstream back(out.str());
-    dyad::Dataset d;
-    try {
-      d = dyad::read_csv(back, "ingested.csv");
-    } catch (const std::exception& e) {
-      if (report.total.windows == 0) continue;  // a header without rows: read_csv wants data
-      dyad::fuzz::bug(std::string("read_csv rejects what ingest wrote: ") + e.what());
-    }
-    if (d.size() != report.total.windows)
-      dyad::fuzz::bug("ingest reported " + std::to_string(report.total.windows) + " windows and wrote " + std::to_string(d.size()));
-    if (d.num_columns() != spec.signals.size()) dyad::fuzz::bug("ingest wrote other columns than the spec maps");
-    for (std::size_t i = 0; i < d.size(); ++i) {
-      if (d.length(i) != static_cast<std::size_t>(spec.length)) dyad::fuzz::bug("a window of another length than the spec's");
-      if (!d.values(i).allFinite()) dyad::fuzz::bug("ingest wrote a non-finite value");
-    }
-    const auto& t = report.total;
-    if (t.not_charging + t.short_session + t.gap + t.unparsable + t.out_of_range + t.out_of_order > t.rows)
-      dyad::fuzz::bug("more rows dropped than read");
+    dyad::fuzz::check_ingested(spec, report, out.str());
   }
   return 0;
 }

@@ -5,7 +5,7 @@
 // in the `ingest` target, whatever comes out must be a long CSV that read_csv reads back as
 // exactly the windows the report counts, each `length` steps of finite values, over the
 // signals the spec maps, and no more rows dropped than read; the report must serialise.
-#include "fuzz_util.hpp"
+#include "ingest_checks.hpp"
 
 #include <dyad/data/csv.hpp>
 #include <dyad/ingest/ingest.hpp>
@@ -78,24 +78,7 @@ void ingest_under(const dyad::ingest::Spec& spec, const char* raw, bool strict,
   } catch (const std::exception& e) {
     dyad::fuzz::bug(std::string("the ingest report does not serialise: ") + e.what());
   }
-  std::istringstream back(out.str());
-  dyad::Dataset d;
-  try {
-    d = dyad::read_csv(back, "ingested.csv");
-  } catch (const std::exception& e) {
-    if (report.total.windows == 0) return;  // a header without rows: read_csv wants data
-    dyad::fuzz::bug(std::string("read_csv rejects what ingest wrote: ") + e.what());
-  }
-  if (d.size() != report.total.windows)
-    dyad::fuzz::bug("ingest reported " + std::to_string(report.total.windows) + " windows and wrote " + std::to_string(d.size()));
-  if (d.num_columns() != spec.signals.size()) dyad::fuzz::bug("ingest wrote other columns than the spec maps");
-  for (std::size_t i = 0; i < d.size(); ++i) {
-    if (d.length(i) != static_cast<std::size_t>(spec.length)) dyad::fuzz::bug("a window of another length than the spec's");
-    if (!d.values(i).allFinite()) dyad::fuzz::bug("ingest wrote a non-finite value");
-  }
-  const auto& t = report.total;
-  if (t.not_charging + t.short_session + t.gap + t.unparsable + t.out_of_range + t.out_of_order > t.rows)
-    dyad::fuzz::bug("more rows dropped than read");
+  dyad::fuzz::check_ingested(spec, report, out.str());
 }
 
 }  // namespace
