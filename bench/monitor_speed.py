@@ -56,7 +56,8 @@ def main():
             times["score"].append(run([dyad, "score", "--model", model, "--data", data, "--out",
                                        os.path.join(work, f"scores{i}.csv"), "--threads", a.threads]))
             times["monitor"].append(run([dyad, "monitor", "--model", model, "--db", os.path.join(work, f"fleet{i}.db"),
-                                         "--data", data, "--threads", a.threads]))
+                                         "--data", data, "--threads", a.threads,
+                                         "--alarm-rate", "0.5"]))  # any rate the calibration reaches
         med = {k: statistics.median(v) for k, v in times.items()}
         result = {
             "segments": n, "steps": a.steps, "preset": a.preset, "threads": a.threads, "runs": a.runs,

@@ -8,10 +8,12 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <latch>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,7 +50,7 @@ TEST_CASE("fleet database: created at the schema version, reopened, and foreign 
   {
     FleetDb db(path);
     CHECK(db.schema_version() == kSchemaVersion);
-    CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 6);
+    CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 7);
     sql::Statement mode(db.database(), "PRAGMA journal_mode");
     REQUIRE(mode.step());
     CHECK(mode.text(0) == "wal");
@@ -61,7 +63,7 @@ TEST_CASE("fleet database: created at the schema version, reopened, and foreign 
     sql::Database raw(path);
     raw.exec("PRAGMA user_version = 99", "test");
   }
-  CHECK_THROWS_WITH_AS(FleetDb{path}, doctest::Contains("schema version 99, newer than this dyad's 1"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(FleetDb{path}, doctest::Contains("schema version 99, newer than this dyad's 2"), std::runtime_error);
 
   const auto other = fresh_db("dyad_test_fleet_other.db");
   {
@@ -387,6 +389,95 @@ TEST_CASE("Monitor::update scores only new segments, updates their cars, and is 
   CHECK_THROWS_WITH_AS((Monitor<Model<double>>(plain, model_path, db, o)), doctest::Contains("not calibrated"),
                        std::invalid_argument);
   std::filesystem::remove(model_path);
+}
+
+TEST_CASE("the alarm policy lives in the database: recorded, re-applied to every stored p-value, never mixed") {
+  const auto model_path = std::filesystem::temp_directory_path() / "dyad_test_monitor_policy.safetensors";
+  const Model<double> model = calibrated_model(model_path);
+  const auto path = fresh_db("dyad_test_monitor_policy.db");
+  FleetDb db(path);
+  const Dataset fleet = test::toy_dataset(100, test::tiny_config().roles, 9, 12, 12, 4);
+  MonitorOptions o;
+  o.policy = {0.2, 0.5};
+  o.policy_basis = "default";
+  {
+    Monitor<Model<double>> mon(model, model_path, db, o);
+    CHECK(!db.policy(mon.id()));
+    mon.update(fleet);
+    const auto stored = db.policy(mon.id());
+    REQUIRE(stored);
+    CHECK(stored->policy == o.policy);
+    CHECK(stored->basis == "default");
+    CHECK(mon.apply_policy().changes.empty());  // the same policy again: nothing recorded, nothing changes
+    CHECK(count(db, "SELECT count(*) FROM policies") == 1);
+  }
+  const auto before = db.fleet(model_id(model_path));
+  const auto history_rows = count(db, "SELECT count(*) FROM status_history");
+  // Another policy: recorded, and every car's status is the new policy at its stored p-value.
+  o.policy = {0.5, 0.8};
+  o.policy_basis = "asked";
+  Monitor<Model<double>> mon(model, model_path, db, o);
+  const UpdateReport r = mon.apply_policy();
+  CHECK(count(db, "SELECT count(*) FROM policies") == 2);
+  CHECK(db.policy(mon.id())->policy == o.policy);
+  std::size_t changed = 0;
+  for (const auto& old : before) {
+    const auto now = db.car_state(old.car, mon.id());
+    REQUIRE(now);
+    CHECK(now->p_value == old.p_value);  // not rescored
+    CHECK(now->status == o.policy.status(old.p_value));
+    changed += now->status != old.status;
+  }
+  CHECK(r.changes.size() == changed);
+  CHECK(changed > 0);  // the toy fleet has p-values between 0.2 and 0.8
+  CHECK(count(db, "SELECT count(*) FROM status_history") == history_rows + static_cast<std::int64_t>(changed));
+  for (const auto& c : r.changes) CHECK(c.new_status == o.policy.status(c.p_value));
+  // Two cars with the same p-value have the same status.
+  std::map<double, detect::Status> by_p;
+  for (const auto& c : db.fleet(mon.id())) CHECK(by_p.try_emplace(c.p_value, c.status).first->second == c.status);
+  // The calibration and the data period read back.
+  CHECK(db.calibration(mon.id()).size() == model.calibration().size());
+  const auto [from, to] = db.data_period(mon.id());
+  CHECK(from <= to);
+  CHECK(data_time_text(from).ends_with(" UTC"));
+  CHECK(data_time_text(std::nan("")).empty());
+  // A damaged policy row names the table.
+  db.database().exec("UPDATE policies SET alarm_rate = 7", "test");
+  CHECK_THROWS_WITH_AS(db.policy(mon.id()), doctest::Contains("table policies"), std::runtime_error);
+  std::filesystem::remove(model_path);
+}
+
+TEST_CASE("fleet database: schema 1 migrates to 2 keeping its rows, and reads as it is when read-only") {
+  const auto path = fresh_db("dyad_test_monitor_v1.db");
+  {
+    sql::Database raw(path);
+    raw.exec(dyad::monitor::detail::kMigrations[0], "test");
+    raw.exec("PRAGMA user_version = 1; INSERT INTO cars VALUES ('car1', '2026-01-01T00:00:00Z')", "test");
+  }
+  {
+    FleetDb old(path, sql::Access::read_only);
+    CHECK(!old.has_policies());
+    CHECK(!old.policy("any"));
+    CHECK(old.schema_version() == 1);
+  }
+  FleetDb db(path);
+  CHECK(db.schema_version() == 2);
+  CHECK(db.has_policies());
+  CHECK(count(db, "SELECT count(*) FROM cars") == 1);
+  CHECK(count(db, "SELECT count(*) FROM policies") == 0);
+}
+
+TEST_CASE("calibration_cars_for: the fewest healthy calibration cars that reach a rate") {
+  CHECK(detect::calibration_cars_for(0.01) == 99);
+  CHECK(detect::calibration_cars_for(0.05) == 19);
+  CHECK(detect::calibration_cars_for(1.0 / 7) == 6);
+  CHECK(detect::calibration_cars_for(0.15) == 6);
+  CHECK(detect::calibration_cars_for(0.5) == 1);
+  for (int n = 1; n < 500; ++n) {  // 1/(n+1) <= rate exactly when n >= calibration_cars_for(rate)
+    const double rate = 1.0 / (n + 1);
+    CHECK(detect::calibration_cars_for(rate) == static_cast<std::size_t>(n));
+  }
+  CHECK_THROWS_AS(detect::calibration_cars_for(0), std::invalid_argument);
 }
 
 TEST_CASE("window_segments and verdicts: each car's latest segments by time, as the database orders them") {

@@ -15,6 +15,8 @@ command -v sqlite3 > /dev/null || fail "the sqlite3 tool is missing (scripts/ins
 "$dyad" simulate --cars 30 --faulty 0 --segments 12 --steps 64 --seed 21 --out train.csv 2> /dev/null
 "$dyad" train --data train.csv --out model.safetensors --epochs 2 --batch-size 32 --seed 1 -q 2> train.err
 grep -q "calibrated on 6 healthy cars" train.err || fail "train calibrates: $(cat train.err)"
+grep -q "default alarm rate, 0.01, needs at least 99 healthy calibration cars; with 6, monitor refuses it: give it --alarm-rate 0.1429" train.err \
+  || fail "train says which rates its calibration reaches: $(cat train.err)"
 "$dyad" simulate --cars 10 --faulty 3 --segments 12 --steps 64 --seed 22 --fault-onset-day 10 --out fleet.csv 2> /dev/null
 
 # Split the fleet into days by segment timestamp (days since the fleet's first segment).
@@ -39,6 +41,21 @@ PY
 weeks=$(ls week*.csv | wc -l)
 [ "$weeks" -ge 2 ] || fail "the fleet spans at least two weeks"
 
+# A rate the calibration cannot reach (the default 1 % with 6 calibration cars) is refused, with
+# exit status 2, the reachable rate and the remedies, before the database is created: never a
+# silent "all ok".
+status=0
+"$dyad" monitor --model model.safetensors --db never.db --data week00.csv > /dev/null 2> unreachable.err || status=$?
+[ "$status" -eq 2 ] || fail "an unreachable alarm rate exits with status 2, not $status: $(cat unreachable.err)"
+grep -q "the default --alarm-rate 0.01 is below the finest rate this model's calibration can state, 1/7 = 0.142857 (6 healthy calibration cars)" \
+  unreachable.err || fail "the refusal names the finest rate: $(cat unreachable.err)"
+grep -q "needs at least 99 healthy calibration cars.*dyad calibrate.*--calibration-fraction.*--alarm-rate 0.1429 or above" unreachable.err \
+  || fail "the refusal says what a 1 % rate needs and the remedies: $(cat unreachable.err)"
+[ ! -e never.db ] || fail "a refused monitor created the database"
+status=0
+"$dyad" monitor --model model.safetensors --db never.db --data week00.csv --alarm-rate 0.1 2> unreachable.err > /dev/null || status=$?
+[ "$status" -eq 2 ] && grep -q "^dyad: error: --alarm-rate 0.1 is below" unreachable.err || fail "--alarm-rate 0.1 refused: $(cat unreachable.err)"
+
 for f in week*.csv; do
   "$dyad" monitor --model model.safetensors --db fleet.db --data "$f" --alarm-rate 0.15 >> changes.jsonl 2>> monitor.err \
     || fail "monitor $f: $(tail -3 monitor.err)"
@@ -47,7 +64,7 @@ total=$(sqlite3 fleet.db "SELECT count(*) FROM segments")
 [ "$total" -eq 120 ] || fail "every segment stored once: $total"
 [ "$(sqlite3 fleet.db "SELECT count(DISTINCT car) FROM car_status")" -eq 10 ] || fail "every car has a status"
 [ "$(sqlite3 fleet.db "PRAGMA journal_mode")" = "wal" ] || fail "WAL mode"
-[ "$(sqlite3 fleet.db "PRAGMA user_version")" = "1" ] || fail "schema version 1"
+[ "$(sqlite3 fleet.db "PRAGMA user_version")" = "2" ] || fail "schema version 2"
 sqlite3 fleet.db "SELECT json_extract(errors, '\$.max_temp') FROM segments LIMIT 1" | grep -Eq '^[0-9.e+-]+$' \
   || fail "sqlite3 reads the per-signal errors with json_extract"
 
@@ -74,7 +91,7 @@ PY
 grep -q "120 new of 120 segments scored with model [0-9a-f]* in [2-9] committed batches" follow.err \
   || fail "--follow commits on time and at the end: $(cat follow.err)"
 [ "$(sqlite3 follow.db "SELECT count(*) FROM segments")" -eq 120 ] || fail "--follow stores every segment"
-head -n $((5 * 64 + 1)) fleet.csv | "$dyad" monitor --model model.safetensors --db follow2.db --follow --commit-every 2 \
+head -n $((5 * 64 + 1)) fleet.csv | "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db follow2.db --follow --commit-every 2 \
   > /dev/null 2> follow2.err
 grep -q "5 new of 5 segments .* in 3 committed batches" follow2.err || fail "--commit-every 2: $(cat follow2.err)"
 # A long-running monitor does not die of bad input: a row it cannot cut (an unterminated quote:
@@ -99,7 +116,7 @@ out += rows[256:320]                             # segment 6: clean
 print("\n".join(out))
 PY
 for run in 1 2; do
-  "$dyad" monitor --model model.safetensors --db dirty.db --follow --commit-every 2 --reject-file rejects.csv \
+  "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db dirty.db --follow --commit-every 2 --reject-file rejects.csv \
     < dirty.csv > /dev/null 2> dirty$run.err || fail "--follow stops on bad input (run $run): $(cat dirty$run.err)"
 done
 grep -q "rejected stdin:66: field 1: a quote that is not closed" dirty1.err || fail "the bad row is named: $(cat dirty1.err)"
@@ -114,7 +131,7 @@ grep -q "0 new of 4 segments" dirty2.err || fail "the second run adds nothing an
 # SIGTERM (a service stop) commits the complete segments received, then exits 0; the segment
 # still arriving is left for the producer to send again.
 mkfifo producer.fifo
-"$dyad" monitor --model model.safetensors --db term.db --follow --commit-every 1000 --commit-seconds 3600 \
+"$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db term.db --follow --commit-every 1000 --commit-seconds 3600 \
   < producer.fifo > /dev/null 2> term.err &
 monitor_pid=$!
 exec 7> producer.fifo
@@ -151,8 +168,8 @@ assert all(int(s) == round(float(ts) * 1000) for (_, s), ts in full.items())
 common = set(half) & set(full)
 assert len(common) >= len(half) - 6, (len(half), len(common))   # at most one cut window per car differs
 PY
-"$dyad" monitor --model model.safetensors --db raw.db --data half.csv > /dev/null 2>&1
-"$dyad" monitor --model model.safetensors --db raw.db --data full.csv > /dev/null 2> raw_full.err
+"$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db raw.db --data half.csv > /dev/null 2>&1
+"$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db raw.db --data full.csv > /dev/null 2> raw_full.err
 n_full=$(python3 -c "import csv,sys; print(sum(1 for r in csv.DictReader(open('full.csv')) if r['t'] == '0'))")
 n_db=$(sqlite3 raw.db "SELECT count(*) FROM segments")
 n_extra=$(python3 - half.csv full.csv <<'PY'
@@ -165,16 +182,16 @@ PY
 
 # --spec: the raw export straight into the database, ingested in memory; the same windows as
 # dyad ingest wrote, so nothing new.
-"$dyad" monitor --model model.safetensors --db raw.db --data raw.csv --spec spec.json > /dev/null 2> raw_spec.err \
+"$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db raw.db --data raw.csv --spec spec.json > /dev/null 2> raw_spec.err \
   || fail "monitor --spec: $(cat raw_spec.err)"
 grep -q "ingested $n_full windows" raw_spec.err || fail "monitor --spec ingests: $(cat raw_spec.err)"
 grep -q "0 new of $n_full segments" raw_spec.err || fail "monitor --spec finds the windows already stored: $(cat raw_spec.err)"
 # In batches of --commit-every windows as they are cut (memory holds one batch), with the scores
 # and car states of dyad ingest + dyad monitor --data.
-"$dyad" monitor --model model.safetensors --db raw_spec.db --data raw.csv --spec spec.json --commit-every 7 \
+"$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db raw_spec.db --data raw.csv --spec spec.json --commit-every 7 \
   > /dev/null 2> /dev/null
 [ "$(sqlite3 raw_spec.db "SELECT count(*) FROM segments")" -eq "$n_full" ] || fail "monitor --spec stores every window"
-"$dyad" monitor --model model.safetensors --db raw_ingested.db --data full.csv > /dev/null 2> /dev/null
+"$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db raw_ingested.db --data full.csv > /dev/null 2> /dev/null
 for db in raw_spec raw_ingested; do
   sqlite3 $db.db "SELECT car, segment, printf('%.9g', rec_error) FROM segments ORDER BY car, segment" > $db.rows
   sqlite3 $db.db "SELECT car, status, printf('%.9g', p_value) FROM car_status ORDER BY car" >> $db.rows
@@ -205,9 +222,35 @@ car=$(python3 -c "import json; print(json.load(open('status.json'))['cars'][0]['
 if "$dyad" status --db fleet.db --car nosuchcar 2> nocar.err; then fail "status of an unknown car succeeded"; fi
 grep -q "no car 'nosuchcar'" nocar.err || fail "unknown car error: $(cat nocar.err)"
 
+# The policy lives in the database: status shows it with what the calibration can state; a new
+# rate is recorded and re-applied to every stored p-value without rescoring; later runs keep it.
+python3 - status.json <<'PY' || fail "status --json shows the policy: $(head -c 300 status.json)"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["alarm_rate"] == 0.15 and j["watch_rate"] == 0.75 and j["policy_basis"] == "asked", j
+assert j["calibration_cars"] == 6 and abs(j["finest_rate"] - 1 / 7) < 1e-12, j
+assert 1e9 < j["data_from"] <= j["data_to"], j
+PY
+"$dyad" status --db fleet.db | sed -n 2p | grep -Eq "^alarm rate 0.15, watch rate 0.75 \(asked, since .*\); 6 healthy calibration cars, finest rate 1/7 = 0.142857; data from [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{5} UTC to " \
+  || fail "status shows the policy in force: $("$dyad" status --db fleet.db | sed -n 2p)"
+cp fleet.db policy.db
+"$dyad" monitor --model model.safetensors --db policy.db --data week00.csv --alarm-rate 0.5 --watch-rate 0.8 > policy.jsonl 2> policy.err \
+  || fail "monitor with a new rate: $(cat policy.err)"
+grep -q "0 new of" policy.err || fail "a new policy rescores nothing: $(cat policy.err)"
+[ "$(sqlite3 policy.db "SELECT count(*) FROM policies")" -eq 2 ] || fail "the policy change is recorded"
+[ "$(sqlite3 policy.db "SELECT count(*) FROM car_status WHERE status != CASE WHEN p_value <= 0.5 THEN 'alarm' WHEN p_value <= 0.8 THEN 'watch' ELSE 'ok' END")" -eq 0 ] \
+  || fail "every car's status is the new policy at its stored p-value"
+[ "$(wc -l < policy.jsonl)" -eq "$(sqlite3 fleet.db "SELECT count(*) FROM car_status WHERE status != CASE WHEN p_value <= 0.5 THEN 'alarm' WHEN p_value <= 0.8 THEN 'watch' ELSE 'ok' END")" ] \
+  || fail "each status the new policy changed is printed: $(cat policy.jsonl)"
+"$dyad" monitor --model model.safetensors --db policy.db --data week01.csv > /dev/null 2> policy2.err || fail "monitor keeps the stored policy: $(cat policy2.err)"
+grep -q "the alarm policy stored for this model (asked, .*): alarm rate 0.5, watch rate 0.8" policy2.err || fail "the stored policy is used: $(cat policy2.err)"
+[ "$(sqlite3 policy.db "SELECT count(*) FROM policies")" -eq 2 ] || fail "keeping the policy records nothing"
+
 # dyad report --db: the verdicts and a trend chart per flagged car.
 "$dyad" report --db fleet.db --out verdicts.html 2> report.err || fail "report --db: $(cat report.err)"
 grep -q '<section id="verdicts">' verdicts.html || fail "report --db has the verdicts section"
+grep -q "alarm at p &lt;= 0.15, watch at p &lt;= 0.75 (asked, since" verdicts.html && grep -q "6 healthy cars; finest rate 1/7 = 0.142857" verdicts.html \
+  && grep -q "data period" verdicts.html || fail "the report's header shows the policy, the calibration and the data period"
 [ "$(grep -o '<tr class="\(ok\|watch\|alarm\)"' verdicts.html | wc -l)" -eq 10 ] || fail "report --db lists every car"
 flagged=$(sqlite3 fleet.db "SELECT count(*) FROM car_status WHERE status != 'ok'")
 [ "$(grep -o 'class="chart trend"' verdicts.html | wc -l)" -eq "$flagged" ] || fail "a trend chart per flagged car"
@@ -292,7 +335,7 @@ done
 
 # --db is a file name, never an SQLite URI or ":memory:".
 for name in 'file:uri.db?mode=memory' ':memory:'; do
-  "$dyad" monitor --model model.safetensors --db "$name" --data week00.csv > /dev/null 2> uri.err || fail "monitor --db $name: $(cat uri.err)"
+  "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db "$name" --data week00.csv > /dev/null 2> uri.err || fail "monitor --db $name: $(cat uri.err)"
   [ -s "$name" ] || fail "monitor --db $name wrote no file of that name: $(ls)"
   [ "$(sqlite3 "./$name" "SELECT count(*) FROM segments")" -gt 0 ] || fail "monitor --db $name stored nothing in it"
   "$dyad" status --db "$name" --json > /dev/null 2> uri.err || fail "status --db $name: $(cat uri.err)"
@@ -301,9 +344,9 @@ done
 # Two monitors creating the same new database at once: the second waits for the first.
 for round in 1 2 3; do
   rm -f race.db race.db-wal race.db-shm
-  "$dyad" monitor --model model.safetensors --db race.db --data week00.csv > /dev/null 2> race1.err &
+  "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db race.db --data week00.csv > /dev/null 2> race1.err &
   pid1=$!
-  "$dyad" monitor --model model.safetensors --db race.db --data week01.csv > /dev/null 2> race2.err &
+  "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db race.db --data week01.csv > /dev/null 2> race2.err &
   pid2=$!
   wait "$pid1" || fail "the first of two concurrent monitors: $(cat race1.err)"
   wait "$pid2" || fail "the second of two concurrent monitors: $(cat race2.err)"
@@ -340,13 +383,13 @@ grep -q "a single model cannot load" ens_init.err || fail "--init ensemble error
 # and a re-run stores every segment exactly once.
 "$dyad" simulate --cars 100 --faulty 5 --segments 40 --steps 32 --seed 23 --out big.csv 2> /dev/null
 head -n $((10 * 32 + 1)) big.csv > big_head.csv   # its first 10 segments
-"$dyad" monitor --model model.safetensors --db base.db --data big_head.csv > /dev/null 2>&1   # one committed batch
+"$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db base.db --data big_head.csv > /dev/null 2>&1   # one committed batch
 [ "$(sqlite3 base.db "SELECT count(*) FROM segments")" -eq 10 ] || fail "the first batch stores its 10 segments"
 kills=0
 # Delays grow by a quarter each time (10 ms to 5 s), so a slow build (ASan) takes as few runs.
 for delay in $(python3 -c "print(' '.join(f'{0.01 * 1.25 ** k:.3f}' for k in range(29)))"); do
   cp base.db kill.db
-  "$dyad" monitor --model model.safetensors --db kill.db --data big.csv --threads 1 > /dev/null 2>&1 &
+  "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db kill.db --data big.csv --threads 1 > /dev/null 2>&1 &
   pid=$!
   sleep "$delay"
   if ! kill -9 "$pid" 2> /dev/null; then wait "$pid" || fail "monitor failed"; break; fi
@@ -355,7 +398,7 @@ for delay in $(python3 -c "print(' '.join(f'{0.01 * 1.25 ** k:.3f}' for k in ran
   [ "$n" -eq 10 ] || [ "$n" -eq 4000 ] || fail "a kill -9 after ${delay}s kept part of a batch: $n segments"
   [ "$(sqlite3 kill.db "PRAGMA integrity_check")" = "ok" ] || fail "integrity after kill -9"
   [ "$n" -eq 10 ] && kills=$((kills + 1))
-  "$dyad" monitor --model model.safetensors --db kill.db --data big.csv > /dev/null 2>&1
+  "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db kill.db --data big.csv > /dev/null 2>&1
   [ "$(sqlite3 kill.db "SELECT count(*) FROM segments")" -eq 4000 ] || fail "the re-run after a kill stores every segment once"
 done
 [ "$kills" -ge 1 ] || fail "no kill landed before the commit"

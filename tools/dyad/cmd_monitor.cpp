@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "follow.hpp"
+#include "policy_view.hpp"
 #include "scoring.hpp"
 
 #include <dyad/ingest/ingest.hpp>
@@ -21,6 +22,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -28,8 +30,7 @@ namespace dyad::cli {
 
 struct MonitorArgs {
   std::string model, db, data, spec, reject_file;
-  double alarm_rate = 0.01;
-  std::optional<double> watch_rate;
+  std::optional<double> alarm_rate, watch_rate;
   std::size_t window = 0;
   std::optional<int> threads;
   std::optional<double> cost_miss, cost_inspection;
@@ -63,8 +64,9 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
   cmd->add_option("--reject-file", a.reject_file,
                   "--follow: append the rows and segments set aside (with the reason on stderr) to this long CSV")
       ->needs(follow);
-  cmd->add_option("--alarm-rate", a.alarm_rate, "False-alarm rate on healthy cars: alarm when the p-value is at most this")
-      ->capture_default_str()
+  cmd->add_option("--alarm-rate", a.alarm_rate,
+                  "False-alarm rate on healthy cars: alarm when the p-value is at most this (default: the policy the database "
+                  "holds for the model, else 0.01); a new rate is stored and re-applied to every car")
       ->check(CLI::Range(1e-9, 0.999999));
   cmd->add_option("--watch-rate", a.watch_rate, "Watch when the p-value is at most this (default: 5x the alarm rate)")
       ->check(CLI::Range(1e-9, 0.999999));
@@ -88,27 +90,50 @@ inline Ensemble<float> load_calibrated(const std::string& path) {
   return model;
 }
 
-// The status thresholds: the asked rates, or the cost-based operating point; warns when no car
-// can reach the alarm rate with this calibration.
-inline detect::AlarmPolicy alarm_policy(const MonitorArgs& a, const detect::Calibration& cal, const char* who = "dyad monitor") {
-  detect::AlarmPolicy p;
-  p.alarm_rate = a.alarm_rate;
+// The status thresholds: the asked rates, the cost-based operating point, or else the policy the
+// database holds (`stored`), or else the default. A rate no car can reach with this calibration
+// is refused (UsageError) with the rate it can reach and the remedies: never a silent "all ok".
+inline std::pair<detect::AlarmPolicy, std::string> alarm_policy(const MonitorArgs& a, const detect::Calibration& cal,
+                                                                const std::optional<monitor::StoredPolicy>& stored,
+                                                                const char* who = "dyad monitor") {
   if (a.cost_miss.has_value() != a.cost_inspection.has_value())
     throw std::invalid_argument("--cost-miss and --cost-inspection go together");
+  if (a.cost_miss && a.alarm_rate)
+    throw std::invalid_argument("--alarm-rate and --cost-miss choose the alarm rate two ways; give one");
+  detect::AlarmPolicy p;
+  std::string basis = "asked";
   if (a.cost_miss) {
+    basis = "cost";
     p.alarm_rate = cal.cost_alarm_rate(cal.kind(), *a.cost_miss, *a.cost_inspection);
     std::cerr << who << ": the cost-based operating point on the calibration cars is an alarm rate of " << p.alarm_rate << "\n";
-    if (p.alarm_rate == 0)
+    if (p.alarm_rate == 0) {
       std::cerr << who << ": warning: at these costs no car is worth an alarm; every status will be ok or watch\n";
+      p.alarm_rate = 1e-12;  // alarm nothing (p-values are at least 1/(n+1))
+    }
+  } else if (a.alarm_rate) {
+    p.alarm_rate = *a.alarm_rate;
+  } else if (stored && !a.watch_rate) {
+    std::cerr << who << ": the alarm policy stored for this model (" << stored->basis << ", " << stored->recorded
+              << "): alarm rate " << stored->policy.alarm_rate << ", watch rate " << stored->policy.watch_rate << "\n";
+    return {stored->policy, stored->basis};
+  } else {
+    p.alarm_rate = stored ? stored->policy.alarm_rate : detect::AlarmPolicy{}.alarm_rate;
+    basis = stored ? stored->basis : "default";
   }
-  if (p.alarm_rate == 0) p.alarm_rate = 1e-12;  // alarm nothing (p-values are at least 1/(n+1))
   p.watch_rate = a.watch_rate.value_or(std::min(0.999999, 5 * p.alarm_rate));
-  if (p.alarm_rate < cal.finest_rate() && !a.cost_miss)
-    std::cerr << who << ": warning: --alarm-rate " << p.alarm_rate << " is below the finest rate this calibration can state, 1/"
-              << cal.size() + 1 << " = " << cal.finest_rate() << " (" << cal.size()
-              << " calibration cars): no car can alarm. Calibrate on more healthy cars (dyad calibrate)\n";
+  if (p.alarm_rate < cal.finest_rate() && !a.cost_miss) {
+    const std::string finest = rate_text(cal.finest_rate()), reachable = rate_at_least(cal.finest_rate());
+    throw UsageError(std::string(a.alarm_rate ? "--alarm-rate " : "the default --alarm-rate ") + rate_text(p.alarm_rate) +
+                     " is below the finest rate this model's calibration can state, 1/" + std::to_string(cal.size() + 1) + " = " +
+                     finest + " (" + std::to_string(cal.size()) +
+                     " healthy calibration cars): no car could ever alarm. That rate needs at least " +
+                     std::to_string(detect::calibration_cars_for(p.alarm_rate)) +
+                     " healthy calibration cars. Calibrate on more healthy cars the model did not train on (dyad calibrate), "
+                     "train with a larger --calibration-fraction, or ask for --alarm-rate " +
+                     reachable + " or above");
+  }
   p.validate();
-  return p;
+  return {p, basis};
 }
 
 inline void print_changes(const monitor::UpdateReport& r) {
@@ -126,12 +151,33 @@ inline int run_monitor(const MonitorArgs& a) {
   const auto start = std::chrono::steady_clock::now();
   const Ensemble<float> model = load_calibrated(a.model);
   monitor::MonitorOptions options;
-  options.policy = alarm_policy(a, model.calibration());
   options.window = a.window;
   options.precision = chosen_precision(a.precision, "dyad monitor");
+  // The policy is settled, or refused, before the database is created or changed.
+  const std::string id = monitor::model_id(a.model);
+  std::optional<monitor::StoredPolicy> stored;
+  if (std::error_code ec; std::filesystem::is_regular_file(a.db, ec) && std::filesystem::file_size(a.db, ec) > 0) {
+    try {
+      stored = monitor::FleetDb(a.db, sql::Access::read_only).policy(id);
+    } catch (const std::exception&) {
+      // Not readable as a fleet database yet (another monitor is creating it), or not one at
+      // all: the read-write open below says which, under the write lock.
+    }
+  }
+  std::tie(options.policy, options.policy_basis) = alarm_policy(a, model.calibration(), stored);
   monitor::FleetDb db(a.db);
   monitor::Monitor<Ensemble<float>> mon(model, a.model, db, options, a.threads.value_or(hardware_threads()));
+  std::vector<monitor::StatusChange> policy_changes;
+  {
+    // A new policy applies at once to every car's stored p-value, new data or not.
+    const monitor::UpdateReport r = mon.apply_policy();
+    print_changes(r);
+    if (!r.changes.empty())
+      std::cerr << "dyad monitor: the new alarm policy changed " << r.changes.size() << " car status(es), without rescoring\n";
+    policy_changes = r.changes;
+  }
   monitor::UpdateReport total;
+  total.changes = policy_changes;
   std::size_t batches = 0;
   auto update = [&](const Dataset& data) {
     const monitor::UpdateReport r = mon.update(data);
@@ -206,7 +252,8 @@ inline void add_compare_options(CLI::App* cmd, CompareArgs& a) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--against", a.against, "The model id to compare with (default: the one used last)");
-  cmd->add_option("--alarm-rate", m.alarm_rate, "As for dyad monitor")->capture_default_str()->check(CLI::Range(1e-9, 0.999999));
+  cmd->add_option("--alarm-rate", m.alarm_rate, "As for dyad monitor (default: the policy in force for the database's model)")
+      ->check(CLI::Range(1e-9, 0.999999));
   cmd->add_option("--watch-rate", m.watch_rate, "As for dyad monitor (default: 5x the alarm rate)")
       ->check(CLI::Range(1e-9, 0.999999));
   cmd->add_option("--window", m.window, "A car's score is over its last N segments of --data (default: all)");
@@ -220,7 +267,6 @@ inline int run_compare(const CompareArgs& a) {
   const MonitorArgs& m = a.monitor;
   const Ensemble<float> model = load_calibrated(m.model);
   monitor::MonitorOptions options;
-  options.policy = alarm_policy(m, model.calibration(), "dyad compare");
   options.window = m.window;
   monitor::FleetDb db(m.db, sql::Access::read_only);
   const std::string old_id = a.against.empty() ? db.latest_model() : a.against;
@@ -228,6 +274,8 @@ inline int run_compare(const CompareArgs& a) {
   std::map<std::string, monitor::CarState> old;
   for (auto& c : db.fleet(old_id)) old.emplace(c.car, std::move(c));
   if (old.empty()) throw std::invalid_argument(m.db + ": no car has a verdict under model '" + old_id + "'");
+  // Without rates of its own, the new model is judged under the policy in force for the old one.
+  options.policy = alarm_policy(m, model.calibration(), db.policy(old_id), "dyad compare").first;
   const Dataset data = read_model_data(m.data, model.config());
   warn_out_of_range(model, data, "dyad compare");
   Ensemble<float>::Workspace ws(m.threads.value_or(hardware_threads()), chosen_precision(m.precision, "dyad compare"));
@@ -307,8 +355,11 @@ inline int run_status(const StatusArgs& a) {
   const auto fleet = model.empty() ? std::vector<monitor::CarState>{} : db.fleet(model);
   if (!a.model_id.empty() && fleet.empty())
     throw std::invalid_argument(a.db + ": no car has a verdict under model '" + a.model_id + "'");
+  const std::optional<PolicyView> policy = fleet.empty() ? std::nullopt : std::optional(policy_view(db, model));
   if (a.json) {
-    nlohmann::json j = {{"model_id", model.empty() ? nlohmann::json() : nlohmann::json(model)}, {"cars", nlohmann::json::array()}};
+    nlohmann::json j = {{"model_id", model.empty() ? nlohmann::json() : nlohmann::json(model)}};
+    if (policy) j.update(to_json(*policy));
+    j["cars"] = nlohmann::json::array();
     for (const auto& c : fleet) j["cars"].push_back(car_state_json(c));
     std::printf("%s\n", j.dump().c_str());
     return 0;
@@ -317,8 +368,8 @@ inline int run_status(const StatusArgs& a) {
     std::printf("no verdicts yet: run dyad monitor first\n");
     return 0;
   }
-  std::printf("model %s\n%-16s %-6s %9s %12s %8s  %s\n", model.c_str(), "car", "status", "p_value", "score", "segments",
-              "most abnormal signal (ratio to healthy median): hint");
+  std::printf("model %s\n%s\n%-16s %-6s %9s %12s %8s  %s\n", model.c_str(), policy->text().c_str(), "car", "status", "p_value",
+              "score", "segments", "most abnormal signal (ratio to healthy median): hint");
   for (const auto& c : fleet) {
     std::string why;
     if (!c.signals.empty()) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <stdexcept>
 #include <string_view>
 
 namespace CLI {
@@ -13,6 +14,12 @@ class App;
 }
 
 namespace dyad::cli {
+
+// An invocation that cannot do what it asks (not a failure of data or system): exit status 2,
+// as for options CLI11 refuses.
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
 
 struct Command {
   std::string_view name, help;

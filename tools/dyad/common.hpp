@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <initializer_list>
@@ -122,6 +123,19 @@ inline Dataset read_model_data(const std::string& path, const ModelConfig& confi
   return data;
 }
 
+// A rate as people write it: 0.01, 0.142857.
+inline std::string rate_text(double rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", rate);
+  return buf;
+}
+
+// The shortest rate, as rate_text writes it, that is at least `rate`: what to ask for to reach it.
+inline std::string rate_at_least(double rate) {
+  const double unit = std::pow(10.0, std::floor(std::log10(rate)) - 3);
+  return rate_text(std::ceil(rate / unit - 1e-9) * unit);
+}
+
 // One line on what a model's calibration can state (none: say how to get one).
 inline void print_calibration_summary(const char* who, const detect::Calibration& c) {
   if (c.empty()) {
@@ -133,6 +147,11 @@ inline void print_calibration_summary(const char* who, const detect::Calibration
   std::cerr << ", car scores of the top " << c.h_per_mille()
             << " per mille segments; the finest false-alarm rate it can state is 1/" << c.size() + 1 << " = " << c.finest_rate()
             << "\n";
+  if (const double rate = detect::AlarmPolicy{}.alarm_rate; c.finest_rate() > rate)
+    std::cerr << who << ": warning: dyad monitor's default alarm rate, " << rate << ", needs at least "
+              << detect::calibration_cars_for(rate) << " healthy calibration cars; with " << c.size()
+              << ", monitor refuses it: give it --alarm-rate " << rate_at_least(c.finest_rate())
+              << " or above, or calibrate on more healthy cars (dyad calibrate, or a larger --calibration-fraction)\n";
 }
 
 }  // namespace dyad::cli

@@ -99,9 +99,10 @@ int main(int argc, char** argv) {
     std::cerr.rdbuf(cerr_buffer);
     std::cerr.clear();
     std::cerr << "dyad: error" << (rank != 0 ? " (rank " + std::to_string(rank) + ")" : std::string()) << ": " << what << "\n";
+    const int status = dynamic_cast<const dyad::cli::UsageError*>(&e) ? 2 : 1;
 #ifdef DYAD_WITH_MPI
-    if (size > 1) dyad::MpiSession::abort(1);
+    if (size > 1) dyad::MpiSession::abort(status);
 #endif
-    return 1;
+    return status;
   }
 }

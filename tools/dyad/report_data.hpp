@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common.hpp"
+#include "policy_view.hpp"
 
 #include <dyad/data/dataset.hpp>
 #include <dyad/detect/evaluation.hpp>
@@ -68,6 +69,16 @@ inline report::ReportData build_db_report(monitor::FleetDb& db, const std::strin
   r.title = "dyad fleet verdicts";
   const auto segments = db.database().scalar("SELECT count(*) FROM segments");
   r.facts = {{"database", db_path}, {"model", id}, {"segments scored", std::to_string(segments)}};
+  const PolicyView policy = policy_view(db, id);
+  r.facts.emplace_back("alarm policy", policy.policy ? "alarm at p <= " + rate_text(policy.policy->policy.alarm_rate) +
+                                                           ", watch at p <= " + rate_text(policy.policy->policy.watch_rate) + " (" +
+                                                           policy.policy->basis + ", since " + policy.policy->recorded + ")"
+                                                     : std::string("not recorded (a database from an older dyad)"));
+  r.facts.emplace_back("calibration", std::to_string(policy.calibration_cars) + " healthy cars; finest rate 1/" +
+                                          std::to_string(policy.calibration_cars + 1) + " = " + rate_text(policy.finest_rate));
+  if (std::isfinite(policy.data_from))
+    r.facts.emplace_back("data period",
+                         monitor::data_time_text(policy.data_from) + " to " + monitor::data_time_text(policy.data_to));
   for (const auto& c : fleet) {
     report::VerdictView v;
     v.car = c.car;

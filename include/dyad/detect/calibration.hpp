@@ -50,7 +50,15 @@ struct AlarmPolicy {
       throw std::invalid_argument("dyad: the watch rate must be in [alarm rate, 1), got " + std::to_string(watch_rate));
   }
   Status status(double p) const { return p <= alarm_rate ? Status::alarm : p <= watch_rate ? Status::watch : Status::ok; }
+  bool operator==(const AlarmPolicy&) const = default;
 };
+
+// The fewest healthy calibration cars whose finest rate, 1/(n+1), reaches `rate`: 99 for 1 %.
+inline std::size_t calibration_cars_for(double rate) {
+  if (!(rate > 0 && rate < 1))
+    throw std::invalid_argument("dyad: a false-alarm rate must be in (0, 1), got " + std::to_string(rate));
+  return static_cast<std::size_t>(std::ceil(1.0 / rate - 1.0 - 1e-9));
+}
 
 // What a target signal's abnormal error hints at. A hint, not a diagnosis.
 inline std::string_view signal_hint(std::string_view signal) {

@@ -28,7 +28,7 @@
 namespace dyad::monitor {
 
 // The schema version this dyad writes; migrations[v] turns version v into v + 1.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 static_assert(detect::score_names.size() == 4, "schema 1 has one segments column per score name");
 
 namespace detail {
@@ -102,6 +102,18 @@ CREATE TABLE alarms (
   top_signal   TEXT
 );
 CREATE INDEX alarms_open ON alarms (car, model_id, cleared);
+)sql",
+    // 1 -> 2: the alarm policy in force, per model, and every change of it.
+    R"sql(
+CREATE TABLE policies (
+  id              INTEGER PRIMARY KEY,
+  model_id        TEXT NOT NULL REFERENCES models(id),
+  alarm_rate      REAL NOT NULL,
+  watch_rate      REAL NOT NULL,
+  basis           TEXT NOT NULL,  -- how the rates were chosen: 'asked', 'default' or 'cost'
+  recorded        TEXT NOT NULL   -- UTC, ISO 8601
+);
+CREATE INDEX policies_by_model ON policies (model_id, id);
 )sql"};
 
 // UTC now as 2026-12-02T17:08:43Z.
@@ -114,6 +126,18 @@ inline std::string utc_now() {
   return buf;
 }
 }  // namespace detail
+
+// A data time (seconds since 1970, UTC) as an operator reads it: 2026-03-14 09:30 UTC; empty
+// for no time.
+inline std::string data_time_text(double t) {
+  if (!std::isfinite(t) || std::abs(t) > 1e12) return "";
+  const std::time_t s = static_cast<std::time_t>(std::floor(t));
+  std::tm tm{};
+  if (!gmtime_r(&s, &tm)) return "";
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
 
 // A model as the database records it.
 struct ModelRecord {
@@ -129,6 +153,12 @@ struct SegmentRecord {
   std::optional<int> label;
   std::map<std::string, double> scores;  // rec_error and those the model produces
   std::vector<double> errors;            // per signal, in the calibration's signal order
+};
+
+// An alarm policy as the database records it: the rates, how they were chosen, and when.
+struct StoredPolicy {
+  detect::AlarmPolicy policy;
+  std::string basis, recorded;
 };
 
 // A car's state under one model.
@@ -175,10 +205,8 @@ class FleetDb {
       }
       if (version == 0)
         throw std::runtime_error(db_.path().string() + ": is empty, not a dyad fleet database (dyad monitor creates one)");
-      if (version < kSchemaVersion)
-        throw std::runtime_error(db_.path().string() + ": the fleet database has schema version " + std::to_string(version) +
-                                 ", older than this dyad's " + std::to_string(kSchemaVersion) +
-                                 "; dyad monitor migrates it, commands that only read it do not");
+      // An older schema reads as it is (dyad monitor migrates it): version 1 has no policy.
+      has_policies_ = version >= 2;
       db_.exec("PRAGMA query_only=ON", "setting up the connection");
       return;
     }
@@ -190,6 +218,8 @@ class FleetDb {
   }
 
   sql::Database& database() { return db_; }
+  // Whether the file records alarm policies (schema 2 on; a read-only older file does not).
+  bool has_policies() const { return has_policies_; }
   int schema_version() { return static_cast<int>(db_.scalar("PRAGMA user_version")); }
 
   // Records the model once (by id).
@@ -213,6 +243,51 @@ class FleetDb {
   std::string latest_model() {
     sql::Statement s(db_, "SELECT model_id FROM status_history ORDER BY id DESC LIMIT 1");
     return s.step() ? s.text(0) : std::string();
+  }
+
+  // The alarm policy in force for the model: the last one recorded (none before the first
+  // dyad monitor of schema 2).
+  std::optional<StoredPolicy> policy(const std::string& model_id) {
+    if (!has_policies_) return std::nullopt;
+    sql::Statement s(db_,
+                     "SELECT alarm_rate, watch_rate, basis, recorded FROM policies WHERE model_id = ? ORDER BY id DESC LIMIT 1");
+    s.bind(1, model_id);
+    if (!s.step()) return std::nullopt;
+    StoredPolicy p;
+    p.policy.alarm_rate = s.real(0);
+    p.policy.watch_rate = s.real(1);
+    p.basis = s.text(2);
+    p.recorded = s.text(3);
+    try {
+      p.policy.validate();
+    } catch (const std::exception& e) {
+      throw damaged("policies", "alarm_rate", "", model_id, "", e.what());
+    }
+    return p;
+  }
+  // Records a new policy for the model (inside the caller's transaction).
+  void add_policy(const std::string& model_id, const detect::AlarmPolicy& p, const std::string& basis) {
+    sql::Statement s(db_, "INSERT INTO policies (model_id, alarm_rate, watch_rate, basis, recorded) VALUES (?,?,?,?,?)");
+    s.bind(1, model_id).bind(2, p.alarm_rate).bind(3, p.watch_rate).bind(4, basis).bind(5, detail::utc_now());
+    s.run();
+  }
+  // The model's stored calibration (as the models table holds it).
+  detect::Calibration calibration(const std::string& model_id) {
+    sql::Statement s(db_, "SELECT calibration FROM models WHERE id = ?");
+    s.bind(1, model_id);
+    if (!s.step()) throw std::invalid_argument(db_.path().string() + ": no model '" + model_id + "'");
+    try {
+      return detect::Calibration::from_json(dyad::detail::parse_json(s.text(0), "the value"), "the value");
+    } catch (const std::exception& e) {
+      throw damaged("models", "calibration", "", model_id, "", std::string("not the calibration dyad wrote: ") + e.what());
+    }
+  }
+  // The data times of the model's first and last stored segments (NaN when none has a time).
+  std::pair<double, double> data_period(const std::string& model_id) {
+    sql::Statement s(db_, "SELECT min(time), max(time) FROM segments WHERE model_id = ?");
+    s.bind(1, model_id);
+    s.step();
+    return {s.real(0), s.real(1)};
   }
 
   // Which of `keys` the model has not scored yet (one primary-key lookup each: the cost is the
@@ -479,6 +554,7 @@ class FleetDb {
   }
 
   sql::Database db_;
+  bool has_policies_ = true;
 };
 
 }  // namespace dyad::monitor

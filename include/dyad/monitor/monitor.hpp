@@ -68,6 +68,7 @@ inline nlohmann::json to_json(const StatusChange& c) {
 
 struct MonitorOptions {
   detect::AlarmPolicy policy;
+  std::string policy_basis = "asked";     // how the rates were chosen, as the database records it
   std::size_t window = 0;                 // a car's score is over its last `window` segments; 0: all of them
   Precision precision = Precision::fp32;  // of the scoring (Model::Workspace)
 };
@@ -135,6 +136,20 @@ class Monitor {
   }
 
   const std::string& id() const { return id_; }
+  const detect::AlarmPolicy& policy() const { return options_.policy; }
+
+  // Makes the options' alarm policy the one in force for this model in the database. When the
+  // database held another (or none), the change is recorded and every car's status is the new
+  // policy applied to its stored p-value, without rescoring: two cars with the same p-value
+  // never have different statuses. Returns the cars whose status changed.
+  UpdateReport apply_policy() {
+    sql::Transaction t(db_.database());
+    db_.add_model(record_);
+    UpdateReport r;
+    sync_policy(r);
+    t.commit();
+    return r;
+  }
 
   // Scores the segments of `data` not yet stored for this model and updates their cars. The
   // scoring runs outside any transaction; storing the segments and the cars' new states is one
@@ -150,6 +165,7 @@ class Monitor {
 
     sql::Transaction t(db_.database());
     db_.add_model(record_);
+    sync_policy(r);
     // Another writer may have stored some of them meanwhile: keep the rows still missing.
     const std::vector<bool> still = db_.unscored(id_, keys_of(data, fresh));
     const auto& cal = model_.calibration();
@@ -204,6 +220,27 @@ class Monitor {
     for (std::size_t j = 0; j < rows.size(); ++j)
       if (absent[j]) out.push_back(rows[j]);
     return out;
+  }
+
+  // Records options_.policy when the database's policy for the model differs, and re-applies
+  // it to every car's stored p-value (inside the caller's transaction).
+  void sync_policy(UpdateReport& r) {
+    const auto stored = db_.policy(id_);
+    if (stored && stored->policy == options_.policy) return;
+    db_.add_policy(id_, options_.policy, options_.policy_basis);
+    // Also with no policy stored yet: a database from before policies were kept (schema 1)
+    // holds states made under rates nobody recorded.
+    const std::string now = detail::utc_now();
+    for (CarState c : db_.fleet(id_)) {
+      const detect::Status status = options_.policy.status(c.p_value);
+      if (status == c.status) continue;
+      const detect::Status old = c.status;
+      c.status = status;
+      c.updated = now;
+      db_.set_car_state(c);
+      r.changes.push_back(
+          {c.car, old, status, c.p_value, c.score, c.signals.empty() ? std::string() : c.signals.front().name, c.time});
+    }
   }
 
   // The car's verdict over its last `window` stored segments.
