@@ -31,8 +31,9 @@ std::filesystem::path fresh_db(const std::string& name) {
 }
 
 // A model trained and calibrated on a toy fleet (20 cars, every 4th faulty), saved to `path`.
-Model<double> calibrated_model(const std::filesystem::path& path) {
-  const ModelConfig c = test::tiny_config();
+Model<double> calibrated_model(const std::filesystem::path& path, std::uint64_t seed = 5) {
+  ModelConfig c = test::tiny_config();
+  c.seed = seed;
   Model<double> m(c);
   FitOptions o;
   o.calibration_fraction = 0.3;
@@ -50,7 +51,7 @@ TEST_CASE("fleet database: created at the schema version, reopened, and foreign 
   {
     FleetDb db(path);
     CHECK(db.schema_version() == kSchemaVersion);
-    CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 7);
+    CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 8);
     sql::Statement mode(db.database(), "PRAGMA journal_mode");
     REQUIRE(mode.step());
     CHECK(mode.text(0) == "wal");
@@ -445,6 +446,42 @@ TEST_CASE("the alarm policy lives in the database: recorded, re-applied to every
   db.database().exec("UPDATE policies SET alarm_rate = 7", "test");
   CHECK_THROWS_WITH_AS(db.policy(mon.id()), doctest::Contains("table policies"), std::runtime_error);
   std::filesystem::remove(model_path);
+}
+
+TEST_CASE("one production model per database: another model is refused unless promoted, and the switch is recorded") {
+  const auto tmp = std::filesystem::temp_directory_path();
+  const auto path1 = tmp / "dyad_test_monitor_prod1.safetensors", path2 = tmp / "dyad_test_monitor_prod2.safetensors";
+  const Model<double> m1 = calibrated_model(path1), m2 = calibrated_model(path2, 6);
+  const auto path = fresh_db("dyad_test_monitor_prod.db");
+  FleetDb db(path);
+  const Dataset fleet = test::toy_dataset(100, test::tiny_config().roles, 9, 12, 12, 4);
+  MonitorOptions o;
+  o.policy = {0.2, 0.5};
+  CHECK(db.active_model().empty());
+  Monitor<Model<double>> first(m1, path1, db, o);
+  first.update(fleet);
+  CHECK(db.active_model() == first.id());  // the first model becomes the production model
+  Monitor<Model<double>> second(m2, path2, db, o);
+  REQUIRE(second.id() != first.id());
+  const auto segments = count(db, "SELECT count(*) FROM segments");
+  const std::string refusal = "the production model of this database is " + first.id();
+  CHECK_THROWS_WITH_AS(second.update(fleet), doctest::Contains(refusal.c_str()), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(second.apply_policy(), doctest::Contains("--promote"), std::invalid_argument);
+  CHECK(count(db, "SELECT count(*) FROM segments") == segments);  // refused: nothing kept
+  CHECK(db.active_model() == first.id());
+  CHECK(db.other_models(first.id()).empty());
+
+  o.promote = true;
+  Monitor<Model<double>> promoted(m2, path2, db, o);
+  promoted.update(fleet);
+  CHECK(db.active_model() == promoted.id());
+  CHECK(count(db, "SELECT count(*) FROM promotions") == 2);
+  CHECK(db.fleet(promoted.id()).size() == 20);  // it scored what its verdicts need
+  CHECK(db.other_models(promoted.id()) == std::vector<std::string>{first.id()});
+  // And back: the old model is refused now, until promoted again.
+  CHECK_THROWS_AS(first.apply_policy(), std::invalid_argument);
+  std::filesystem::remove(path1);
+  std::filesystem::remove(path2);
 }
 
 TEST_CASE("fleet database: schema 1 migrates to 2 keeping its rows, and reads as it is when read-only") {

@@ -258,6 +258,28 @@ if "$dyad" report --db fleet.db --scores scores.csv --out x.html 2> /dev/null; t
 
 # dyad compare: what a retrained model would change, against the database's verdicts.
 "$dyad" train --data train.csv --out model2.safetensors --epochs 2 --batch-size 32 --seed 2 -q 2> /dev/null
+
+# One production model per database: another model is refused, naming the production model,
+# until --promote switches (recorded); status then shows the new one and says others exist.
+cp fleet.db promote.db
+before=$(sqlite3 promote.db "SELECT count(*) FROM segments")
+if "$dyad" monitor --model model2.safetensors --db promote.db --data week00.csv --alarm-rate 0.15 > /dev/null 2> promote.err; then
+  fail "a second model was accepted on a database with a production model"
+fi
+model1=$(sqlite3 promote.db "SELECT model_id FROM promotions ORDER BY id DESC LIMIT 1")
+grep -q "the production model of this database is $model1.*--promote" promote.err || fail "the refusal names the production model: $(cat promote.err)"
+[ "$(sqlite3 promote.db "SELECT count(*) FROM segments")" -eq "$before" ] || fail "a refused model stored segments"
+"$dyad" monitor --model model2.safetensors --db promote.db --data fleet.csv --alarm-rate 0.15 --promote > /dev/null 2> promote.err \
+  || fail "--promote: $(cat promote.err)"
+grep -q "the production model is now .*, was $model1" promote.err || fail "--promote says what it switched: $(cat promote.err)"
+"$dyad" status --db promote.db --json > promote.json
+python3 - promote.json "$model1" <<'PY' || fail "status shows the production model and the others: $(head -c 300 promote.json)"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["model_id"] != sys.argv[2] and j["other_models"] == [sys.argv[2]] and len(j["cars"]) == 10, j
+PY
+"$dyad" status --db promote.db | grep -q "also holds the verdicts of 1 other model" || fail "status text says others exist"
+"$dyad" status --db promote.db | head -1 | grep -q "(production)" || fail "status names the production model"
 "$dyad" compare --db fleet.db --model model2.safetensors --data fleet.csv --alarm-rate 0.15 --json > compare.json 2> compare.err \
   || fail "compare: $(cat compare.err)"
 python3 - compare.json <<'PY' || fail "compare --json: $(cat compare.json)"

@@ -34,7 +34,7 @@ struct MonitorArgs {
   std::size_t window = 0;
   std::optional<int> threads;
   std::optional<double> cost_miss, cost_inspection;
-  bool follow = false;
+  bool follow = false, promote = false;
   std::size_t commit_every = 1000;
   double commit_seconds = 10;
   std::string precision = "fp32";
@@ -78,6 +78,9 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   add_precision_option(cmd, a.precision);
+  cmd->add_flag("--promote", a.promote,
+                "Make --model the database's production model (recorded); without it, a database whose production model is "
+                "another refuses --model");
 }
 
 // A model for verdicts: it must carry a calibration.
@@ -153,12 +156,16 @@ inline int run_monitor(const MonitorArgs& a) {
   monitor::MonitorOptions options;
   options.window = a.window;
   options.precision = chosen_precision(a.precision, "dyad monitor");
+  options.promote = a.promote;
   // The policy is settled, or refused, before the database is created or changed.
   const std::string id = monitor::model_id(a.model);
   std::optional<monitor::StoredPolicy> stored;
+  std::string production;  // the database's production model before this run
   if (std::error_code ec; std::filesystem::is_regular_file(a.db, ec) && std::filesystem::file_size(a.db, ec) > 0) {
     try {
-      stored = monitor::FleetDb(a.db, sql::Access::read_only).policy(id);
+      monitor::FleetDb existing(a.db, sql::Access::read_only);
+      stored = existing.policy(id);
+      production = existing.active_model();
     } catch (const std::exception&) {
       // Not readable as a fleet database yet (another monitor is creating it), or not one at
       // all: the read-write open below says which, under the write lock.
@@ -175,6 +182,9 @@ inline int run_monitor(const MonitorArgs& a) {
     if (!r.changes.empty())
       std::cerr << "dyad monitor: the new alarm policy changed " << r.changes.size() << " car status(es), without rescoring\n";
     policy_changes = r.changes;
+    if (!production.empty() && production != id)
+      std::cerr << "dyad monitor: " << a.db << ": the production model is now " << id << " (" << a.model << "), was " << production
+                << "; its verdicts are those of the cars in this run's data\n";
   }
   monitor::UpdateReport total;
   total.changes = policy_changes;
@@ -269,7 +279,7 @@ inline int run_compare(const CompareArgs& a) {
   monitor::MonitorOptions options;
   options.window = m.window;
   monitor::FleetDb db(m.db, sql::Access::read_only);
-  const std::string old_id = a.against.empty() ? db.latest_model() : a.against;
+  const std::string old_id = a.against.empty() ? db.active_model() : a.against;
   if (old_id.empty()) throw std::invalid_argument(m.db + ": no verdicts yet to compare with (run dyad monitor first)");
   std::map<std::string, monitor::CarState> old;
   for (auto& c : db.fleet(old_id)) old.emplace(c.car, std::move(c));
@@ -351,13 +361,14 @@ inline int run_status(const StatusArgs& a) {
                   c.p_value, c.score, static_cast<long long>(c.segments), c.signals.empty() ? "" : c.signals.front().name.c_str());
     return 0;
   }
-  const std::string model = a.model_id.empty() ? db.latest_model() : a.model_id;
+  const std::string model = a.model_id.empty() ? db.active_model() : a.model_id;
   const auto fleet = model.empty() ? std::vector<monitor::CarState>{} : db.fleet(model);
   if (!a.model_id.empty() && fleet.empty())
     throw std::invalid_argument(a.db + ": no car has a verdict under model '" + a.model_id + "'");
   const std::optional<PolicyView> policy = fleet.empty() ? std::nullopt : std::optional(policy_view(db, model));
+  const std::vector<std::string> others = model.empty() ? std::vector<std::string>{} : db.other_models(model);
   if (a.json) {
-    nlohmann::json j = {{"model_id", model.empty() ? nlohmann::json() : nlohmann::json(model)}};
+    nlohmann::json j = {{"model_id", model.empty() ? nlohmann::json() : nlohmann::json(model)}, {"other_models", others}};
     if (policy) j.update(to_json(*policy));
     j["cars"] = nlohmann::json::array();
     for (const auto& c : fleet) j["cars"].push_back(car_state_json(c));
@@ -368,8 +379,13 @@ inline int run_status(const StatusArgs& a) {
     std::printf("no verdicts yet: run dyad monitor first\n");
     return 0;
   }
-  std::printf("model %s\n%s\n%-16s %-6s %9s %12s %8s  %s\n", model.c_str(), policy->text().c_str(), "car", "status", "p_value",
-              "score", "segments", "most abnormal signal (ratio to healthy median): hint");
+  std::printf("model %s%s\n%s\n", model.c_str(), model == db.active_model() ? " (production)" : " (not the production model)",
+              policy->text().c_str());
+  if (!others.empty())
+    std::printf("(the database also holds the verdicts of %zu other model(s), %s%s: dyad status --model-id ID shows them)\n",
+                others.size(), others.front().c_str(), others.size() > 1 ? ", ..." : "");
+  std::printf("%-16s %-6s %9s %12s %8s  %s\n", "car", "status", "p_value", "score", "segments",
+              "most abnormal signal (ratio to healthy median): hint");
   for (const auto& c : fleet) {
     std::string why;
     if (!c.signals.empty()) {

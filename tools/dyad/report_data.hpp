@@ -61,14 +61,18 @@ report::ReportData build_report(const ScoreTable& table, const Dataset& data, co
 // The report of a fleet database: every car's current verdict under the model, and the
 // history of the flagged ones.
 inline report::ReportData build_db_report(monitor::FleetDb& db, const std::string& db_path, const std::string& model_id) {
-  const std::string id = model_id.empty() ? db.latest_model() : model_id;
+  const std::string id = model_id.empty() ? db.active_model() : model_id;
   if (id.empty()) throw std::invalid_argument(db_path + ": no verdicts yet (run dyad monitor first)");
   const auto fleet = db.fleet(id);
   if (fleet.empty()) throw std::invalid_argument(db_path + ": no car has a verdict under model '" + id + "'");
   report::ReportData r;
   r.title = "dyad fleet verdicts";
   const auto segments = db.database().scalar("SELECT count(*) FROM segments");
-  r.facts = {{"database", db_path}, {"model", id}, {"segments scored", std::to_string(segments)}};
+  r.facts = {{"database", db_path},
+             {"model", id + (id == db.active_model() ? " (production)" : " (not the production model)")},
+             {"segments scored", std::to_string(segments)}};
+  if (const auto others = db.other_models(id); !others.empty())
+    r.facts.emplace_back("other models", std::to_string(others.size()) + " (dyad report --model-id ID shows one)");
   const PolicyView policy = policy_view(db, id);
   r.facts.emplace_back("alarm policy", policy.policy ? "alarm at p <= " + rate_text(policy.policy->policy.alarm_rate) +
                                                            ", watch at p <= " + rate_text(policy.policy->policy.watch_rate) + " (" +

@@ -103,7 +103,8 @@ CREATE TABLE alarms (
 );
 CREATE INDEX alarms_open ON alarms (car, model_id, cleared);
 )sql",
-    // 1 -> 2: the alarm policy in force, per model, and every change of it.
+    // 1 -> 2: the alarm policy in force, per model, and every change of it; the production
+    // model, and every switch.
     R"sql(
 CREATE TABLE policies (
   id              INTEGER PRIMARY KEY,
@@ -114,6 +115,11 @@ CREATE TABLE policies (
   recorded        TEXT NOT NULL   -- UTC, ISO 8601
 );
 CREATE INDEX policies_by_model ON policies (model_id, id);
+CREATE TABLE promotions (
+  id       INTEGER PRIMARY KEY,
+  model_id TEXT NOT NULL REFERENCES models(id),  -- the production model from here on
+  recorded TEXT NOT NULL                          -- UTC, ISO 8601
+);
 )sql"};
 
 // UTC now as 2026-12-02T17:08:43Z.
@@ -243,6 +249,30 @@ class FleetDb {
   std::string latest_model() {
     sql::Statement s(db_, "SELECT model_id FROM status_history ORDER BY id DESC LIMIT 1");
     return s.step() ? s.text(0) : std::string();
+  }
+
+  // The production model: the one last promoted, or in a database from before promotions
+  // were kept, the one whose car states were updated last (empty when there is none).
+  std::string active_model() {
+    if (has_policies_) {
+      sql::Statement s(db_, "SELECT model_id FROM promotions ORDER BY id DESC LIMIT 1");
+      if (s.step()) return s.text(0);
+    }
+    return latest_model();
+  }
+  // Records `model_id` as the production model from now on (inside the caller's transaction).
+  void promote(const std::string& model_id) {
+    sql::Statement s(db_, "INSERT INTO promotions (model_id, recorded) VALUES (?, ?)");
+    s.bind(1, model_id).bind(2, detail::utc_now());
+    s.run();
+  }
+  // The models with car states other than `model_id`.
+  std::vector<std::string> other_models(const std::string& model_id) {
+    std::vector<std::string> out;
+    sql::Statement s(db_, "SELECT DISTINCT model_id FROM car_status WHERE model_id != ? ORDER BY model_id");
+    s.bind(1, model_id);
+    while (s.step()) out.push_back(s.text(0));
+    return out;
   }
 
   // The alarm policy in force for the model: the last one recorded (none before the first

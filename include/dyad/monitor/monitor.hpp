@@ -68,7 +68,10 @@ inline nlohmann::json to_json(const StatusChange& c) {
 
 struct MonitorOptions {
   detect::AlarmPolicy policy;
-  std::string policy_basis = "asked";     // how the rates were chosen, as the database records it
+  std::string policy_basis = "asked";  // how the rates were chosen, as the database records it
+  // Make this model the database's production model when another is. Without it, a database
+  // whose production model is another refuses the monitor: one model's verdicts per database.
+  bool promote = false;
   std::size_t window = 0;                 // a car's score is over its last `window` segments; 0: all of them
   Precision precision = Precision::fp32;  // of the scoring (Model::Workspace)
 };
@@ -145,6 +148,7 @@ class Monitor {
   UpdateReport apply_policy() {
     sql::Transaction t(db_.database());
     db_.add_model(record_);
+    claim_production();
     UpdateReport r;
     sync_policy(r);
     t.commit();
@@ -165,6 +169,7 @@ class Monitor {
 
     sql::Transaction t(db_.database());
     db_.add_model(record_);
+    claim_production();
     sync_policy(r);
     // Another writer may have stored some of them meanwhile: keep the rows still missing.
     const std::vector<bool> still = db_.unscored(id_, keys_of(data, fresh));
@@ -220,6 +225,19 @@ class Monitor {
     for (std::size_t j = 0; j < rows.size(); ++j)
       if (absent[j]) out.push_back(rows[j]);
     return out;
+  }
+
+  // This model is the database's production model: it becomes it when there is none, or when
+  // options_.promote asks; another production model refuses the update (nothing is kept).
+  void claim_production() {
+    const std::string active = db_.active_model();
+    if (active == id_) return;
+    if (!active.empty() && !options_.promote)
+      throw std::invalid_argument(db_.database().path().string() + ": the production model of this database is " + active +
+                                  ", and this model (" + id_ + ", " + record_.path +
+                                  ") is another: one model's verdicts per database. dyad compare shows what it would change; "
+                                  "--promote (MonitorOptions::promote) makes it the production model");
+    db_.promote(id_);
   }
 
   // Records options_.policy when the database's policy for the model differs, and re-applies
