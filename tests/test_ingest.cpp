@@ -655,3 +655,63 @@ TEST_CASE("ingest: UTF-16 and CR-only exports are named as such") {
   CHECK_THROWS_WITH(ingest_text(spec, "time,VIN,v,a\r1609459200,A,350,20\r", out),
                     doctest::Contains("fleet.csv:1: the first line holds a carriage return (at byte 13)"));
 }
+
+TEST_CASE(
+    "ingest: a charging current of the wrong sign, charging values no row has, and near-miss names are errors naming the key") {
+  std::ostringstream out;
+  // The export's charging current is negative; a spec that says "positive" is refused.
+  std::string positive = kSpec;
+  positive.replace(positive.find("\"negative\""), 10, "\"positive\"");
+  CHECK_THROWS_WITH_AS(ingest_text(positive, raw_export(','), out),
+                       doctest::Contains("key 'charging_current': 14 of the 14 charging rows with a current beyond "
+                                         "charging_threshold_a come out with a negative charging current under "
+                                         "\"charging_current\": \"positive\"; this export's charging current is negative: set "
+                                         "\"charging_current\": \"negative\""),
+                       std::invalid_argument);
+  // Charging told by the current alone: no row charges, many discharge.
+  const std::string by_current = R"({"columns": {"car": "VIN", "timestamp": "time", "volt": "pack v", "current": "pack_a"},
+                                     "interval_s": 10, "max_gap_s": 30, "length": 4, "stride": 2})";
+  std::string charging_only;
+  {
+    std::istringstream in(raw_export(','));
+    std::string line;
+    std::getline(in, line);
+    charging_only = line + "\n";
+    while (std::getline(in, line))
+      if (line.find("DRIVING") == std::string::npos) charging_only += line + "\n";
+  }
+  CHECK_THROWS_WITH_AS(ingest_text(by_current, charging_only, out),
+                       doctest::Contains("key 'charging_current': no row charges (a current above charging_threshold_a 0.5 A "
+                                         "under \"charging_current\": \"positive\"), but 14 rows have one below -0.5 A"),
+                       std::invalid_argument);
+  // charging.values that no row has: the values seen are listed.
+  std::string wrong_values = kSpec;
+  wrong_values.replace(wrong_values.find("\"CHARGING\""), 10, "\"Charging\"");
+  CHECK_THROWS_WITH_AS(ingest_text(wrong_values, raw_export(','), out),
+                       doctest::Contains("key 'charging.values': no row's 'state' (charging.column) is one of 'Charging'; the "
+                                         "values seen are 'CHARGING' (14 rows), 'DRIVING' (2 rows)"),
+                       std::invalid_argument);
+  // The spec as written is fine.
+  CHECK_NOTHROW(ingest_text(kSpec, raw_export(','), out));
+
+  // A near miss of a dyad name is a typo; a name of one's own is kept.
+  auto spec_with = [](const std::string& name) {
+    return nlohmann::json::parse(R"({"columns": {"car": "VIN", "timestamp": "time", "current": "a", ")" + name +
+                                 R"(": "x"}, "charging": {"column": "s", "values": ["C"]}})");
+  };
+  for (const auto& [typo, meant] : std::vector<std::pair<std::string, std::string>>{{"Volt", "volt"},
+                                                                                    {"max_tmp", "max_temp"},
+                                                                                    {"lable", "label"},
+                                                                                    {"Timestamp", "timestamp"},
+                                                                                    {"min_single_vol", "min_single_volt"}}) {
+    CAPTURE(typo);
+    CHECK_THROWS_WITH_AS(spec_from_json(spec_with(typo), "spec.json"),
+                         doctest::Contains(
+                             ("spec.json: key 'columns." + typo + "': is not a dyad name; did you mean '" + meant + "'?").c_str()),
+                         std::invalid_argument);
+  }
+  for (const std::string own : {"cell_delta", "coolant_flow", "cars", "soh"}) {
+    CAPTURE(own);
+    CHECK(spec_from_json(spec_with(own), "spec.json").signal_index(own) >= 0);
+  }
+}

@@ -330,6 +330,17 @@ sed 's/"soc_pct"/"soc_percent"/' spec.json > bad_spec.json
 if "$dyad" ingest --raw raw.csv --spec bad_spec.json --out bad_segments.csv 2> bad_ingest.err; then fail "ingest with a bad spec succeeded"; fi
 grep -q "raw.csv:1:1: column 'soc_percent' (spec columns.soc) is not in the header" bad_ingest.err || fail "ingest error: $(cat bad_ingest.err)"
 [ ! -e bad_segments.csv ] || fail "a failed ingest left its output"
+# A spec that forgot the export's negative charging current, and charging values no row holds:
+# errors naming the key (and the values seen), no output.
+sed 's/"charging_current": *"negative"/"charging_current": "positive"/' spec.json > sign_spec.json
+! cmp -s spec.json sign_spec.json || fail "the simulated spec says \"charging_current\": \"negative\": $(cat spec.json)"
+if "$dyad" ingest --raw raw.csv --spec sign_spec.json --out sign_segments.csv 2> sign.err; then fail "ingest with the wrong current sign succeeded"; fi
+grep -q "sign_spec.json: key 'charging_current': .* charging rows .* come out with a negative charging current .* set \"charging_current\": \"negative\"" sign.err \
+  || fail "the wrong current sign is named: $(cat sign.err)"
+[ ! -e sign_segments.csv ] || fail "a refused ingest left its output"
+python3 -c 'import json,sys; s=json.load(open("spec.json")); s["charging"]["values"]=["Charging"]; json.dump(s, open("values_spec.json","w"))'
+if "$dyad" ingest --raw raw.csv --spec values_spec.json --out values_segments.csv 2> values.err; then fail "ingest with charging values no row has succeeded"; fi
+grep -q "key 'charging.values': no row's .* is one of 'Charging'; the values seen are '" values.err || fail "charging values nobody has: $(cat values.err)"
 # An output that is one of the command's inputs (by any path: the same name, a symbolic link, a
 # hard link) is refused before anything is written, naming both; the input is untouched.
 ln -sf raw.csv raw_link.csv

@@ -197,6 +197,13 @@ for db in raw_spec raw_ingested; do
   sqlite3 $db.db "SELECT car, status, printf('%.9g', p_value) FROM car_status ORDER BY car" >> $db.rows
 done
 cmp -s raw_spec.rows raw_ingested.rows || fail "monitor --spec in batches differs from ingest + monitor: $(diff raw_spec.rows raw_ingested.rows | head -5)"
+# A spec with the export's current sign the wrong way round stops monitor --spec before it
+# commits a window, even one window a batch.
+python3 -c 'import json; s = json.load(open("spec.json")); s["charging_current"] = "positive" if s.get("charging_current") == "negative" else "negative"; json.dump(s, open("sign_spec.json", "w"))'
+if "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db sign.db --data raw.csv --spec sign_spec.json --commit-every 1 \
+  > /dev/null 2> sign.err; then fail "monitor --spec with the wrong current sign succeeded"; fi
+grep -q "sign_spec.json: key 'charging_current'" sign.err || fail "the wrong sign is named: $(cat sign.err)"
+[ "$(sqlite3 sign.db "SELECT count(*) FROM segments")" -eq 0 ] || fail "monitor --spec committed windows of the wrong sign"
 
 # dyad status --json: the contract.
 "$dyad" status --db fleet.db --json > status.json

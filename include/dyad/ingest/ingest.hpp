@@ -194,6 +194,7 @@ class Ingestor {
     total.rows = report_.total.rows;  // including rows without a car
     total.unparsable = report_.total.unparsable + total.unparsable;
     report_.total = total;
+    check_charging();
     if (soc_seen_ > 100 && soc_max_ <= 1.0)
       report_.warnings.push_back(
           "every SOC value is at most 1: it looks like a 0-1 fraction; add \"scale\": {\"soc\": 100} to the spec");
@@ -341,13 +342,69 @@ class Ingestor {
     if (cols.charging != none) {
       const std::string_view state = fields[cols.charging];
       s.charging = std::find(spec_.charging_values.begin(), spec_.charging_values.end(), state) != spec_.charging_values.end();
+      note_charging_state(state, s);
     } else {
       const float current = s.values[static_cast<std::size_t>(current_)];
       // A missing current keeps the car's last state: one empty cell must not end a session.
       s.charging = std::isnan(current) ? c.charging : current > spec_.charging_threshold_a;
       c.charging = s.charging;
+      if (current < -spec_.charging_threshold_a) ++discharging_rows_;
     }
     c.cutter.push(s, [&](const Window& w) { write(std::string(car), w); });
+  }
+
+  // What the checks at finish() need to know of the charging column: the values seen (the
+  // first few, with their counts) and the sign of the current on charging rows.
+  void note_charging_state(std::string_view state, const Sample& s) {
+    if (s.charging) ++charging_matches_;
+    const auto it = charging_seen_.find(state);
+    if (it != charging_seen_.end()) ++it->second;
+    else if (charging_seen_.size() < 20) charging_seen_.emplace(std::string(state), 1);
+    if (s.charging && current_ >= 0) {
+      const float current = s.values[static_cast<std::size_t>(current_)];
+      if (current > spec_.charging_threshold_a) ++charging_positive_;
+      else if (current < -spec_.charging_threshold_a) ++charging_negative_;
+    }
+  }
+
+  // Inputs that cannot be what the spec means: refused with the key to fix, before a model is
+  // trained or a fleet judged on them.
+  void check_charging() const {
+    const std::string sign = spec_.current_negative ? "negative" : "positive";
+    if (!spec_.charging_column.empty() && report_.total.rows > 0 && charging_matches_ == 0) {
+      std::string seen;
+      for (const auto& [value, n] : charging_seen_)
+        seen += (seen.empty() ? "" : ", ") + ("'" + dyad::detail::excerpt(value, 40) + "' (" + std::to_string(n) + " rows)");
+      std::string asked;
+      for (const auto& v : spec_.charging_values) asked += (asked.empty() ? "'" : ", '") + dyad::detail::excerpt(v, 40) + "'";
+      throw std::invalid_argument(spec_.source + ": key 'charging.values': no row's '" +
+                                  dyad::detail::excerpt(spec_.charging_column, 60) + "' (charging.column) is one of " + asked +
+                                  "; the values seen are " + (seen.empty() ? std::string("none") : seen) +
+                                  (charging_seen_.size() >= 20 ? " and more" : "") + " (values match exactly, case included)");
+    }
+    check_current_sign(10);
+    if (spec_.charging_column.empty() && current_ >= 0 && report_.total.charging_rows == 0 && discharging_rows_ >= 10)
+      throw std::invalid_argument(spec_.source + ": key 'charging_current': no row charges (a current above charging_threshold_a " +
+                                  dyad::text::number_text(spec_.charging_threshold_a) + " A under \"charging_current\": \"" + sign +
+                                  "\"), but " + std::to_string(discharging_rows_) + " rows have one below -" +
+                                  dyad::text::number_text(spec_.charging_threshold_a) + " A: set \"charging_current\": \"" +
+                                  (spec_.current_negative ? "positive" : "negative") + "\", or map charging.column");
+  }
+
+  // Most charging rows (of at least `rows` with a current beyond the threshold) with a current
+  // of the wrong sign: the export's sign is the other one. Checked before each window is written
+  // too, so that monitor --spec stops before it commits one.
+  void check_current_sign(std::uint64_t rows) const {
+    const std::string sign = spec_.current_negative ? "negative" : "positive";
+    const std::uint64_t signed_rows = charging_positive_ + charging_negative_;
+    if (signed_rows >= rows && charging_negative_ * 2 > signed_rows)
+      throw std::invalid_argument(spec_.source + ": key 'charging_current': " + std::to_string(charging_negative_) + " of the " +
+                                  std::to_string(signed_rows) +
+                                  " charging rows with a current beyond charging_threshold_a come out with a negative "
+                                  "charging current under \"charging_current\": \"" +
+                                  sign + "\"; this export's charging current is " +
+                                  (spec_.current_negative ? "positive" : "negative") + ": set \"charging_current\": \"" +
+                                  (spec_.current_negative ? "positive" : "negative") + "\"");
   }
 
   Car& car_of(std::string_view id, const std::string& name, std::size_t line_no, std::size_t column) {
@@ -377,6 +434,7 @@ class Ingestor {
   }
 
   void write(const std::string& car, const Window& w) {
+    check_current_sign(10);  // before any window leaves: monitor --spec commits what it gets
     int label = w.label;
     if (labels_) {
       const auto it = labels_->find(car);
@@ -422,6 +480,8 @@ class Ingestor {
   int current_ = -1;
   double soc_max_ = -std::numeric_limits<double>::infinity();
   std::uint64_t soc_seen_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> charging_seen_;  // charging.column values, the first 20
+  std::uint64_t charging_matches_ = 0, charging_positive_ = 0, charging_negative_ = 0, discharging_rows_ = 0;
   Report report_;
 };
 

@@ -4,12 +4,13 @@
 //   columns           {dyad name: export column}; "car" and "timestamp" required, "mileage" and
 //                     "label" (0/1 per row) optional, every other entry is a signal written under
 //                     its dyad name (volt, current, soc, max_single_volt, min_single_volt,
-//                     max_temp, min_temp, or a name of your own)
+//                     max_temp, min_temp, or a name of your own that is not a near miss of one)
 //   charging          {"column": C, "values": [...]}: rows whose C is one of the values charge;
 //                     without it, rows whose charging-positive current exceeds
 //                     charging_threshold_a charge
 //   charging_current  "positive" (default) or "negative": the export's sign of charging current;
-//                     the output is always charging-positive
+//                     the output is always charging-positive (Ingestor refuses a sign the data
+//                     contradicts, and charging values no row holds)
 //   interval_s 10, max_gap_s 60, length 128, stride 64: the resampling grid, the longest hole
 //                     bridged, the window length in steps and the step between windows
 //   delimiter         "," ";" "\t" or "auto" (default: detected from the header line)
@@ -27,7 +28,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cctype>
 #include <map>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -43,6 +46,7 @@ inline const std::vector<std::string>& known_signals() {
 }
 
 struct Spec {
+  std::string source = "the ingest spec";      // where it was read from, for errors
   std::string car, timestamp, mileage, label;  // export column names; mileage, label may be empty
   // Output signals: dyad name and export column, known signals first in canonical order.
   std::vector<std::pair<std::string, std::string>> signals;
@@ -65,6 +69,20 @@ struct Spec {
 };
 
 namespace detail {
+// The dyad name that `name` misses by a letter or two, or by case ("Volt", "max_tmp", "lable").
+inline std::optional<std::string_view> near_miss(std::string_view name) {
+  static constexpr std::string_view names[] = {"volt",     "current",  "soc", "max_single_volt", "min_single_volt",
+                                               "max_temp", "min_temp", "car", "timestamp",       "mileage",
+                                               "label"};
+  std::string lower(name);
+  std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const auto n : names) {
+    const std::size_t d = dyad::detail::edit_distance(lower, n);
+    if (d == 0 || (d <= 2 && n.size() > 3 && lower.size() > 3)) return n;
+  }
+  return std::nullopt;
+}
+
 inline constexpr std::string_view spec_keys[] = {"columns",        "charging", "charging_current", "interval_s",
                                                  "max_gap_s",      "length",   "stride",           "delimiter",
                                                  "timestamp_unit", "scale",    "max_disorder_s",   "charging_threshold_a"};
@@ -85,6 +103,7 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
   if (!j.is_object()) throw std::invalid_argument(where + ": expected a JSON object");
   detail::check_keys(j, where, detail::spec_keys);
   Spec s;
+  s.source = where;
   const nlohmann::json& cols = json_member(j, where, "columns");
   if (!cols.is_object()) json_key_error(where, "columns", "must be an object {dyad name: export column}");
   std::vector<std::pair<std::string, std::string>> extra;
@@ -98,6 +117,12 @@ inline Spec spec_from_json(const nlohmann::json& j, const std::string& where = "
     else if (name == "segment" || name == "t")
       json_key_error(where, "columns." + name, "is written by ingest, not read from the export");
     else if (std::find(known_signals().begin(), known_signals().end(), name) == known_signals().end()) {
+      // A near miss of one of dyad's names is a typo, not a signal of the user's own.
+      if (const auto near = detail::near_miss(name))
+        json_key_error(where, "columns." + dyad::detail::excerpt(name, 60),
+                       "is not a dyad name; did you mean '" + std::string(*near) +
+                           "'? (a signal of your own needs a name that is not a near miss of volt, current, soc, "
+                           "max_single_volt, min_single_volt, max_temp, min_temp, car, timestamp, mileage or label)");
       // It becomes a column name of the long CSV, which must read back as it was written.
       const bool plain =
           !name.empty() && name.front() != ' ' && name.back() != ' ' && std::all_of(name.begin(), name.end(), [](char c) {
