@@ -51,7 +51,7 @@ TEST_CASE("fleet database: created at the schema version, reopened, and foreign 
   {
     FleetDb db(path);
     CHECK(db.schema_version() == kSchemaVersion);
-    CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 8);
+    CHECK(count(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 9);
     sql::Statement mode(db.database(), "PRAGMA journal_mode");
     REQUIRE(mode.step());
     CHECK(mode.text(0) == "wal");

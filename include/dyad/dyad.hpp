@@ -19,6 +19,7 @@
 #include "dyad/data/batch.hpp"
 #include "dyad/data/csv.hpp"
 #include "dyad/data/dataset.hpp"
+#include "dyad/data/drift.hpp"
 #include "dyad/data/normalizer.hpp"
 #include "dyad/data/segment_stream.hpp"
 #include "dyad/detect/car_score.hpp"

@@ -45,6 +45,31 @@ grep -q "calibrated on 9 healthy cars .*(and 3 faulty cars.*top 250 per mille.* 
 grep -q "not calibrated" nocal.err || fail "--calibration-fraction 0: $(cat nocal.err)"
 
 "$dyad" score --model model.safetensors --data fleet.csv --out scores.csv
+# Data that is clearly not what the model was trained on (the current's sign flipped, cell
+# voltages in mV): an error naming the column, what was expected and seen, and the fix; no
+# output. --allow-drift scores it with warnings.
+python3 - fleet.csv <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+for name, change in (("flipped.csv", lambda r: r.update(current=str(-float(r["current"])))),
+                     ("millivolts.csv", lambda r: r.update(max_single_volt=str(1000 * float(r["max_single_volt"]))))):
+    with open(name, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        for r in rows:
+            r = dict(r)
+            change(r)
+            w.writerow(r)
+PY
+if "$dyad" score --model model.safetensors --data flipped.csv --out drift_scores.csv 2> drift.err; then fail "score of a flipped current succeeded"; fi
+grep -q "column 'current': sign flipped (mean -.*; training mean .*): likely the export's sign of charging current: \"charging_current\" in the ingest spec" drift.err \
+  || fail "the flipped current is named: $(cat drift.err)"
+grep -q -- "--allow-drift scores it anyway" drift.err || fail "the refusal names --allow-drift: $(cat drift.err)"
+[ ! -e drift_scores.csv ] || fail "a refused score left its output"
+if "$dyad" score --model model.safetensors --data millivolts.csv --out drift_scores.csv 2> drift.err; then fail "score of mV succeeded"; fi
+grep -q "column 'max_single_volt': units x1000 .*\"scale\": {\"max_single_volt\": 0.001}" drift.err || fail "mV is named: $(cat drift.err)"
+"$dyad" score --model model.safetensors --data flipped.csv --out drift_scores.csv --allow-drift 2> drift.err || fail "--allow-drift: $(cat drift.err)"
+grep -q "warning (--allow-drift): column 'current': sign flipped" drift.err || fail "--allow-drift warns: $(cat drift.err)"
 head -1 scores.csv | grep -q "^car,segment,label,rec_error,max_temp_error,max_single_volt_error,min_single_volt_error,volt_error,latent_score,pattern_score,combined_score$" \
   || fail "score columns: $(head -1 scores.csv)"
 [ "$(wc -l < scores.csv)" -eq $((12 * 6 + 1)) ] || fail "score writes one row per segment"
@@ -297,7 +322,8 @@ grep -q "charging sessions" ingest.err || fail "ingest prints its account"
 "$dyad" train --data segments.csv --out raw_model.safetensors --epochs 1 --batch-size 16 --seed 3 -q 2> /dev/null
 "$dyad" score --model raw_model.safetensors --data segments.csv --out raw_scores.csv 2> /dev/null
 [ "$(wc -l < raw_scores.csv)" -gt 1 ] || fail "score on ingested segments"
-# Cell voltage in mV at scoring time: a warning naming car, segment and column.
+# Cell voltage in mV at scoring time: refused as drift (above); scored with --allow-drift, a
+# warning names car, segment and column.
 python3 - segments.csv segments_mv.csv <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -308,7 +334,7 @@ with open(sys.argv[2], "w", newline="") as f:
         r["max_single_volt"] = str(float(r["max_single_volt"]) * 1000)
         w.writerow(r)
 PY
-"$dyad" score --model raw_model.safetensors --data segments_mv.csv --out mv_scores.csv 2> mv_score.err
+"$dyad" score --model raw_model.safetensors --data segments_mv.csv --out mv_scores.csv --allow-drift 2> mv_score.err
 grep -q "warning: car '.*' segment [0-9]* column 'max_single_volt' step 0: .* scales from the training mean" mv_score.err \
   || fail "score warns about values far outside the training range: $(cat mv_score.err)"
 # Without --labels the segments are unlabelled, and every later command says so.

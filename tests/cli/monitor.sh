@@ -253,6 +253,28 @@ grep -q "0 new of" policy.err || fail "a new policy rescores nothing: $(cat poli
 grep -q "the alarm policy stored for this model (asked, .*): alarm rate 0.5, watch rate 0.8" policy2.err || fail "the stored policy is used: $(cat policy2.err)"
 [ "$(sqlite3 policy.db "SELECT count(*) FROM policies")" -eq 2 ] || fail "keeping the policy records nothing"
 
+# Input drift: a --data file whose current is sign-flipped is refused before the database is
+# created; with --allow-drift it is scored and the drift recorded in input_checks.
+python3 - fleet.csv <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+with open("flipped.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+    w.writeheader()
+    for r in rows:
+        r["current"] = str(-float(r["current"]))
+        w.writerow(r)
+PY
+if "$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db drift.db --data flipped.csv > /dev/null 2> drift.err; then
+  fail "monitor of a flipped current succeeded"
+fi
+grep -q "column 'current': sign flipped" drift.err || fail "monitor names the drifted column: $(cat drift.err)"
+[ ! -e drift.db ] || fail "a refused monitor created the database"
+"$dyad" monitor --model model.safetensors --alarm-rate 0.15 --db drift.db --data flipped.csv --allow-drift > /dev/null 2> drift.err \
+  || fail "monitor --allow-drift: $(cat drift.err)"
+[ "$(sqlite3 drift.db "SELECT count(*) FROM input_checks WHERE col = 'current' AND problem = 'sign flipped'")" -eq 1 ] \
+  || fail "the drift scored anyway is recorded"
+
 # dyad report --db: the verdicts and a trend chart per flagged car.
 "$dyad" report --db fleet.db --out verdicts.html 2> report.err || fail "report --db: $(cat report.err)"
 grep -q '<section id="verdicts">' verdicts.html || fail "report --db has the verdicts section"

@@ -111,7 +111,7 @@ class FleetDbFixture {
   void restore(sql::Database& db) const {
     if (db.scalar("SELECT count(*) FROM pragma_database_list WHERE name = 'base'") == 0)
       db.exec(("ATTACH DATABASE '" + db_path_.string() + "' AS base").c_str(), "attaching the base database");
-    static constexpr const char* kTables[] = {"models",   "policies",   "promotions",     "cars",
+    static constexpr const char* kTables[] = {"models",   "policies",   "input_checks",   "promotions", "cars",
                                               "segments", "car_status", "status_history", "alarms"};
     std::string sql = "BEGIN IMMEDIATE;";
     for (auto t = std::rbegin(kTables); t != std::rend(kTables); ++t) sql += std::string("DELETE FROM main.") + *t + ";";

@@ -34,7 +34,7 @@ struct MonitorArgs {
   std::size_t window = 0;
   std::optional<int> threads;
   std::optional<double> cost_miss, cost_inspection;
-  bool follow = false, promote = false;
+  bool follow = false, promote = false, allow_drift = false;
   std::size_t commit_every = 1000;
   double commit_seconds = 10;
   std::string precision = "fp32";
@@ -78,6 +78,9 @@ inline void add_monitor_options(CLI::App* cmd, MonitorArgs& a) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   add_precision_option(cmd, a.precision);
+  cmd->add_flag("--allow-drift", a.allow_drift,
+                "Score a column whose sign, units or constancy contradict the training data (recorded in the database), "
+                "instead of refusing it; --follow always does, with a warning");
   cmd->add_flag("--promote", a.promote,
                 "Make --model the database's production model (recorded); without it, a database whose production model is "
                 "another refuses --model");
@@ -172,6 +175,14 @@ inline int run_monitor(const MonitorArgs& a) {
     }
   }
   std::tie(options.policy, options.policy_basis) = alarm_policy(a, model.calibration(), stored);
+  // A whole --data file is read and checked before the database is created or changed.
+  std::optional<Dataset> whole;
+  std::vector<InputDrift> whole_drift;
+  if (!a.follow && a.spec.empty()) {
+    whole.emplace(read_model_data(a.data, model.config()));
+    warn_out_of_range(model, *whole, "dyad monitor");
+    whole_drift = check_input_drift(model, *whole, a.allow_drift, "dyad monitor");
+  }
   monitor::FleetDb db(a.db);
   monitor::Monitor<Ensemble<float>> mon(model, a.model, db, options, a.threads.value_or(hardware_threads()));
   std::vector<monitor::StatusChange> policy_changes;
@@ -189,8 +200,14 @@ inline int run_monitor(const MonitorArgs& a) {
   monitor::UpdateReport total;
   total.changes = policy_changes;
   std::size_t batches = 0;
-  auto update = [&](const Dataset& data) {
+  // Each batch's columns are checked against the training data before it is scored: drift
+  // stops the run (--spec: before the batch is committed) unless allowed; a --follow stream
+  // goes on with a warning. What was scored despite drift is recorded.
+  auto update = [&](const Dataset& data, const std::vector<InputDrift>* checked = nullptr) {
+    const std::vector<InputDrift> drift =
+        checked ? *checked : check_input_drift(model, data, a.allow_drift || a.follow, "dyad monitor");
     const monitor::UpdateReport r = mon.update(data);
+    if (!drift.empty()) db.add_input_checks(mon.id(), drift);
     print_changes(r);
     total.segments += r.segments;
     total.new_segments += r.new_segments;
@@ -224,9 +241,7 @@ inline int run_monitor(const MonitorArgs& a) {
               << " (dyad ingest gives the full account of what it dropped)\n";
     for (const auto& w : report.warnings) std::cerr << "dyad monitor: warning: " << w << "\n";
   } else {
-    const Dataset data = read_model_data(a.data, model.config());
-    warn_out_of_range(model, data, "dyad monitor");
-    update(data);
+    update(*whole, &whole_drift);
   }
   std::size_t alarms = 0, watches = 0;
   for (const auto& c : db.fleet(mon.id())) {

@@ -16,7 +16,7 @@ namespace dyad::cli {
 
 struct ScoreArgs {
   std::string model, data, out, preset;
-  bool no_normalize = false;
+  bool no_normalize = false, allow_drift = false;
   std::optional<int> threads;
   int batch_size = 256;
   std::string precision = "fp32";
@@ -31,6 +31,8 @@ inline void add_score_options(CLI::App* cmd, ScoreArgs& a) {
   cmd->add_option("--preset", a.preset, "Columns for a PyTorch state_dict without dyad metadata")
       ->check(CLI::IsMember(preset_names()));
   cmd->add_flag("--no-normalize", a.no_normalize, "Score the values as they are (data normalised beforehand)");
+  cmd->add_flag("--allow-drift", a.allow_drift,
+                "Score a column whose sign, units or constancy contradict the training data, with a warning instead of an error");
   cmd->add_option("--threads", a.threads, threads_help())->check(CLI::Range(1, limits::threads));
   cmd->add_option("--batch-size", a.batch_size, "Segments per scoring batch")->check(CLI::PositiveNumber);
   add_precision_option(cmd, a.precision);
@@ -60,6 +62,19 @@ void warn_out_of_range(const Ensemble<float>& model, const Dataset& data, const 
     std::cerr << who << ": warning: " << count - found.size() << " more segment column(s) far outside the training range\n";
 }
 
+std::vector<InputDrift> check_input_drift(const Ensemble<float>& model, const Dataset& data, bool allow, const char* who) {
+  const auto found = input_drift(data, model.resolve_columns(data), model.normalizer());
+  if (found.empty()) return found;
+  if (allow) {
+    for (const auto& d : found) std::cerr << who << ": warning (--allow-drift): " << drift_text(d) << "\n";
+    return found;
+  }
+  std::string what;
+  for (const auto& d : found) what += "\n  " + drift_text(d);
+  throw std::invalid_argument("the data is clearly not what the model was trained on:" + what +
+                              "\nFix the data (or the ingest spec) and run again; --allow-drift scores it anyway, with warnings");
+}
+
 inline int run_score(const ScoreArgs& a) {
   check_output_path(a.out, "--out");  // before loading and scoring, which may take long
   check_output_not_input(a.out, "--out", {{"--model", a.model}, {"--data", a.data}});
@@ -70,7 +85,10 @@ inline int run_score(const ScoreArgs& a) {
   // Every rank scores its share of its own copy of the data with its own copy of the model.
   check_ranks_agree(ranks(),
                     {{"--data '" + a.data + "'", fingerprint(data)}, {"--model '" + a.model + "'", file_fingerprint(a.model)}});
-  if (ranks().root()) warn_out_of_range(model, data);  // reads every value: once, not on every rank
+  if (ranks().root()) {  // each reads every value: once, not on every rank
+    warn_out_of_range(model, data);
+    if (!a.no_normalize) check_input_drift(model, data, a.allow_drift);
+  }
   const auto start = std::chrono::steady_clock::now();
   Ensemble<float>::Workspace workspace(a.threads.value_or(hardware_threads()), precision);
   // Under mpirun each rank scores a share of the batches (each the batch one process scores, so

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "dyad/core/json.hpp"
+#include "dyad/data/drift.hpp"
 #include "dyad/detect/calibration.hpp"
 #include "dyad/monitor/sqlite.hpp"
 
@@ -103,8 +104,8 @@ CREATE TABLE alarms (
 );
 CREATE INDEX alarms_open ON alarms (car, model_id, cleared);
 )sql",
-    // 1 -> 2: the alarm policy in force, per model, and every change of it; the production
-    // model, and every switch.
+    // 1 -> 2: the alarm policy in force, per model, and every change of it; the input columns
+    // scored despite drift; the production model, and every switch.
     R"sql(
 CREATE TABLE policies (
   id              INTEGER PRIMARY KEY,
@@ -115,6 +116,16 @@ CREATE TABLE policies (
   recorded        TEXT NOT NULL   -- UTC, ISO 8601
 );
 CREATE INDEX policies_by_model ON policies (model_id, id);
+CREATE TABLE input_checks (
+  id       INTEGER PRIMARY KEY,
+  model_id TEXT NOT NULL REFERENCES models(id),
+  recorded TEXT NOT NULL,  -- UTC, ISO 8601
+  col      TEXT NOT NULL,  -- the input column that drifted from the training data, scored anyway
+  problem  TEXT NOT NULL,  -- sign flipped, units x1000, constant, ...
+  seen     TEXT NOT NULL,
+  expected TEXT NOT NULL,
+  fix      TEXT NOT NULL
+);
 CREATE TABLE promotions (
   id       INTEGER PRIMARY KEY,
   model_id TEXT NOT NULL REFERENCES models(id),  -- the production model from here on
@@ -301,6 +312,18 @@ class FleetDb {
     s.bind(1, model_id).bind(2, p.alarm_rate).bind(3, p.watch_rate).bind(4, basis).bind(5, detail::utc_now());
     s.run();
   }
+  // Records input columns scored although they drift from the model's training data
+  // (--allow-drift, or a --follow stream).
+  void add_input_checks(const std::string& model_id, const std::vector<InputDrift>& drifts) {
+    sql::Statement s(db_,
+                     "INSERT INTO input_checks (model_id, recorded, col, problem, seen, expected, fix) VALUES (?,?,?,?,?,?,?)");
+    const std::string now = detail::utc_now();
+    for (const auto& d : drifts) {
+      s.bind(1, model_id).bind(2, now).bind(3, d.column).bind(4, d.problem).bind(5, d.seen).bind(6, d.expected).bind(7, d.fix);
+      s.run();
+    }
+  }
+
   // The model's stored calibration (as the models table holds it).
   detect::Calibration calibration(const std::string& model_id) {
     sql::Statement s(db_, "SELECT calibration FROM models WHERE id = ?");
