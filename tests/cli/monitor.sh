@@ -226,6 +226,8 @@ car=$(python3 -c "import json; print(json.load(open('status.json'))['cars'][0]['
 "$dyad" status --db fleet.db --car "$car" --json | python3 -c "import json,sys; j=json.load(sys.stdin); assert len(j['history']) >= 1" \
   || fail "status --car history"
 "$dyad" status --db fleet.db | grep -q "most abnormal signal" || fail "status table"
+"$dyad" status --db fleet.db --car "$car" | sed -n 2p | grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} UTC +[0-9]{4}-" \
+  || fail "status --car shows the data time as a date: $("$dyad" status --db fleet.db --car "$car" | head -2)"
 if "$dyad" status --db fleet.db --car nosuchcar 2> nocar.err; then fail "status of an unknown car succeeded"; fi
 grep -q "no car 'nosuchcar'" nocar.err || fail "unknown car error: $(cat nocar.err)"
 

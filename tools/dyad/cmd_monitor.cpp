@@ -370,10 +370,13 @@ inline int run_status(const StatusArgs& a) {
       std::printf("%s\n", j.dump().c_str());
       return 0;
     }
-    std::printf("%-20s %-16s %-6s %9s %12s %8s  %s\n", "updated", "model", "status", "p_value", "score", "segments", "top signal");
+    // The data time (of the car's latest segment at that update) as a date, beside when it ran.
+    std::printf("%-20s %-20s %-16s %-6s %9s %12s %8s  %s\n", "data time (UTC)", "updated", "model", "status", "p_value", "score",
+                "segments", "top signal");
     for (const auto& c : h)
-      std::printf("%-20s %-16s %-6s %9.4g %12.5g %8lld  %s\n", c.updated.c_str(), c.model_id.c_str(), detect::status_name(c.status),
-                  c.p_value, c.score, static_cast<long long>(c.segments), c.signals.empty() ? "" : c.signals.front().name.c_str());
+      std::printf("%-20s %-20s %-16s %-6s %9.4g %12.5g %8lld  %s\n", monitor::data_time_text(c.time).c_str(), c.updated.c_str(),
+                  c.model_id.c_str(), detect::status_name(c.status), c.p_value, c.score, static_cast<long long>(c.segments),
+                  c.signals.empty() ? "" : c.signals.front().name.c_str());
     return 0;
   }
   const std::string model = a.model_id.empty() ? db.active_model() : a.model_id;
